@@ -1,0 +1,1 @@
+"""Users, organizations (the tenants), memberships with roles, and the audit log."""

@@ -1,0 +1,181 @@
+"""The API's access point: token authentication, which organization a request acts in,
+role checks, and the base viewset that scopes every query to that organization.
+
+Another organization's objects are answered as if they did not exist (404), whatever
+the caller's role: object lookups go through the scoped queryset before any role check.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db.models import Model, QuerySet
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+if TYPE_CHECKING:
+    # rest_framework.views reads these very classes from settings at import: import it
+    # lazily, or settings would import a half-loaded module.
+    from rest_framework.views import APIView
+
+from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role, User
+from accounts.tokens import authenticate_token
+
+ORGANIZATION_HEADER = "X-Organization"
+
+ORGANIZATION_PARAMETER = OpenApiParameter(
+    name=ORGANIZATION_HEADER,
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Slug or id of the organization to act in. Required when the caller belongs to "
+        "more than one organization; otherwise their only organization is used."
+    ),
+)
+
+
+class BearerTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer tst_…` (the keyword `Token` is accepted too)."""
+
+    def authenticate(self, request: Request) -> tuple[User, Any] | None:
+        header = get_authorization_header(request).decode("latin-1")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() not in ("bearer", "token"):
+            return None
+        token = authenticate_token(raw.strip())
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+    target_class = "accounts.api.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "An API token: tst_…"}
+
+
+def request_membership(request: Request) -> Membership:
+    """The caller's membership in the organization this request acts in (cached)."""
+    cached = getattr(request, "_touchstone_membership", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    user = request.user
+    if not user or not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    memberships = Membership.objects.select_related("organization").filter(user_id=user.pk)
+    ref = (request.headers.get(ORGANIZATION_HEADER) or "").strip()
+    if ref:
+        match = memberships.filter(organization__slug=ref).first()
+        if match is None and ref.isdigit():
+            match = memberships.filter(organization_id=int(ref)).first()
+        if match is None:
+            raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
+    else:
+        found = list(memberships[:2])
+        if not found:
+            raise exceptions.PermissionDenied("You are not a member of any organization.")
+        if len(found) > 1:
+            raise exceptions.ValidationError(
+                {
+                    ORGANIZATION_HEADER: [
+                        "You belong to several organizations: send the X-Organization "
+                        "header with the slug or id of the one to act in."
+                    ]
+                }
+            )
+        match = found[0]
+    request._touchstone_membership = match  # type: ignore[attr-defined]
+    return match
+
+
+class RolePermission(BasePermission):
+    """Reads: any member. Writes: the view's `write_roles` (managers by default).
+
+    On detail routes the role is checked after the object was found in the caller's
+    organization, so another organization's id answers 404 to every role.
+    """
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        membership = request_membership(request)
+        if request.method in SAFE_METHODS or view.kwargs.get("pk") is not None:
+            return True
+        return self._allowed(membership, view)
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Model) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return self._allowed(request_membership(request), view)
+
+    @staticmethod
+    def _allowed(membership: Membership, view: APIView) -> bool:
+        roles = getattr(view, "write_roles", ROLES_THAT_EDIT_STRUCTURE)
+        if membership.role not in roles:
+            raise exceptions.PermissionDenied(
+                f"Your role ({Role(membership.role).label.lower()}) cannot do this."
+            )
+        return True
+
+
+class TenantScopedMixin:
+    """Scopes `queryset` to the request's organization: the one tenant filter of the API."""
+
+    request: Request
+    queryset: QuerySet[Any]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        membership = request_membership(self.request)
+        return self.queryset.filter(organization_id=membership.organization_id)
+
+    @property
+    def membership(self) -> Membership:
+        return request_membership(self.request)
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500  # larger requests are clamped, not refused
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """JSON errors everywhere: service ValidationErrors become 400 with their fields,
+    oversized bodies 413, a lost database 503 with Retry-After."""
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"detail": "The request body is too large (limit 1 MB)."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, DjangoValidationError):
+        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        if "__all__" in detail:
+            detail["non_field_errors"] = detail.pop("__all__")
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
+    ):
+        return Response(
+            {"detail": "The database is unavailable; nothing was stored. Retry shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    from rest_framework.views import exception_handler
+
+    return exception_handler(exc, context)

@@ -1,0 +1,171 @@
+"""Users sign in by email; an Organization is the tenant every object belongs to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    username = None  # type: ignore[assignment]  # sign-in is by email
+    email = models.EmailField("email address", unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = []  # nothing beyond email and password
+
+    objects = UserManager()  # type: ignore[assignment, misc]  # the email-based manager
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    # Scoring settings (PRODUCT.md "Scores, version 1").
+    smoothing_k = models.FloatField(
+        default=5.0, help_text="Weight of the journey prior in smoothed scores."
+    )
+    min_n = models.PositiveIntegerField(
+        default=5, help_text="Evaluations a touch point needs before it gets a status."
+    )
+    window_days = models.PositiveIntegerField(
+        default=90, help_text="Default scoring window, in days of observed time."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(smoothing_k__gte=0), name="org_k_not_negative"),
+            models.CheckConstraint(condition=Q(min_n__gte=1), name="org_min_n_positive"),
+            models.CheckConstraint(
+                condition=Q(window_days__gte=1, window_days__lte=3660), name="org_window_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    MANAGER = "manager", "Manager"
+    EVALUATOR = "evaluator", "Evaluator"
+    VIEWER = "viewer", "Viewer"
+
+
+# What each role may do; every check in the code reads these two sets.
+ROLES_THAT_EDIT_STRUCTURE = frozenset({Role.MANAGER})
+ROLES_THAT_EVALUATE = frozenset({Role.MANAGER, Role.EVALUATOR})
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.organization} ({self.role})"
+
+    @property
+    def can_edit_structure(self) -> bool:
+        return self.role in ROLES_THAT_EDIT_STRUCTURE
+
+    @property
+    def can_evaluate(self) -> bool:
+        return self.role in ROLES_THAT_EVALUATE
+
+
+class TenantQuerySet(models.QuerySet[Any]):
+    """Every tenant model's manager: the one way to scope rows to an organization."""
+
+    def for_organization(self, organization: Organization | int) -> TenantQuerySet:
+        org_id = organization if isinstance(organization, int) else organization.pk
+        return self.filter(organization_id=org_id)
+
+    def for_organizations(self, organizations: Iterable[int]) -> TenantQuerySet:
+        return self.filter(organization_id__in=list(organizations))
+
+
+class AuditEvent(models.Model):
+    """Who changed which piece of journey structure, and when. Append-only."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    action = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=40)
+    object_id = models.BigIntegerField()
+    object_repr = models.CharField(max_length=300)
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["organization", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_repr}"
+
+
+class ApiToken(models.Model):
+    """A REST client's credential. Only a SHA-256 of the secret is stored: the token is
+    shown once, at creation. Tokens are random (256 bits), so a fast hash is enough."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, help_text="Public part, shown in lists.")
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

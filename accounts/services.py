@@ -1,0 +1,77 @@
+"""Writes for organizations, memberships and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, models, transaction
+from django.utils.text import slugify
+
+from accounts.models import AuditEvent, Membership, Organization, Role, User
+
+
+def record_audit(
+    *,
+    actor: User | None,
+    organization: Organization | int,
+    action: str,
+    obj: models.Model,
+    changes: dict[str, Any] | None = None,
+) -> AuditEvent:
+    org_id = organization if isinstance(organization, int) else organization.pk
+    return AuditEvent.objects.create(
+        organization_id=org_id,
+        actor=actor,
+        action=action,
+        object_type=obj._meta.model_name or type(obj).__name__.lower(),
+        object_id=obj.pk,
+        object_repr=str(obj)[:300],
+        changes=changes or {},
+    )
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "organization"
+    slug, n = base, 2
+    while Organization.objects.filter(slug=slug).exists():
+        slug = f"{base}-{n}"
+        n += 1
+    return slug
+
+
+def create_organization(*, name: str, slug: str | None = None) -> Organization:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["An organization needs a name."]})
+    try:
+        with transaction.atomic():
+            return Organization.objects.create(name=name, slug=slug or _unique_slug(name))
+    except IntegrityError:
+        # A taken slug, or a concurrent creation that picked the same one.
+        raise ValidationError({"slug": ["That slug is taken; choose another."]}) from None
+
+
+@transaction.atomic
+def add_member(
+    *, organization: Organization, email: str, role: Role | str, password: str | None = None
+) -> Membership:
+    """Add a user (created if new) to the organization with a role."""
+    if role not in Role.values:
+        raise ValidationError({"role": [f"Role must be one of {', '.join(Role.values)}."]})
+    email = User.objects.normalize_email(email.strip()).lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": ["Enter a valid email address."]}) from None
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=password)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(user=user, organization=organization, role=role)
+    except IntegrityError:
+        raise ValidationError(
+            {"email": [f"{email} is already a member of {organization.name}."]}
+        ) from None

@@ -1,0 +1,1 @@
+"""Journeys and their ordered stages: the map a manager draws."""

@@ -1,0 +1,823 @@
+"""Writes for touch points, criteria, sites and evaluations.
+
+`submit_evaluations` is the one write path for evaluations: the browser form, the API,
+CSV import and demo data all call it, so all of them refuse the same things with the
+same messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.access import membership_for, require_role
+from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
+from accounts.services import record_audit
+from journeys import ordering
+from journeys.models import JourneyStatus, Stage
+from journeys.services import clean_score, clean_text, raise_if
+from touchpoints.models import (
+    COMMENT_MAX_LENGTH,
+    OBSERVED_AT_CLOCK_SKEW,
+    Answer,
+    Channel,
+    Criterion,
+    CriterionKind,
+    CriterionVersion,
+    Evaluation,
+    Site,
+    Source,
+    TouchPoint,
+)
+
+# --- Touch points -------------------------------------------------------------------------
+
+TOUCH_POINT_FIELDS = ("name", "description", "channel", "owner_team", "importance", "target")
+
+
+def _touch_point_values(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(TOUCH_POINT_FIELDS)
+    if unknown:
+        errors["__all__"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
+    values: dict[str, Any] = {}
+    if "name" in data:
+        values["name"] = clean_text(errors, "name", data["name"], max_length=200, required=True)
+    if "description" in data:
+        values["description"] = clean_text(
+            errors, "description", data["description"], max_length=5000
+        )
+    if "owner_team" in data:
+        values["owner_team"] = clean_text(errors, "owner_team", data["owner_team"], max_length=120)
+    if "channel" in data:
+        if data["channel"] not in Channel.values:
+            errors["channel"] = [f"Channel must be one of {', '.join(Channel.values)}."]
+        values["channel"] = data["channel"]
+    if "importance" in data:
+        importance = data["importance"]
+        if (
+            isinstance(importance, bool)
+            or not isinstance(importance, int)
+            or not 1 <= importance <= 5
+        ):
+            errors["importance"] = ["Importance must be a whole number from 1 to 5."]
+        values["importance"] = importance
+    if "target" in data:
+        values["target"] = (
+            None if data["target"] is None else clean_score(errors, "target", data["target"])
+        )
+    raise_if(errors)
+    return values
+
+
+@transaction.atomic
+def create_touch_point(
+    *,
+    actor: User,
+    stage: Stage,
+    name: str,
+    position: int | None = None,
+    **data: Any,
+) -> TouchPoint:
+    require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    values = _touch_point_values({"name": name, **data})
+    ordering.lock(Stage, stage.pk)
+    siblings = TouchPoint.objects.filter(stage=stage)
+    touch_point = TouchPoint.objects.create(
+        organization_id=stage.organization_id,
+        journey_id=stage.journey_id,
+        stage=stage,
+        position=siblings.filter(archived_at__isnull=True).count(),
+        **values,
+    )
+    if position is not None:
+        ordering.insert(siblings, touch_point.pk, position)
+        touch_point.refresh_from_db(fields=["position"])
+    record_audit(actor=actor, organization=stage.organization_id, action="create", obj=touch_point)
+    return touch_point
+
+
+@transaction.atomic
+def update_touch_point(*, actor: User, touch_point: TouchPoint, data: dict[str, Any]) -> TouchPoint:
+    require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    values = _touch_point_values(data)
+    changes = {
+        f: [getattr(touch_point, f), v] for f, v in values.items() if getattr(touch_point, f) != v
+    }
+    for name, value in values.items():
+        setattr(touch_point, name, value)
+    if changes:
+        touch_point.save(update_fields=list(changes))
+        record_audit(
+            actor=actor,
+            organization=touch_point.organization_id,
+            action="update",
+            obj=touch_point,
+            changes=changes,
+        )
+        if "importance" in changes or "target" in changes:
+            from scoring.services import mark_stale
+
+            mark_stale([touch_point.pk])
+    return touch_point
+
+
+@transaction.atomic
+def move_touch_point(
+    *, actor: User, touch_point: TouchPoint, position: int, stage: Stage | None = None
+) -> list[int]:
+    """Move a touch point to `position` in its stage, or into another stage of its journey."""
+    require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    target_stage_id = stage.pk if stage is not None else touch_point.stage_id
+    # Lock both stages in id order so two crossing moves cannot deadlock.
+    for stage_id in sorted({touch_point.stage_id, target_stage_id}):
+        ordering.lock(Stage, stage_id)
+    touch_point.refresh_from_db(fields=["position", "archived_at", "stage"])
+    if touch_point.is_archived:
+        raise ValidationError({"position": ["Restore the touch point before moving it."]})
+    if stage is None or stage.pk == touch_point.stage_id:
+        order = ordering.move(
+            TouchPoint.objects.filter(stage_id=target_stage_id), touch_point.pk, position
+        )
+    else:
+        if stage.journey_id != touch_point.journey_id or stage.is_archived:
+            raise ValidationError({"stage": ["Choose an active stage of the same journey."]})
+        old_stage_id = touch_point.stage_id
+        touch_point.stage = stage
+        touch_point.position = TouchPoint.objects.filter(
+            stage=stage, archived_at__isnull=True
+        ).count()
+        touch_point.save(update_fields=["stage", "position"])
+        order = ordering.insert(TouchPoint.objects.filter(stage=stage), touch_point.pk, position)
+        ordering.close_gap(TouchPoint.objects.filter(stage_id=old_stage_id))
+    record_audit(
+        actor=actor,
+        organization=touch_point.organization_id,
+        action="reorder",
+        obj=touch_point,
+        changes={"stage": target_stage_id, "position": position},
+    )
+    # The journey's last touch point (its last impression) may have changed.
+    from scoring.services import mark_stale
+
+    mark_stale([touch_point.pk])
+    return order
+
+
+@transaction.atomic
+def archive_touch_point(*, actor: User, touch_point: TouchPoint) -> TouchPoint:
+    require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    ordering.lock(Stage, touch_point.stage_id)
+    touch_point.refresh_from_db(fields=["position", "archived_at"])
+    if not touch_point.is_archived:
+        touch_point.archived_at = timezone.now()
+        touch_point.position = None
+        touch_point.save(update_fields=["archived_at", "position"])
+        ordering.close_gap(TouchPoint.objects.filter(stage_id=touch_point.stage_id))
+        record_audit(
+            actor=actor, organization=touch_point.organization_id, action="archive", obj=touch_point
+        )
+        from scoring.services import mark_stale
+
+        mark_stale([touch_point.pk])
+    return touch_point
+
+
+@transaction.atomic
+def restore_touch_point(
+    *, actor: User, touch_point: TouchPoint, position: int | None = None
+) -> TouchPoint:
+    require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    ordering.lock(Stage, touch_point.stage_id)
+    touch_point.refresh_from_db(fields=["position", "archived_at"])
+    if touch_point.is_archived:
+        siblings = TouchPoint.objects.filter(stage_id=touch_point.stage_id)
+        touch_point.archived_at = None
+        touch_point.position = siblings.filter(archived_at__isnull=True).count()
+        touch_point.save(update_fields=["archived_at", "position"])
+        ordering.insert(siblings, touch_point.pk, position)
+        touch_point.refresh_from_db(fields=["position"])
+        record_audit(
+            actor=actor, organization=touch_point.organization_id, action="restore", obj=touch_point
+        )
+        from scoring.services import mark_stale
+
+        mark_stale([touch_point.pk])
+    return touch_point
+
+
+@transaction.atomic
+def delete_touch_point(*, actor: User, touch_point: TouchPoint) -> bool:
+    """Delete a touch point nobody evaluated; archive one with evaluations. True if deleted."""
+    require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    if Evaluation.objects.filter(touch_point_id=touch_point.pk).exists():
+        archive_touch_point(actor=actor, touch_point=touch_point)
+        return False
+    ordering.lock(Stage, touch_point.stage_id)
+    record_audit(
+        actor=actor, organization=touch_point.organization_id, action="delete", obj=touch_point
+    )
+    touch_point.delete()
+    ordering.close_gap(TouchPoint.objects.filter(stage_id=touch_point.stage_id))
+    return True
+
+
+# --- Criteria --------------------------------------------------------------------------------
+
+CRITERION_TEXT_FIELDS = ("name", "description")
+RUBRIC_FIELDS = (
+    "kind",
+    "scale_size",
+    "scale_labels",
+    "unit",
+    "target_value",
+    "worst_value",
+    "weight",
+    "critical",
+)
+MAX_SCALE_SIZE = 11
+
+
+def _finite_number(
+    errors: dict[str, list[str]], name: str, value: Any, message: str
+) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        errors.setdefault(name, []).append(message)
+        return None
+    return float(value)
+
+
+def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a complete rubric (kind and everything that kind needs)."""
+    errors: dict[str, list[str]] = {}
+    kind = data.get("kind")
+    if kind not in CriterionKind.values:
+        raise ValidationError({"kind": [f"Kind must be one of {', '.join(CriterionKind.values)}."]})
+    values: dict[str, Any] = {
+        "kind": kind,
+        "scale_size": None,
+        "scale_labels": [],
+        "unit": "",
+        "target_value": None,
+        "worst_value": None,
+    }
+    weight = _finite_number(
+        errors, "weight", data.get("weight", 1.0), "Weight must be a number greater than 0."
+    )
+    if weight is not None and weight <= 0:
+        errors.setdefault("weight", []).append("Weight must be a number greater than 0.")
+    values["weight"] = weight
+    critical = data.get("critical", False)
+    if not isinstance(critical, bool):
+        errors["critical"] = ["Critical must be true or false."]
+    values["critical"] = critical
+    if kind == CriterionKind.SCALE:
+        size = data.get("scale_size")
+        if size is None:  # not given; 0 is a wrong size, not a missing one
+            size = 5
+        if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= MAX_SCALE_SIZE:
+            errors["scale_size"] = [
+                f"Scale size must be a whole number from 2 to {MAX_SCALE_SIZE}."
+            ]
+            size = 5
+        labels = data.get("scale_labels") or []
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            errors["scale_labels"] = ["Scale labels must be a list of texts."]
+        elif labels and len(labels) != size:
+            errors["scale_labels"] = [f"Give one label per scale point ({size}), or none."]
+        else:
+            labels = [clean_text(errors, "scale_labels", x, max_length=60) for x in labels]
+        values["scale_size"] = size
+        values["scale_labels"] = labels
+    elif kind == CriterionKind.NUMERIC:
+        target = _finite_number(
+            errors,
+            "target_value",
+            data.get("target_value"),
+            "A numeric criterion needs a target value.",
+        )
+        worst = _finite_number(
+            errors,
+            "worst_value",
+            data.get("worst_value"),
+            "A numeric criterion needs a worst value.",
+        )
+        if target is not None and worst is not None and target == worst:
+            errors["worst_value"] = ["The worst value must differ from the target."]
+        values["target_value"], values["worst_value"] = target, worst
+        values["unit"] = clean_text(errors, "unit", data.get("unit", ""), max_length=30)
+    raise_if(errors)
+    return values
+
+
+def _new_version(criterion: Criterion, rubric: dict[str, Any]) -> CriterionVersion:
+    number = 1 + max((v.number for v in criterion.versions.all()), default=0)
+    version = CriterionVersion.objects.create(criterion=criterion, number=number, **rubric)
+    criterion.current_version = version
+    criterion.save(update_fields=["current_version"])
+    TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
+        rubric_version=F("rubric_version") + 1
+    )
+    return version
+
+
+@transaction.atomic
+def create_criterion(
+    *,
+    actor: User,
+    touch_point: TouchPoint,
+    name: str,
+    kind: str,
+    description: str = "",
+    position: int | None = None,
+    **rubric: Any,
+) -> Criterion:
+    require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    errors: dict[str, list[str]] = {}
+    name = clean_text(errors, "name", name, max_length=200, required=True)
+    description = clean_text(errors, "description", description, max_length=5000)
+    unknown = set(rubric) - set(RUBRIC_FIELDS)
+    if unknown:
+        errors["__all__"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
+    try:
+        rubric_values = _rubric_values({"kind": kind, **rubric})
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, []).extend(messages)
+    raise_if(errors)
+    ordering.lock(TouchPoint, touch_point.pk)
+    siblings = Criterion.objects.filter(touch_point=touch_point)
+    criterion = Criterion.objects.create(
+        organization_id=touch_point.organization_id,
+        touch_point=touch_point,
+        name=name,
+        description=description,
+        position=siblings.filter(archived_at__isnull=True).count(),
+    )
+    _new_version(criterion, rubric_values)
+    if position is not None:
+        ordering.insert(siblings, criterion.pk, position)
+        criterion.refresh_from_db(fields=["position"])
+    record_audit(
+        actor=actor, organization=touch_point.organization_id, action="create", obj=criterion
+    )
+    return criterion
+
+
+@transaction.atomic
+def update_criterion(*, actor: User, criterion: Criterion, data: dict[str, Any]) -> Criterion:
+    """Rename or re-describe in place; a rubric change makes a new version.
+
+    Answers keep pointing at the version they were given under, so a new scale or weight
+    never changes what earlier answers mean. An unanswered version is simply replaced.
+    """
+    require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(CRITERION_TEXT_FIELDS) - set(RUBRIC_FIELDS)
+    if unknown:
+        raise ValidationError({"__all__": [f"Unknown fields: {', '.join(sorted(unknown))}."]})
+    ordering.lock(TouchPoint, criterion.touch_point_id)
+    criterion = Criterion.objects.select_related("current_version").get(pk=criterion.pk)
+    changes: dict[str, Any] = {}
+    for text_field in CRITERION_TEXT_FIELDS:
+        if text_field in data:
+            value = clean_text(
+                errors,
+                text_field,
+                data[text_field],
+                max_length=200 if text_field == "name" else 5000,
+                required=text_field == "name",
+            )
+            if value != getattr(criterion, text_field):
+                changes[text_field] = [getattr(criterion, text_field), value]
+                setattr(criterion, text_field, value)
+    current = criterion.rubric
+    rubric_data = {f: getattr(current, f) for f in RUBRIC_FIELDS}
+    rubric_data.update({k: v for k, v in data.items() if k in RUBRIC_FIELDS})
+    if "kind" in data and data["kind"] != current.kind:
+        # A new kind starts from that kind's defaults, not the old kind's leftovers.
+        for key in ("scale_size", "scale_labels", "target_value", "worst_value", "unit"):
+            rubric_data[key] = data.get(key)
+    try:
+        rubric = _rubric_values(rubric_data)
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, []).extend(messages)
+        rubric = {}
+    raise_if(errors)
+    rubric_changes = {
+        k: [getattr(current, k), v] for k, v in rubric.items() if getattr(current, k) != v
+    }
+    if changes:
+        criterion.save(update_fields=[k for k in CRITERION_TEXT_FIELDS if k in changes])
+    if rubric_changes:
+        if current.answers.exists():
+            _new_version(criterion, rubric)
+        else:
+            for key, value in rubric.items():
+                setattr(current, key, value)
+            current.save()
+            # No answer needs the old rubric, but the touch point's rubric did change:
+            # evaluations that left this criterion out were made under the old one.
+            TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
+                rubric_version=F("rubric_version") + 1
+            )
+        changes.update(rubric_changes)
+    if changes:
+        record_audit(
+            actor=actor,
+            organization=criterion.organization_id,
+            action="update",
+            obj=criterion,
+            changes=changes,
+        )
+    return criterion
+
+
+@transaction.atomic
+def move_criterion(*, actor: User, criterion: Criterion, position: int) -> list[int]:
+    require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    ordering.lock(TouchPoint, criterion.touch_point_id)
+    criterion.refresh_from_db(fields=["position", "archived_at"])
+    if criterion.is_archived:
+        raise ValidationError({"position": ["Restore the criterion before moving it."]})
+    order = ordering.move(
+        Criterion.objects.filter(touch_point_id=criterion.touch_point_id), criterion.pk, position
+    )
+    record_audit(
+        actor=actor,
+        organization=criterion.organization_id,
+        action="reorder",
+        obj=criterion,
+        changes={"position": position},
+    )
+    return order
+
+
+@transaction.atomic
+def archive_criterion(*, actor: User, criterion: Criterion) -> Criterion:
+    require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    ordering.lock(TouchPoint, criterion.touch_point_id)
+    criterion.refresh_from_db(fields=["position", "archived_at"])
+    if not criterion.is_archived:
+        criterion.archived_at = timezone.now()
+        criterion.position = None
+        criterion.save(update_fields=["archived_at", "position"])
+        ordering.close_gap(Criterion.objects.filter(touch_point_id=criterion.touch_point_id))
+        TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
+            rubric_version=F("rubric_version") + 1
+        )
+        record_audit(
+            actor=actor, organization=criterion.organization_id, action="archive", obj=criterion
+        )
+    return criterion
+
+
+@transaction.atomic
+def restore_criterion(
+    *, actor: User, criterion: Criterion, position: int | None = None
+) -> Criterion:
+    require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    ordering.lock(TouchPoint, criterion.touch_point_id)
+    criterion.refresh_from_db(fields=["position", "archived_at"])
+    if criterion.is_archived:
+        siblings = Criterion.objects.filter(touch_point_id=criterion.touch_point_id)
+        criterion.archived_at = None
+        criterion.position = siblings.filter(archived_at__isnull=True).count()
+        criterion.save(update_fields=["archived_at", "position"])
+        ordering.insert(siblings, criterion.pk, position)
+        criterion.refresh_from_db(fields=["position"])
+        TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
+            rubric_version=F("rubric_version") + 1
+        )
+        record_audit(
+            actor=actor, organization=criterion.organization_id, action="restore", obj=criterion
+        )
+    return criterion
+
+
+@transaction.atomic
+def delete_criterion(*, actor: User, criterion: Criterion) -> bool:
+    """Delete an unanswered criterion; archive an answered one. True if deleted."""
+    require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    if Answer.objects.filter(criterion_id=criterion.pk).exists():
+        archive_criterion(actor=actor, criterion=criterion)
+        return False
+    ordering.lock(TouchPoint, criterion.touch_point_id)
+    record_audit(
+        actor=actor, organization=criterion.organization_id, action="delete", obj=criterion
+    )
+    Criterion.objects.filter(pk=criterion.pk).update(current_version=None)
+    criterion.versions.all().delete()
+    Criterion.objects.filter(pk=criterion.pk).delete()
+    ordering.close_gap(Criterion.objects.filter(touch_point_id=criterion.touch_point_id))
+    TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
+        rubric_version=F("rubric_version") + 1
+    )
+    return True
+
+
+# --- Sites ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_site(*, actor: User, organization: Organization, name: str, code: str = "") -> Site:
+    require_role(actor, organization, ROLES_THAT_EDIT_STRUCTURE)
+    errors: dict[str, list[str]] = {}
+    name = clean_text(errors, "name", name, max_length=200, required=True)
+    code = clean_text(errors, "code", code, max_length=40)
+    if not errors and Site.objects.for_organization(organization).filter(name=name).exists():
+        errors["name"] = [f"There is already a site called {name!r}."]
+    raise_if(errors)
+    site = Site.objects.create(organization=organization, name=name, code=code)
+    record_audit(actor=actor, organization=organization, action="create", obj=site)
+    return site
+
+
+# --- Evaluations ---------------------------------------------------------------------------------
+
+MAX_BATCH = 500
+CLIENT_KEY_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class AnswerInput:
+    criterion_id: Any
+    value: Any  # a number, or None for "not applicable"
+
+
+@dataclass(frozen=True)
+class EvaluationInput:
+    touch_point_id: Any
+    source: Any
+    observed_at: Any
+    answers: Sequence[AnswerInput] = field(default_factory=tuple)
+    site_id: Any = None
+    comment: Any = ""
+    client_key: Any = None
+
+
+class BatchValidationError(ValidationError):
+    """A batch was refused: `item_errors` maps each bad item's index to its field errors."""
+
+    def __init__(self, item_errors: dict[int, dict[str, list[str]]]):
+        self.item_errors = item_errors
+        super().__init__(
+            {
+                f"items[{index}].{name}": messages
+                for index, errors in item_errors.items()
+                for name, messages in errors.items()
+            }
+        )
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def _is_client_key(value: Any) -> bool:
+    return (
+        isinstance(value, str) and 0 < len(value) <= CLIENT_KEY_MAX_LENGTH and "\x00" not in value
+    )
+
+
+def _check_value(version: CriterionVersion, value: Any) -> str | None:
+    """Why `value` does not fit this rubric, or None if it does."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "Must be a number, or null for not applicable."
+    if not math.isfinite(value):
+        return "Must be a finite number."
+    if version.kind == CriterionKind.SCALE:
+        size = version.scale_size or 5
+        if value != int(value) or not 1 <= value <= size:
+            return f"Must be a whole number from 1 to {size}."
+    elif version.kind == CriterionKind.YES_NO and value not in (0, 1):
+        return "Must be 1 (yes) or 0 (no)."
+    return None
+
+
+def _validate_item(
+    item: EvaluationInput,
+    *,
+    touch_points: dict[int, TouchPoint],
+    criteria: dict[int, list[Criterion]],
+    sites: dict[int, Site],
+    now: datetime,
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    touch_point = touch_points.get(item.touch_point_id) if _is_id(item.touch_point_id) else None
+    if touch_point is None:
+        add("touch_point", "No such touch point.")
+    elif touch_point.is_archived or touch_point.stage.is_archived:
+        add("touch_point", "This touch point is archived and takes no new evaluations.")
+    elif touch_point.journey.status == JourneyStatus.ARCHIVED:
+        add("touch_point", "This journey is archived and takes no new evaluations.")
+    if item.source not in Source.values:
+        add("source", f"Source must be one of {', '.join(Source.values)}.")
+    if not isinstance(item.observed_at, datetime):
+        add("observed_at", "Give the date and time of the observation.")
+    elif timezone.is_naive(item.observed_at):
+        add("observed_at", "Give the time with its time zone (e.g. 2026-05-01T14:30:00+02:00).")
+    elif item.observed_at > now + OBSERVED_AT_CLOCK_SKEW:
+        add("observed_at", "The observation cannot be in the future.")
+    if item.site_id is not None and (not _is_id(item.site_id) or item.site_id not in sites):
+        add("site", "No such site.")
+    elif item.site_id is not None and sites[item.site_id].archived_at is not None:
+        add("site", "This site is archived and takes no new evaluations.")
+    comment = item.comment if item.comment is not None else ""
+    if not isinstance(comment, str):
+        add("comment", "Must be text.")
+    else:
+        if len(comment) > COMMENT_MAX_LENGTH:
+            add(
+                "comment",
+                f"Must be at most {COMMENT_MAX_LENGTH} characters (it has {len(comment)}).",
+            )
+        if "\x00" in comment:
+            add("comment", "Must not contain NUL characters.")
+    if item.client_key is not None and not _is_client_key(item.client_key):
+        add("client_key", f"Must be text of 1 to {CLIENT_KEY_MAX_LENGTH} characters.")
+
+    if touch_point is None:
+        return errors
+    active = {c.pk: c for c in criteria.get(touch_point.pk, [])}
+    if not active:
+        add("answers", "This touch point has no criteria to evaluate yet.")
+        return errors
+    seen: set[int] = set()
+    answered: dict[int, Any] = {}
+    if not isinstance(item.answers, list | tuple):
+        add("answers", "Must be a list of answers.")
+        return errors
+    for i, answer in enumerate(item.answers):
+        criterion_id = answer.criterion_id
+        criterion = active.get(criterion_id) if _is_id(criterion_id) else None
+        if criterion is None:
+            add(f"answers[{i}].criterion", "Not an active criterion of this touch point.")
+            continue
+        if criterion_id in seen:
+            add(f"answers[{i}].criterion", f"{criterion.name!r} is answered more than once.")
+            continue
+        seen.add(criterion_id)
+        problem = _check_value(criterion.rubric, answer.value)
+        if problem:
+            add(f"answers[{i}].value", f"{criterion.name}: {problem}")
+        answered[criterion_id] = answer.value
+    for criterion in active.values():
+        if criterion.rubric.critical and answered.get(criterion.pk) is None:
+            add(
+                "answers",
+                f"{criterion.name!r} is critical and must be answered (not applicable is not allowed).",
+            )
+    return errors
+
+
+def submit_evaluations(
+    *, evaluator: User, organization: Organization, items: Sequence[EvaluationInput]
+) -> list[Evaluation]:
+    """Store a batch of evaluations, all or none, and queue their touch points' recompute.
+
+    Every problem in every item is reported at once (BatchValidationError); nothing is
+    stored unless all items are valid.
+    """
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
+    membership = membership_for(evaluator, organization)
+    if membership is None or not membership.can_evaluate:
+        raise ValidationError(
+            {"evaluator": ["You must be a manager or evaluator of this organization to evaluate."]}
+        )
+    now = timezone.now()
+    touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
+    touch_points = {
+        tp.pk: tp
+        for tp in TouchPoint.objects.for_organization(organization)
+        .filter(pk__in=touch_point_ids)
+        .select_related("stage", "journey")
+    }
+    criteria: dict[int, list[Criterion]] = {}
+    for criterion in (
+        Criterion.objects.filter(touch_point_id__in=touch_points, archived_at__isnull=True)
+        .select_related("current_version")
+        .order_by("position")
+    ):
+        criteria.setdefault(criterion.touch_point_id, []).append(criterion)
+    site_ids = {i.site_id for i in items if _is_id(i.site_id)}
+    sites = {s.pk: s for s in Site.objects.for_organization(organization).filter(pk__in=site_ids)}
+
+    item_errors: dict[int, dict[str, list[str]]] = {}
+    for index, item in enumerate(items):
+        errors = _validate_item(
+            item, touch_points=touch_points, criteria=criteria, sites=sites, now=now
+        )
+        if errors:
+            item_errors[index] = errors
+    # Only well-formed keys go to the database (one with a NUL would make it raise) or
+    # count as taken; a malformed one already has its own error.
+    keys = [i.client_key for i in items if _is_client_key(i.client_key)]
+    taken = set(
+        Evaluation.objects.for_organization(organization)
+        .filter(client_key__in=keys)
+        .values_list("client_key", flat=True)
+    )
+    seen_keys: set[str] = set()
+    for index, item in enumerate(items):
+        key = item.client_key
+        if not _is_client_key(key):
+            continue
+        if key in taken or key in seen_keys:
+            item_errors.setdefault(index, {}).setdefault("client_key", []).append(
+                "An evaluation with this client key was already submitted."
+            )
+        seen_keys.add(key)
+    if item_errors:
+        raise BatchValidationError(item_errors)
+
+    try:
+        with transaction.atomic():
+            evaluations = Evaluation.objects.bulk_create(
+                [
+                    Evaluation(
+                        organization=organization,
+                        journey_id=touch_points[item.touch_point_id].journey_id,
+                        touch_point_id=item.touch_point_id,
+                        evaluator=evaluator,
+                        source=item.source,
+                        site_id=item.site_id,
+                        observed_at=item.observed_at,
+                        submitted_at=now,
+                        comment=(item.comment or "").strip(),
+                        client_key=item.client_key,
+                        rubric_version=touch_points[item.touch_point_id].rubric_version,
+                    )
+                    for item in items
+                ]
+            )
+            versions = {c.pk: c.rubric.pk for rows in criteria.values() for c in rows}
+            Answer.objects.bulk_create(
+                [
+                    Answer(
+                        evaluation=evaluation,
+                        criterion_id=answer.criterion_id,
+                        criterion_version_id=versions[answer.criterion_id],
+                        value=None if answer.value is None else float(answer.value),
+                    )
+                    for evaluation, item in zip(evaluations, items, strict=True)
+                    for answer in item.answers
+                ]
+            )
+            from scoring.services import mark_stale
+            from scoring.sql import score_evaluations
+
+            score_evaluations([e.pk for e in evaluations])
+            mark_stale(sorted(touch_point_ids))
+    except IntegrityError as exc:
+        # A concurrent submission took a client key between our check and our insert.
+        if "evaluation_client_key_unique" in str(exc):
+            raise ValidationError(
+                {"client_key": ["An evaluation with this client key was already submitted."]}
+            ) from None
+        raise
+    return evaluations
+
+
+def submit_evaluation(
+    *,
+    evaluator: User,
+    organization: Organization,
+    touch_point_id: int,
+    source: str,
+    observed_at: datetime,
+    answers: Sequence[AnswerInput],
+    site_id: int | None = None,
+    comment: str = "",
+    client_key: str | None = None,
+) -> Evaluation:
+    """Store one evaluation; on a refusal the ValidationError names each bad field."""
+    item = EvaluationInput(
+        touch_point_id=touch_point_id,
+        source=source,
+        observed_at=observed_at,
+        answers=tuple(answers),
+        site_id=site_id,
+        comment=comment,
+        client_key=client_key,
+    )
+    try:
+        return submit_evaluations(evaluator=evaluator, organization=organization, items=[item])[0]
+    except BatchValidationError as exc:
+        raise ValidationError(exc.item_errors[0]) from None
