@@ -1,0 +1,172 @@
+"""Stale marks (the outbox of recomputes) and the score snapshots pages and the API read."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from accounts.models import Organization, TenantQuerySet
+from journeys.models import Journey
+from touchpoints.models import TouchPoint
+
+
+class StaleMark(models.Model):
+    """A touch point whose scores are behind its evaluations.
+
+    Written in the same transaction as the change that made it stale, so it is the
+    durable record; the Celery message queued after commit is only a hint. A recompute
+    deletes only the marks it saw when it started (ids up to its claim), so a mark
+    written meanwhile survives and gets its own recompute.
+    """
+
+    touch_point = models.ForeignKey(TouchPoint, on_delete=models.CASCADE, related_name="+")
+    marked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["touch_point", "id"], name="stalemark_tp_id")]
+
+    def __str__(self) -> str:
+        return f"touch point {self.touch_point_id} stale since {self.marked_at}"
+
+
+class TouchPointScore(models.Model):
+    """The current score of one touch point over the organization's default window."""
+
+    touch_point = models.OneToOneField(
+        TouchPoint, on_delete=models.CASCADE, primary_key=True, related_name="score"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    n = models.PositiveIntegerField(default=0)
+    n_unscored = models.PositiveIntegerField(default=0)
+    mean = models.FloatField(null=True)
+    sd = models.FloatField(null=True)
+    ci_low = models.FloatField(null=True)
+    ci_high = models.FloatField(null=True)
+    prior = models.FloatField(null=True)
+    smoothed = models.FloatField(null=True)
+    target = models.FloatField()
+    status = models.CharField(max_length=20)
+    priority = models.FloatField(null=True)
+    previous_mean = models.FloatField(null=True)
+    trend_change = models.FloatField(null=True)
+    perception_gap = models.FloatField(null=True)
+    criteria = models.JSONField(default=list)
+    by_source = models.JSONField(default=list)
+    by_site = models.JSONField(default=list)
+    evaluations_count = models.PositiveIntegerField(default=0)
+    latest_submitted_at = models.DateTimeField(null=True)
+    # The highest StaleMark id this snapshot covers: a recompute only ever replaces a
+    # snapshot with a higher or equal generation, so a late duplicate cannot go back in time.
+    generation = models.BigIntegerField(default=0)
+    method_version = models.PositiveSmallIntegerField(default=1)
+    computed_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.touch_point_id}: {self.smoothed}"
+
+
+class JourneyScore(models.Model):
+    journey = models.OneToOneField(
+        Journey, on_delete=models.CASCADE, primary_key=True, related_name="score"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    score = models.FloatField(null=True)
+    n = models.PositiveIntegerField(default=0)
+    prior = models.FloatField(null=True)
+    weak_links = models.JSONField(default=list)
+    blind_spots = models.JSONField(default=list)
+    status_counts = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.journey_id}: {self.score}"
+
+
+class WeeklyScore(models.Model):
+    """Weekly history of a touch point: n and mean of scored evaluations per ISO week."""
+
+    touch_point = models.ForeignKey(TouchPoint, on_delete=models.CASCADE, related_name="weekly")
+    week_start = models.DateField()
+    n = models.PositiveIntegerField()
+    mean = models.FloatField(null=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["touch_point_id", "week_start"]
+        constraints = [
+            models.UniqueConstraint(fields=["touch_point", "week_start"], name="weekly_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.touch_point_id} {self.week_start}: {self.mean}"
+
+
+class DayRollup(models.Model):
+    """Evaluation scores of one touch point, one UTC day, one source, one site.
+
+    Maintained in SQL in the transaction that stores the evaluations (scoring.sql.roll_up),
+    so a recompute reads days, not evaluations, and costs the same at 1,000 or 10 million
+    evaluations. Variance travels as M2 (the sum of squared deviations from the mean) and
+    groups merge with Chan's formula, which keeps it exact where sums of squares cancel.
+    """
+
+    touch_point = models.ForeignKey(TouchPoint, on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    source = models.CharField(max_length=20)
+    site_id = models.BigIntegerField(null=True)
+    evaluations = models.PositiveIntegerField()
+    n = models.PositiveIntegerField()
+    mean = models.FloatField(null=True)
+    m2 = models.FloatField()
+    latest_submitted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["touch_point", "day", "source", "site_id"],
+                name="dayrollup_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="dayrollup_journey_day")]
+
+    def __str__(self) -> str:
+        return f"{self.touch_point_id} {self.day} {self.source}: n={self.n}"
+
+
+class CriterionDayRollup(models.Model):
+    """Answer scores of one criterion, one UTC day, one source, one site (see DayRollup)."""
+
+    criterion = models.ForeignKey(
+        "touchpoints.Criterion", on_delete=models.CASCADE, related_name="+"
+    )
+    touch_point = models.ForeignKey(TouchPoint, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    source = models.CharField(max_length=20)
+    site_id = models.BigIntegerField(null=True)
+    n = models.PositiveIntegerField()
+    mean = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["criterion", "day", "source", "site_id"],
+                name="criteriondayrollup_unique",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["touch_point", "day"], name="criterionrollup_tp_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion_id} {self.day}: n={self.n}"

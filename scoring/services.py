@@ -1,0 +1,505 @@
+"""Recompute of score snapshots, and the stale marks that drive it.
+
+A journey is the unit of consistency: every touch point's smoothed score depends on the
+journey's prior, so a recompute reads one GROUP BY over the journey's window (scoring.sql)
+and rewrites the journey's snapshot rows in one transaction under a per-journey advisory
+lock. Readers therefore see the old snapshot or the new one, never a mix, and two workers
+recomputing the same journey take turns instead of racing.
+
+Stale marks are the durable record of what is behind. A recompute deletes exactly the
+marks it read under the lock; a mark committed meanwhile survives and is picked up by
+its own message or by the periodic sweep, so no evaluation is ever left out for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from journeys.models import Journey
+from scoring import formulas, sql
+from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
+from touchpoints.models import Criterion, Site, Source, TouchPoint
+
+log = logging.getLogger(__name__)
+
+# Namespace for pg_advisory_xact_lock(int, int): (SCORING_LOCK, journey id).
+SCORING_LOCK = 7_301
+TREND_WEEKS = 12
+
+
+# --- Marking and queueing ---------------------------------------------------------------
+
+
+def mark_stale(touch_point_ids: Iterable[int]) -> None:
+    """Record, in the caller's transaction, that these touch points need a recompute,
+    and ask a worker for one once the transaction has committed."""
+    ids = sorted(set(touch_point_ids))
+    if not ids:
+        return
+    StaleMark.objects.bulk_create([StaleMark(touch_point_id=pk) for pk in ids])
+    transaction.on_commit(lambda: request_recompute(ids))
+
+
+PENDING_KEY = "touchstone:recompute-pending:{}"
+
+
+def _broker_redis() -> redis.Redis:
+    """A client for the broker's Redis with short timeouts: a slow broker must not hold
+    up the request that already committed its evaluations."""
+    from config.celery import app
+
+    url = str(app.conf.broker_url)
+    client = _redis_clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        _redis_clients[url] = client
+    return client
+
+
+_redis_clients: dict[str, redis.Redis] = {}
+
+
+def request_recompute(touch_point_ids: Iterable[int]) -> None:
+    """Queue recomputes, debounced and never failing the caller.
+
+    At most one recompute per touch point is pending at a time (a SET NX marker the task
+    clears as it starts), due SCORING_DEBOUNCE_SECONDS later, so a burst of submissions
+    costs one recompute per debounce window. The stale marks are the real record: if
+    Redis is down, the periodic sweep re-queues whatever was not sent.
+    """
+    from scoring import tasks
+
+    debounce = settings.SCORING_DEBOUNCE_SECONDS
+    try:
+        client = _broker_redis()
+        for pk in touch_point_ids:
+            key = PENDING_KEY.format(pk)
+            if not client.set(key, 1, nx=True, ex=int(debounce) + 60):
+                continue  # one is already pending; it will cover this change
+            try:
+                tasks.recompute_touch_point.apply_async(args=(pk,), countdown=debounce)
+            except Exception:
+                client.delete(key)
+                raise
+    except Exception:
+        # The broker is down or slow: don't wait on it once per touch point.
+        log.warning("Could not queue a recompute; the sweep will catch up.", exc_info=True)
+
+
+def clear_pending(touch_point_id: int) -> None:
+    """Called as a recompute starts: changes committed from now on need another one."""
+    try:
+        _broker_redis().delete(PENDING_KEY.format(touch_point_id))
+    except redis.RedisError:
+        log.warning("Could not clear the pending marker of %s.", touch_point_id, exc_info=True)
+
+
+# --- Windows ---------------------------------------------------------------------------------
+
+
+def default_window(window_days: int, now: datetime) -> sql.Window:
+    return sql.Window(since=now - timedelta(days=window_days), until=now)
+
+
+def trend_window(until: datetime, weeks: int = TREND_WEEKS) -> sql.Window:
+    """The `weeks` ISO weeks ending with the one that holds `until`."""
+    first = formulas.week_start(until) - timedelta(weeks=weeks - 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return sql.Window(since=since, until=until)
+
+
+# --- Recompute -----------------------------------------------------------------------------------
+
+
+def recompute_touch_point(touch_point_id: int) -> bool:
+    """Recompute the journey of a stale touch point. False if nothing was stale
+    (another recompute already covered it) or the touch point is gone."""
+    journey_id = (
+        TouchPoint.objects.filter(pk=touch_point_id).values_list("journey_id", flat=True).first()
+    )
+    if journey_id is None:
+        StaleMark.objects.filter(touch_point_id=touch_point_id).delete()
+        return False
+    return recompute_journey(journey_id, full=False)
+
+
+def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
+    """Rewrite a journey's snapshots. With full=False only stale touch points get their
+    breakdowns recomputed (every touch point's headline numbers always are)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCORING_LOCK, journey_id])
+        journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
+        if journey is None:
+            return False
+        marks = list(
+            StaleMark.objects.filter(touch_point__journey_id=journey_id).values_list(
+                "id", "touch_point_id"
+            )
+        )
+        if not marks and not full:
+            return False
+        _write_journey(journey, stale={tp for _, tp in marks}, full=full, now=timezone.now())
+        _test_pause()
+        StaleMark.objects.filter(id__in=[mark_id for mark_id, _ in marks]).delete()
+    return True
+
+
+def _test_pause() -> None:
+    """Fault-injection hook for the worker-kill tests: hold the recompute's transaction
+    open (after the snapshot writes, before commit) when SCORING_TEST_PAUSE_SECONDS is set."""
+    seconds = settings.SCORING_TEST_PAUSE_SECONDS
+    if seconds:
+        marker = settings.SCORING_TEST_PAUSE_MARKER
+        if marker:
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+        time.sleep(seconds)
+
+
+@dataclass
+class _Detail:
+    breakdown: sql.Breakdown
+    previous: sql.Aggregate
+    weeks: list[formulas.WeekPoint]
+
+
+def _detail(touch_point: TouchPoint, window: sql.Window) -> _Detail:
+    by_week = sql.weekly(touch_point.pk, trend_window(window.until))
+    weeks = []
+    for empty in formulas.weekly_trend([], until=window.until, weeks=TREND_WEEKS):
+        n, mean = by_week.get(empty.week_start, (0, None))
+        weeks.append(formulas.WeekPoint(week_start=empty.week_start, n=n, mean=mean))
+    return _Detail(
+        breakdown=sql.touch_point_breakdown(touch_point.pk, window),
+        previous=sql.touch_point_aggregate(touch_point.pk, window.previous()),
+        weeks=weeks,
+    )
+
+
+def _breakdown_fields(
+    touch_point: TouchPoint,
+    detail: _Detail,
+    criteria: list[Criterion],
+    site_names: dict[int, str],
+    min_n: int,
+) -> dict[str, Any]:
+    b = detail.breakdown
+    internal = formulas.pooled(
+        [
+            (b.by_source[s].n, b.by_source[s].mean)
+            for s in formulas.INTERNAL_SOURCES
+            if s in b.by_source
+        ]
+    )
+    customer = formulas.pooled(
+        [
+            (b.by_source[s].n, b.by_source[s].mean)
+            for s in formulas.CUSTOMER_SOURCES
+            if s in b.by_source
+        ]
+    )
+    return {
+        "n_unscored": b.evaluations - b.n,
+        "evaluations_count": b.evaluations,
+        "latest_submitted_at": b.latest_submitted_at,
+        "previous_mean": detail.previous.mean,
+        "trend_change": formulas.trend_change(
+            current_mean=b.mean, previous_mean=detail.previous.mean
+        ),
+        "perception_gap": formulas.perception_gap_from_pooled(
+            internal=internal, customer=customer, min_n=min_n
+        ),
+        "criteria": [
+            {
+                "criterion_id": c.pk,
+                "name": c.name,
+                "kind": c.rubric.kind,
+                "weight": c.rubric.weight,
+                "critical": c.rubric.critical,
+                "archived": c.is_archived,
+                "n": b.criteria.get(c.pk, (0, None))[0],
+                "mean": b.criteria.get(c.pk, (0, None))[1],
+            }
+            for c in criteria
+            if not c.is_archived or c.pk in b.criteria
+        ],
+        "by_source": [
+            {"source": value, "label": str(label), "n": agg.n, "mean": agg.mean, "sd": agg.sd}
+            for value, label in Source.choices
+            for agg in [b.by_source.get(value, sql.Aggregate(0, None, None))]
+        ],
+        "by_site": sorted(
+            (
+                {
+                    "site_id": site_id,
+                    "name": site_names.get(site_id, "No site") if site_id else "No site",
+                    "n": agg.n,
+                    "mean": agg.mean,
+                    "sd": agg.sd,
+                }
+                for site_id, agg in b.by_site.items()
+            ),
+            key=lambda row: (row["site_id"] is None, row["name"]),
+        ),
+    }
+
+
+def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: datetime) -> None:
+    org = journey.organization
+    window = default_window(org.window_days, now)
+    touch_points = list(
+        TouchPoint.objects.filter(
+            journey=journey, archived_at__isnull=True, stage__archived_at__isnull=True
+        )
+        .select_related("stage")
+        .order_by("stage__position", "position")
+    )
+    existing = {s.touch_point_id: s for s in TouchPointScore.objects.filter(journey=journey)}
+    per_tp, prior = sql.journey_aggregates(journey.pk, window)
+    needs_detail = [tp for tp in touch_points if full or tp.pk in stale or tp.pk not in existing]
+    details = {tp.pk: _detail(tp, window) for tp in needs_detail}
+    criteria_by_tp: dict[int, list[Criterion]] = {}
+    for criterion in (
+        Criterion.objects.filter(touch_point__in=details)
+        .select_related("current_version")
+        .order_by("archived_at", "position", "id")
+    ):
+        criteria_by_tp.setdefault(criterion.touch_point_id, []).append(criterion)
+    site_ids = {sid for d in details.values() for sid in d.breakdown.by_site if sid}
+    site_names = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name"))
+
+    last_id = touch_points[-1].pk if touch_points else None
+    rows: list[TouchPointScore] = []
+    weak_inputs = []
+    for tp in touch_points:
+        agg = per_tp.get(tp.pk, sql.Aggregate(0, None, None))
+        stats = formulas.stats_from_aggregates(
+            n=agg.n, mean=agg.mean, sd=agg.sd, prior=prior.mean, k=org.smoothing_k
+        )
+        target = tp.target if tp.target is not None else journey.target
+        status = formulas.status(n=stats.n, smoothed=stats.smoothed, target=target, min_n=org.min_n)
+        is_last = tp.pk == last_id
+        row = TouchPointScore(
+            touch_point=tp,
+            organization_id=org.pk,
+            journey_id=journey.pk,
+            window_start=window.since,
+            window_end=window.until,
+            n=stats.n,
+            mean=stats.mean,
+            sd=stats.sd,
+            ci_low=stats.ci_low,
+            ci_high=stats.ci_high,
+            prior=prior.mean,
+            smoothed=stats.smoothed,
+            target=target,
+            status=status,
+            priority=(
+                formulas.priority(
+                    target=target,
+                    smoothed=stats.smoothed,
+                    importance=tp.importance,
+                    is_last=is_last,
+                )
+                if stats.smoothed is not None
+                else None
+            ),
+            generation=(existing[tp.pk].generation + 1) if tp.pk in existing else 1,
+            method_version=formulas.METHOD_VERSION,
+            computed_at=now,
+        )
+        if tp.pk in details:
+            for key, value in _breakdown_fields(
+                tp, details[tp.pk], criteria_by_tp.get(tp.pk, []), site_names, org.min_n
+            ).items():
+                setattr(row, key, value)
+        rows.append(row)
+        weak_inputs.append(
+            formulas.WeakLinkInput(
+                key=tp.pk,
+                n=stats.n,
+                smoothed=stats.smoothed,
+                target=target,
+                importance=tp.importance,
+                is_last=is_last,
+            )
+        )
+
+    headline = [
+        "organization",
+        "journey",
+        "window_start",
+        "window_end",
+        "n",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "prior",
+        "smoothed",
+        "target",
+        "status",
+        "priority",
+        "generation",
+        "method_version",
+        "computed_at",
+    ]
+    breakdown = [
+        "n_unscored",
+        "evaluations_count",
+        "latest_submitted_at",
+        "previous_mean",
+        "trend_change",
+        "perception_gap",
+        "criteria",
+        "by_source",
+        "by_site",
+    ]
+    with_detail = [r for r in rows if r.touch_point_id in details]
+    without_detail = [r for r in rows if r.touch_point_id not in details]
+    if with_detail:
+        TouchPointScore.objects.bulk_create(
+            with_detail,
+            update_conflicts=True,
+            unique_fields=["touch_point"],
+            update_fields=headline + breakdown,
+        )
+    if without_detail:
+        TouchPointScore.objects.bulk_create(
+            without_detail,
+            update_conflicts=True,
+            unique_fields=["touch_point"],
+            update_fields=headline,
+        )
+    # Archived touch points leave the map, and their snapshot with them.
+    TouchPointScore.objects.filter(journey=journey).exclude(
+        touch_point_id__in=[tp.pk for tp in touch_points]
+    ).delete()
+    WeeklyScore.objects.bulk_create(
+        [
+            WeeklyScore(
+                touch_point_id=tp_id, week_start=w.week_start, n=w.n, mean=w.mean, computed_at=now
+            )
+            for tp_id, d in details.items()
+            for w in d.weeks
+        ],
+        update_conflicts=True,
+        unique_fields=["touch_point", "week_start"],
+        update_fields=["n", "mean", "computed_at"],
+    )
+
+    weak, blind = formulas.rank_weak_links(weak_inputs, min_n=org.min_n)
+    by_id = {tp.pk: tp for tp in touch_points}
+    scores = {r.touch_point_id: r for r in rows}
+    status_counts = dict.fromkeys(
+        (formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA), 0
+    )
+    for r in rows:
+        status_counts[r.status] += 1
+    JourneyScore.objects.update_or_create(
+        journey=journey,
+        defaults={
+            "organization_id": org.pk,
+            "window_start": window.since,
+            "window_end": window.until,
+            "score": formulas.journey_score(
+                [(scores[tp.pk].smoothed, float(tp.importance)) for tp in touch_points]
+            ),
+            "n": prior.n,
+            "prior": prior.mean,
+            "weak_links": [
+                {
+                    "touch_point_id": w.key,
+                    "name": by_id[w.key].name,
+                    "stage": by_id[w.key].stage.name,
+                    "priority": w.priority,
+                    "gap": w.gap,
+                    "smoothed": scores[w.key].smoothed,
+                    "target": scores[w.key].target,
+                    "importance": by_id[w.key].importance,
+                    "is_last": w.key == last_id,
+                }
+                for w in weak
+            ],
+            "blind_spots": [
+                {"touch_point_id": key, "name": by_id[key].name, "n": scores[key].n}
+                for key in blind
+            ],
+            "status_counts": status_counts,
+            "computed_at": now,
+        },
+    )
+
+
+# --- Sweep and full recompute -------------------------------------------------------------------
+
+
+def sweep_stale() -> int:
+    """Re-queue every touch point still marked stale past the debounce (a lost message, a
+    broker outage, a killed worker), and journeys whose window has moved on. Returns how
+    many recomputes were queued."""
+    from scoring import tasks
+
+    grace = timezone.now() - timedelta(seconds=settings.SCORING_DEBOUNCE_SECONDS + 5)
+    journeys = set(
+        StaleMark.objects.values("touch_point__journey_id")
+        .annotate(first=Min("marked_at"))
+        .filter(first__lt=grace)
+        .values_list("touch_point__journey_id", flat=True)
+    )
+    # The window slides even when nobody evaluates: snapshots older than this are redone.
+    stale = set(journeys)
+    old = timezone.now() - timedelta(seconds=settings.SCORING_REFRESH_SECONDS)
+    expired = set(
+        JourneyScore.objects.filter(computed_at__lt=old).values_list("journey_id", flat=True)
+    )
+    for journey_id in sorted(stale | expired):
+        tasks.recompute_journey.delay(journey_id, full=journey_id in expired)
+    return len(stale | expired)
+
+
+def recompute_all(
+    *,
+    organization_id: int | None = None,
+    rescore: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Recompute every journey's snapshots (after a change of method, use rescore=True to
+    re-derive every stored answer and evaluation score first). Returns journeys done."""
+    journeys = Journey.objects.order_by("pk")
+    if organization_id is not None:
+        journeys = journeys.filter(organization_id=organization_id)
+    ids = list(journeys.values_list("pk", flat=True))
+    for done, journey_id in enumerate(ids, start=1):
+        if rescore:
+            with transaction.atomic():
+                sql.rescore_journey(journey_id)
+        recompute_journey(journey_id, full=True)
+        if progress:
+            progress(done, len(ids))
+    return len(ids)
+
+
+def scoring_status() -> dict[str, Any]:
+    """What operators want to know: how far behind are the scores?"""
+    marks = StaleMark.objects.aggregate(oldest=Min("marked_at"), newest=Max("marked_at"))
+    stale = StaleMark.objects.values("touch_point_id").distinct().count()
+    oldest = marks["oldest"]
+    return {
+        "stale_touch_points": stale,
+        "oldest_stale_seconds": (timezone.now() - oldest).total_seconds() if oldest else 0.0,
+        "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
+    }

@@ -1,0 +1,415 @@
+"""The SQL twin of scoring.formulas: the production path, computed by PostgreSQL.
+
+Each statement mirrors a function in formulas.py (named beside it); tests feed both
+the same generated data and require the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+
+from scoring import formulas
+
+# formulas.answer_score, for one row of touchpoints_answer `a` joined to its version `cv`.
+ANSWER_SCORE = """
+    CASE cv.kind
+        WHEN 'scale' THEN (a.value - 1) / (cv.scale_size - 1) * 100
+        WHEN 'yes_no' THEN a.value * 100
+        WHEN 'numeric' THEN
+            -- Compared before dividing, not LEAST/GREATEST after: those skip NULLs (so a
+            -- "not applicable" scored 0), and a value far out of range overflows float8,
+            -- an error in PostgreSQL where Python clips infinity. In between, the same
+            -- arithmetic as the formulas, already within 0..100.
+            CASE WHEN a.value IS NULL THEN NULL
+                 WHEN cv.target_value < cv.worst_value THEN
+                    CASE WHEN a.value <= cv.target_value THEN 100
+                         WHEN a.value >= cv.worst_value THEN 0
+                         ELSE (cv.worst_value - a.value) / (cv.worst_value - cv.target_value) * 100
+                    END
+                 ELSE
+                    CASE WHEN a.value >= cv.target_value THEN 100
+                         WHEN a.value <= cv.worst_value THEN 0
+                         ELSE (a.value - cv.worst_value) / (cv.target_value - cv.worst_value) * 100
+                    END
+            END
+    END
+"""
+
+# formulas.evaluation_score: weighted mean over applicable answers, critical knock-out.
+# Clipped at 100 like formulas._clip (a weighted mean of 100s can round to
+# 100.00000000000001); by CASE, since LEAST would turn "no applicable answer" (NULL) into 100.
+EVALUATION_SCORE = """
+    CASE WHEN bool_or(cv.critical AND a.score = 0) THEN 0
+         WHEN sum(a.score * cv.weight) / sum(cv.weight) > 100 THEN 100
+         ELSE sum(a.score * cv.weight) / sum(cv.weight)
+    END
+"""
+
+
+def score_evaluations(evaluation_ids: Sequence[int]) -> None:
+    """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations."""
+    if not evaluation_ids:
+        return
+    ids = list(evaluation_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE touchpoints_answer a SET score = {ANSWER_SCORE}
+            FROM touchpoints_criterionversion cv
+            WHERE cv.id = a.criterion_version_id AND a.evaluation_id = ANY(%s)
+            """,  # noqa: S608  (constant SQL fragments, values are parameters)
+            [ids],
+        )
+        cursor.execute(
+            f"""
+            UPDATE touchpoints_evaluation e SET score = s.score
+            FROM (
+                SELECT a.evaluation_id, {EVALUATION_SCORE} AS score
+                FROM touchpoints_answer a
+                JOIN touchpoints_criterionversion cv ON cv.id = a.criterion_version_id
+                WHERE a.evaluation_id = ANY(%s) AND a.score IS NOT NULL
+                GROUP BY a.evaluation_id
+            ) s
+            WHERE e.id = s.evaluation_id
+            """,  # noqa: S608
+            [ids],
+        )
+    roll_up("e.id = ANY(%s)", [ids])
+
+
+def rescore_journey(journey_id: int) -> None:
+    """Re-derive every stored answer and evaluation score of a journey (after a change of
+    method), then rebuild its rollups. Set-based, whatever the number of evaluations."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE touchpoints_answer a SET score = {ANSWER_SCORE}
+            FROM touchpoints_criterionversion cv, touchpoints_evaluation e
+            WHERE cv.id = a.criterion_version_id AND e.id = a.evaluation_id
+              AND e.journey_id = %s
+            """,  # noqa: S608
+            [journey_id],
+        )
+        cursor.execute(
+            f"""
+            UPDATE touchpoints_evaluation e SET score = s.score
+            FROM (
+                SELECT ev.id AS evaluation_id, {EVALUATION_SCORE} AS score
+                FROM touchpoints_evaluation ev
+                LEFT JOIN touchpoints_answer a ON a.evaluation_id = ev.id AND a.score IS NOT NULL
+                LEFT JOIN touchpoints_criterionversion cv ON cv.id = a.criterion_version_id
+                WHERE ev.journey_id = %s
+                GROUP BY ev.id
+            ) s
+            WHERE e.id = s.evaluation_id AND e.score IS DISTINCT FROM s.score
+            """,  # noqa: S608
+            [journey_id],
+        )
+    rebuild_rollups(journey_id)
+
+
+# --- Rollups: per touch point (or criterion), UTC day, source and site -----------------------
+
+# Merge an incoming group (EXCLUDED) into a stored one (r) with Chan's parallel formula.
+_MERGE_MEAN = """CASE WHEN EXCLUDED.n = 0 THEN r.mean WHEN r.n = 0 THEN EXCLUDED.mean
+    ELSE r.mean + (EXCLUDED.mean - r.mean) * EXCLUDED.n / (r.n + EXCLUDED.n) END"""
+_MERGE_M2 = """CASE WHEN EXCLUDED.n = 0 THEN r.m2 WHEN r.n = 0 THEN EXCLUDED.m2
+    ELSE r.m2 + EXCLUDED.m2
+         + (EXCLUDED.mean - r.mean) ^ 2 * r.n::float8 * EXCLUDED.n / (r.n + EXCLUDED.n) END"""
+
+
+def roll_up(where: str, params: Sequence[Any]) -> None:
+    """Add the evaluations matching `where` (alias e) to the day rollups.
+
+    Rows are upserted in key order so that concurrent submissions lock rollup rows in the
+    same order and cannot deadlock each other.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO scoring_dayrollup AS r
+                (touch_point_id, journey_id, day, source, site_id,
+                 evaluations, n, mean, m2, latest_submitted_at)
+            SELECT e.touch_point_id, e.journey_id, (e.observed_at AT TIME ZONE 'UTC')::date,
+                   e.source, e.site_id, count(*), count(e.score), avg(e.score),
+                   coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
+            FROM touchpoints_evaluation e
+            WHERE {where}
+            GROUP BY 1, 2, 3, 4, 5
+            ORDER BY 1, 3, 4, 5
+            ON CONFLICT ON CONSTRAINT dayrollup_unique DO UPDATE SET
+                evaluations = r.evaluations + EXCLUDED.evaluations,
+                n = r.n + EXCLUDED.n,
+                mean = {_MERGE_MEAN},
+                m2 = {_MERGE_M2},
+                latest_submitted_at = GREATEST(r.latest_submitted_at, EXCLUDED.latest_submitted_at)
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO scoring_criteriondayrollup AS r
+                (criterion_id, touch_point_id, day, source, site_id, n, mean)
+            SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
+                   e.source, e.site_id, count(a.score), avg(a.score)
+            FROM touchpoints_answer a
+            JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
+            WHERE {where}
+            GROUP BY 1, 2, 3, 4, 5
+            ORDER BY 1, 3, 4, 5
+            ON CONFLICT ON CONSTRAINT criteriondayrollup_unique DO UPDATE SET
+                n = r.n + EXCLUDED.n,
+                mean = {_MERGE_MEAN}
+            """,  # noqa: S608
+            params,
+        )
+
+
+def rebuild_rollups(journey_id: int) -> None:
+    """Recreate a journey's rollups from its evaluations."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM scoring_dayrollup WHERE journey_id = %s", [journey_id])
+        cursor.execute(
+            """
+            DELETE FROM scoring_criteriondayrollup
+            WHERE touch_point_id IN (
+                SELECT id FROM touchpoints_touchpoint WHERE journey_id = %s
+            )
+            """,
+            [journey_id],
+        )
+    roll_up("e.journey_id = %s", [journey_id])
+
+
+# --- Aggregates over a window ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which evaluations count: observed in [since, until), optionally one site or source."""
+
+    since: datetime
+    until: datetime
+    site_id: int | None = None
+    source: str | None = None
+
+    def previous(self) -> Window:
+        """The same-length window just before this one (for the trend's change)."""
+        length = self.until - self.since
+        return Window(self.since - length, self.since, self.site_id, self.source)
+
+    def split(self) -> tuple[tuple[date, date] | None, list[tuple[datetime, datetime]]]:
+        """Whole UTC days inside the window (read from rollups) and the partial edges
+        (read from evaluations): exact for any since/until, cheap for long windows."""
+        since, until = self.since.astimezone(UTC), self.until.astimezone(UTC)
+        first_full = since.date() if since == _midnight(since.date()) else since.date() + ONE_DAY
+        last_full = until.date()  # exclusive
+        if first_full >= last_full:
+            return None, [(since, until)] if since < until else []
+        edges = []
+        if since < _midnight(first_full):
+            edges.append((since, _midnight(first_full)))
+        if _midnight(last_full) < until:
+            edges.append((_midnight(last_full), until))
+        return (first_full, last_full), edges
+
+
+ONE_DAY = timedelta(days=1)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """n scored evaluations, their mean and sample standard deviation (formulas.touch_point_stats)."""
+
+    n: int
+    mean: float | None
+    sd: float | None
+    evaluations: int = 0
+    latest_submitted_at: datetime | None = None
+
+
+EMPTY = Aggregate(0, None, None)
+
+
+def _fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _filters(window: Window, alias: str) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if window.site_id is not None:
+        clauses.append(f" AND {alias}.site_id = %s")
+        params.append(window.site_id)
+    if window.source is not None:
+        clauses.append(f" AND {alias}.source = %s")
+        params.append(window.source)
+    return "".join(clauses), params
+
+
+# Grouping keys, as (rollup expression, evaluation expression). Keys are never NULL
+# (no site is 0), so parts and totals join on plain equality, which PostgreSQL can hash.
+KEY_ALL = ("0", "0")
+KEY_TOUCH_POINT = ("r.touch_point_id", "e.touch_point_id")
+KEY_SOURCE = ("r.source", "e.source")
+KEY_SITE = ("coalesce(r.site_id, 0)", "coalesce(e.site_id, 0)")
+KEY_WEEK = (
+    "date_trunc('week', r.day)::date",
+    "date_trunc('week', e.observed_at AT TIME ZONE 'UTC')::date",
+)
+
+
+def aggregate(
+    window: Window, *, scope: str, scope_id: int, key: tuple[str, str] = KEY_ALL
+) -> dict[Any, Aggregate]:
+    """Evaluation scores in the window for a touch point or a journey (scope), grouped by
+    `key`: count, n, mean and sample sd per group, merged from day rollups and edges."""
+    if scope not in ("touch_point_id", "journey_id"):
+        raise ValueError(f"unknown scope {scope!r}")
+    days, edges = window.split()
+    parts: list[str] = []
+    params: list[Any] = []
+    if days:
+        filters, fparams = _filters(window, "r")
+        parts.append(
+            f"""SELECT {key[0]} AS k, r.evaluations, r.n, r.mean, r.m2,
+                       r.latest_submitted_at AS latest
+                FROM scoring_dayrollup r
+                WHERE r.{scope} = %s AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
+        )
+        params += [scope_id, days[0], days[1], *fparams]
+    for since, until in edges:
+        filters, fparams = _filters(window, "e")
+        parts.append(
+            f"""SELECT {key[1]} AS k, count(*), count(e.score), avg(e.score),
+                       coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
+                FROM touchpoints_evaluation e
+                WHERE e.{scope} = %s AND e.observed_at >= %s AND e.observed_at < %s{filters}
+                GROUP BY 1"""  # noqa: S608
+        )
+        params += [scope_id, since, until, *fparams]
+    if not parts:
+        return {}
+    rows = _fetch(
+        f"""
+        WITH parts (k, evaluations, n, mean, m2, latest) AS ({" UNION ALL ".join(parts)}),
+        totals AS (
+            SELECT k, sum(evaluations) AS evaluations, sum(n) AS n,
+                   sum(n * mean) / nullif(sum(n), 0) AS mean, max(latest) AS latest
+            FROM parts GROUP BY k
+        )
+        SELECT t.k, t.evaluations, t.n, t.mean,
+               CASE WHEN t.n >= 2 THEN sqrt(greatest(0,
+                   (sum(p.m2) + sum(CASE WHEN p.n > 0 THEN p.n * (p.mean - t.mean) ^ 2 ELSE 0 END))
+                   / (t.n - 1))) END,
+               t.latest
+        FROM totals t JOIN parts p ON p.k = t.k
+        GROUP BY t.k, t.evaluations, t.n, t.mean, t.latest
+        """,  # noqa: S608  (fragments are constants; values are parameters)
+        params,
+    )
+    return {
+        k: Aggregate(int(n), mean, sd, int(evaluations), latest)
+        for k, evaluations, n, mean, sd, latest in rows
+    }
+
+
+def criterion_aggregates(
+    window: Window, touch_point_id: int
+) -> dict[int, tuple[int, float | None]]:
+    """Per criterion of a touch point: (n answered, mean answer score) in the window."""
+    days, edges = window.split()
+    parts: list[str] = []
+    params: list[Any] = []
+    if days:
+        filters, fparams = _filters(window, "r")
+        parts.append(
+            f"""SELECT r.criterion_id, r.n, r.mean FROM scoring_criteriondayrollup r
+                WHERE r.touch_point_id = %s AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
+        )
+        params += [touch_point_id, days[0], days[1], *fparams]
+    for since, until in edges:
+        filters, fparams = _filters(window, "e")
+        parts.append(
+            f"""SELECT a.criterion_id, count(a.score), avg(a.score)
+                FROM touchpoints_answer a JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
+                WHERE e.touch_point_id = %s AND e.observed_at >= %s AND e.observed_at < %s{filters}
+                GROUP BY 1"""  # noqa: S608
+        )
+        params += [touch_point_id, since, until, *fparams]
+    if not parts:
+        return {}
+    rows = _fetch(
+        f"""
+        SELECT criterion_id, sum(n), sum(n * mean) / nullif(sum(n), 0)
+        FROM ({" UNION ALL ".join(parts)}) AS parts (criterion_id, n, mean)
+        GROUP BY criterion_id
+        """,  # noqa: S608
+        params,
+    )
+    return {criterion_id: (int(n), mean) for criterion_id, n, mean in rows}
+
+
+def journey_aggregates(journey_id: int, window: Window) -> tuple[dict[int, Aggregate], Aggregate]:
+    """Per touch point n/mean/sd over the window, and the journey-wide prior (its n and
+    mean pooled from the touch points': the mean of all the journey's scored evaluations)."""
+    per_touch_point = aggregate(
+        window, scope="journey_id", scope_id=journey_id, key=KEY_TOUCH_POINT
+    )
+    n, mean = formulas.pooled([(agg.n, agg.mean) for agg in per_touch_point.values()])
+    evaluations = sum(agg.evaluations for agg in per_touch_point.values())
+    return per_touch_point, Aggregate(n, mean, None, evaluations)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    evaluations: int  # every evaluation in the window, scored or not
+    n: int
+    mean: float | None
+    sd: float | None
+    latest_submitted_at: datetime | None
+    criteria: dict[int, tuple[int, float | None]]  # criterion id -> (n answered, mean)
+    by_source: dict[str, Aggregate]
+    by_site: dict[int | None, Aggregate]
+
+
+def touch_point_breakdown(touch_point_id: int, window: Window) -> Breakdown:
+    def by(key: tuple[str, str]) -> dict[Any, Aggregate]:
+        return aggregate(window, scope="touch_point_id", scope_id=touch_point_id, key=key)
+
+    whole = by(KEY_ALL).get(0, EMPTY)
+    return Breakdown(
+        evaluations=whole.evaluations,
+        n=whole.n,
+        mean=whole.mean,
+        sd=whole.sd,
+        latest_submitted_at=whole.latest_submitted_at,
+        criteria=criterion_aggregates(window, touch_point_id),
+        by_source=by(KEY_SOURCE),
+        by_site={site or None: agg for site, agg in by(KEY_SITE).items()},
+    )
+
+
+def touch_point_aggregate(touch_point_id: int, window: Window) -> Aggregate:
+    return aggregate(window, scope="touch_point_id", scope_id=touch_point_id).get(0, EMPTY)
+
+
+def weekly(touch_point_id: int, window: Window) -> dict[date, tuple[int, float | None]]:
+    """n and mean of scored evaluations per ISO week (Monday, UTC) inside the window."""
+    return {
+        week: (agg.n, agg.mean)
+        for week, agg in aggregate(
+            window, scope="touch_point_id", scope_id=touch_point_id, key=KEY_WEEK
+        ).items()
+    }

@@ -1,0 +1,35 @@
+"""Celery tasks: a few lines each, taking ids and calling scoring.services.
+
+Every task is safe to run twice or concurrently (the per-journey lock and the stale
+marks see to it), which is what at-least-once delivery with late acks needs.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from scoring import services
+
+# A failed recompute (say, the database restarting) is retried with backoff; if it
+# still fails, the stale marks remain and the sweep tries again later.
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def recompute_touch_point(touch_point_id: int) -> bool:
+    services.clear_pending(touch_point_id)
+    return services.recompute_touch_point(touch_point_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def recompute_journey(journey_id: int, full: bool = True) -> bool:
+    return services.recompute_journey(journey_id, full=full)
+
+
+@shared_task(acks_late=True)
+def sweep_stale() -> int:
+    return services.sweep_stale()
+
+
+@shared_task(acks_late=True)
+def recompute_all(organization_id: int | None = None, rescore: bool = False) -> int:
+    return services.recompute_all(organization_id=organization_id, rescore=rescore)
