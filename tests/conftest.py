@@ -1,0 +1,64 @@
+"""Personas every test module can call on: a manager, an evaluator and a viewer of one
+organization, and an outsider who manages a different organization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from accounts.models import Membership, Organization, Role, User
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2 at Django's full strength takes most of a second a user on this hardware,
+    and every test makes four; tests need a password that works, not one that resists."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class Personas:
+    org: Organization
+    manager: User
+    evaluator: User
+    viewer: User
+    other_org: Organization
+    outsider: User  # manages other_org, belongs nowhere near org
+
+    def membership(self, user: User) -> Membership:
+        return Membership.objects.get(user=user, organization=self.org)
+
+
+@pytest.fixture
+def personas(db: None) -> Personas:
+    org = OrganizationFactory(name="Northwind Broadband")
+    other = OrganizationFactory(name="Rival Telecom")
+    people = {}
+    for role in (Role.MANAGER, Role.EVALUATOR, Role.VIEWER):
+        people[role] = UserFactory(email=f"{role}@northwind.test")
+        MembershipFactory(user=people[role], organization=org, role=role)
+    outsider = UserFactory(email="manager@rival.test")
+    MembershipFactory(user=outsider, organization=other, role=Role.MANAGER)
+    return Personas(
+        org=org,
+        manager=people[Role.MANAGER],
+        evaluator=people[Role.EVALUATOR],
+        viewer=people[Role.VIEWER],
+        other_org=other,
+        outsider=outsider,
+    )
+
+
+@pytest.fixture
+def recompute_requests(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Keep the after-commit recompute hints off the real broker and record them instead.
+
+    For tests that commit (transaction=True) but are not about the worker: their touch
+    points are gone after the test, and a worker must not be sent after them.
+    """
+    sent: list[list[int]] = []
+    monkeypatch.setattr("scoring.services.request_recompute", lambda ids: sent.append(sorted(ids)))
+    return sent

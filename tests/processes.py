@@ -1,0 +1,195 @@
+"""Real processes for integration tests: a private redis-server and Celery workers,
+started on their own ports and stopped (or killed) by their own PIDs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+from config.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, interval: float = 0.2) -> object:
+    """Poll until `condition()` is truthy; returns its value or raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class RedisServer:
+    """A throwaway redis-server on its own port, keeping nothing on disk."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, timeout=10)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+class Worker:
+    """`celery -A config worker -B` against the test database and a given broker.
+
+    -B embeds beat, so the periodic sweep runs for real (every SCORING_SWEEP_SECONDS).
+    """
+
+    def __init__(self, broker_url: str, **env: str) -> None:
+        self.broker_url = broker_url
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="worker-", suffix=".log")[1])
+        self.schedule = Path(tempfile.mkdtemp()) / "beat-schedule"
+
+    def start(self, *, timeout: float = 30) -> None:
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DEBUG": "true",
+            "LOG_JSON": "false",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "CELERY_BROKER_URL": self.broker_url,
+            "SCORING_SWEEP_SECONDS": "2",
+            "SCORING_DEBOUNCE_SECONDS": "0.2",
+            "DATABASE_CONN_MAX_AGE": "0",
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                CELERY,
+                "-A",
+                "config",
+                "worker",
+                "-B",
+                "-s",
+                str(self.schedule),
+                "-Q",
+                "scoring",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: we kill the pool child too
+        )
+        wait_for(lambda: "ready." in self.log(), timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def children(self) -> list[int]:
+        assert self.proc is not None
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return [int(pid) for pid in out.stdout.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the pool children first, then the main process (a crashed host)."""
+        if self.proc is None:
+            return
+        for pid in self.children():
+            os.kill(pid, signal.SIGKILL)
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@contextmanager
+def publishing_to(broker_url: str) -> Iterator[None]:
+    """Point this process's Celery producer at `broker_url` (the worker's private broker)."""
+    old = celery_app.conf.broker_url
+
+    def reset(url: str) -> None:
+        celery_app.conf.broker_url = url
+        if celery_app._pool is not None:
+            celery_app._pool.force_close_all()
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    reset(broker_url)
+    try:
+        yield
+    finally:
+        reset(old)

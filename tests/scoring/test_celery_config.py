@@ -1,0 +1,45 @@
+"""The Celery settings reliability depends on are the ones in effect, not just written down."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from config.celery import app
+from scoring import tasks
+
+
+def test_tasks_are_acknowledged_late_and_rejected_when_the_worker_dies() -> None:
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert tasks.recompute_touch_point.acks_late is True
+    assert tasks.recompute_journey.acks_late is True
+
+
+def test_tasks_have_time_limits() -> None:
+    assert 0 < app.conf.task_soft_time_limit < app.conf.task_time_limit
+
+
+def test_the_redis_transport_uses_the_configured_visibility_timeout() -> None:
+    # celery/celery#7651: a configured visibility_timeout has been seen ignored.
+    # Ask the live channel for the value it actually uses.
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        assert (
+            channel.visibility_timeout
+            == settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+        )
+
+
+def test_publishing_is_bounded_so_a_dead_broker_cannot_hang_a_request() -> None:
+    assert app.conf.broker_connection_timeout <= 2
+    assert app.conf.task_publish_retry_policy["max_retries"] <= 1
+    options = app.conf.broker_transport_options
+    assert options["socket_timeout"] <= 2
+    assert options["socket_connect_timeout"] <= 2
+
+
+def test_beat_sweeps_stale_touch_points_every_30_seconds() -> None:
+    entry = app.conf.beat_schedule["sweep-stale-touch-points"]
+    assert entry["task"] == tasks.sweep_stale.name
+    assert entry["schedule"] == settings.SCORING_SWEEP_SECONDS == 30
