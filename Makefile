@@ -1,0 +1,56 @@
+# Touchstone — the front door. `make` lists the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+DB_NAME ?= touchstone
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(DB_NAME)
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.DEFAULT_GOAL := help
+.PHONY: help install services db migrate demo run test lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet ".[dev]"
+	touch $@
+
+install: .venv/.installed ## Create .venv and install the pinned dependencies
+
+services: ## Start PostgreSQL and Redis if they are not running
+	@scripts/ensure-services.sh
+
+db: services ## Create the database if missing
+	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$(DB_NAME)'" | grep -q 1 \
+		|| (echo "Creating database $(DB_NAME)" && createdb -h 127.0.0.1 -U postgres $(DB_NAME))
+
+migrate: install db ## Apply database migrations
+	DEBUG=true $(PY) manage.py migrate --no-input
+
+demo: migrate ## Load the demo organization (once; safe to rerun)
+	DEBUG=true $(PY) manage.py load_demo
+
+run: demo ## Install, migrate, load demo data, start web + worker + beat
+	DEBUG=true scripts/run-all.sh
+
+test: install services ## Run the whole test suite (real PostgreSQL, Redis, Celery, Chromium)
+	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff, format check, mypy, missing migrations
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	DEBUG=true .venv/bin/mypy
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+format: install ## Apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench: install services ## Run the benchmarks; they print their figures
+	DEBUG=true $(PY) bench/run.py
+
+clean: ## Remove the virtualenv and caches
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache staticfiles
