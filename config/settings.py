@@ -218,6 +218,12 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Cache -------------------------------------------------------------------------
+# Throttle counters only. Per process on purpose: the API must keep answering while Redis
+# is down (evaluations are stored in PostgreSQL), so nothing on the request path may
+# depend on Redis. Limits are therefore per gunicorn worker.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
