@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "journeys",
     "touchpoints",
     "scoring",
+    "web",
 ]
 
 MIDDLEWARE = [
