@@ -1,0 +1,74 @@
+"""Which organization a browser page acts in, and with which role.
+
+A user may belong to several organizations; the browser keeps the one they chose in the
+session (the switcher in the header). Pages ask here, never the session directly, so the
+choice is always one of the user's current memberships: a membership that was removed
+since simply stops being offered.
+
+The memberships are read once per request and kept on it, so the page view and the header
+(rendered by the template tag) share one query.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from accounts.models import Membership
+
+SESSION_KEY = "touchstone_organization_id"
+_CACHE_ATTR = "_touchstone_memberships"
+
+
+def memberships(request: HttpRequest) -> list[Membership]:
+    """The signed-in user's memberships, with their organizations, by organization name."""
+    cached: list[Membership] | None = getattr(request, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    user = request.user
+    if not user.is_authenticated or not user.is_active:
+        found: list[Membership] = []
+    else:
+        found = list(
+            Membership.objects.filter(user_id=user.pk)
+            .select_related("organization")
+            .order_by("organization__name", "organization_id")
+        )
+    setattr(request, _CACHE_ATTR, found)
+    return found
+
+
+def current_membership(request: HttpRequest) -> Membership | None:
+    """The membership the page acts in: the session's choice if still valid, else the first."""
+    options = memberships(request)
+    if not options:
+        return None
+    chosen = request.session.get(SESSION_KEY)
+    for membership in options:
+        if membership.organization_id == chosen:
+            return membership
+    return options[0]
+
+
+def require_membership(request: HttpRequest) -> Membership:
+    """The acting membership; a signed-in user who belongs nowhere gets the friendly 403."""
+    membership = current_membership(request)
+    if membership is None:
+        raise PermissionDenied("You are not a member of any organization yet.")
+    return membership
+
+
+def membership_in(request: HttpRequest, organization_id: int) -> Membership | None:
+    """The user's membership in one organization, or None (then its objects do not exist)."""
+    for membership in memberships(request):
+        if membership.organization_id == organization_id:
+            return membership
+    return None
+
+
+def choose_organization(request: HttpRequest, organization_id: int) -> Membership | None:
+    """Make `organization_id` the acting organization if the user belongs to it."""
+    membership = membership_in(request, organization_id)
+    if membership is not None:
+        request.session[SESSION_KEY] = membership.organization_id
+    return membership

@@ -1,0 +1,88 @@
+"""Template helpers shared by every page: the header's organization context and how scores,
+statuses and trends are written out (always in words or symbols as well as colour)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.http import HttpRequest
+
+from web.context import current_membership, memberships
+
+register = template.Library()
+
+# Status keys as scoring.formulas names them, with the words and symbol shown beside the colour.
+STATUS_LABELS = {
+    "meets": ("Meets target", "✓"),
+    "at_risk": ("At risk", "!"),
+    "weak_link": ("Weak link", "✕"),
+    "insufficient_data": ("Blind spot: too few evaluations", "?"),
+}
+PENDING_LABEL = ("Not scored yet", "…")
+
+
+@register.simple_tag(takes_context=True)
+def organization_context(context: template.Context) -> dict[str, Any]:
+    """The acting membership and all of the user's memberships, for the header.
+
+    Safe where there is no request (the 500 page): then there is nothing to switch.
+    """
+    request: HttpRequest | None = context.get("request")
+    if request is None or not hasattr(request, "user"):
+        return {"current": None, "all": []}
+    return {"current": current_membership(request), "all": memberships(request)}
+
+
+@register.filter
+def score(value: float | None) -> str:
+    """A 0–100 score to one decimal, or an em dash when there is none."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}"
+
+
+@register.filter
+def signed(value: float | None) -> str:
+    """A change in points with its sign (+3.2, −1.0), or an em dash."""
+    if value is None:
+        return "—"
+    sign = "+" if value > 0 else "−" if value < 0 else "±"
+    return f"{sign}{abs(value):.1f}"
+
+
+@register.filter
+def status_label(status: str | None) -> str:
+    return STATUS_LABELS.get(status or "", PENDING_LABEL)[0]
+
+
+@register.filter
+def status_icon(status: str | None) -> str:
+    return STATUS_LABELS.get(status or "", PENDING_LABEL)[1]
+
+
+@register.filter
+def trend_word(change: float | None) -> str:
+    """The trend as words for screen readers and for anyone who cannot see the arrow."""
+    if change is None:
+        return "no trend yet"
+    if abs(change) < 0.5:
+        return f"steady ({signed(change)} points on the previous window)"
+    direction = "up" if change > 0 else "down"
+    return f"{direction} {abs(change):.1f} points on the previous window"
+
+
+@register.filter
+def trend_arrow(change: float | None) -> str:
+    if change is None:
+        return "·"
+    if abs(change) < 0.5:
+        return "→"
+    return "↑" if change > 0 else "↓"
+
+
+@register.filter
+def trend_class(change: float | None) -> str:
+    if change is None or abs(change) < 0.5:
+        return "trend--flat"
+    return "trend--up" if change > 0 else "trend--down"
