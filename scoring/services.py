@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from journeys.models import Journey
@@ -113,11 +113,12 @@ def default_window(window_days: int, now: datetime) -> sql.Window:
     return sql.Window(since=now - timedelta(days=window_days), until=now)
 
 
-def trend_window(until: datetime, weeks: int = TREND_WEEKS) -> sql.Window:
-    """The `weeks` ISO weeks ending with the one that holds `until`."""
-    first = formulas.week_start(until) - timedelta(weeks=weeks - 1)
+def trend_window(window: sql.Window, weeks: int = TREND_WEEKS) -> sql.Window:
+    """The `weeks` ISO weeks ending with the one that holds the window's end, keeping the
+    window's site and source filters."""
+    first = formulas.week_start(window.until) - timedelta(weeks=weeks - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    return sql.Window(since=since, until=until)
+    return sql.Window(since=since, until=window.until, site_id=window.site_id, source=window.source)
 
 
 # --- Recompute -----------------------------------------------------------------------------------
@@ -169,34 +170,183 @@ def _test_pause() -> None:
         time.sleep(seconds)
 
 
-@dataclass
-class _Detail:
-    breakdown: sql.Breakdown
-    previous: sql.Aggregate
+# --- Computing scores: one path for the snapshot writer and for on-demand reads --------------
+
+
+def map_touch_points(journey_id: int) -> QuerySet[TouchPoint]:
+    """The touch points on a journey's map (neither they nor their stage archived), in map
+    order: stage position, then position inside the stage."""
+    return (
+        TouchPoint.objects.filter(
+            journey_id=journey_id, archived_at__isnull=True, stage__archived_at__isnull=True
+        )
+        .select_related("stage")
+        .order_by("stage__position", "position")
+    )
+
+
+@dataclass(frozen=True)
+class TouchPointResult:
+    """One touch point's headline numbers over a window (PRODUCT.md scores 3, 6 and 7)."""
+
+    touch_point: TouchPoint
+    aggregate: sql.Aggregate  # every evaluation in the window, scored or not, and the latest
+    previous: sql.Aggregate  # the same-length window just before
+    stats: formulas.TouchPointStats
+    target: float
+    status: str
+    priority: float | None
+    is_last: bool
+
+    @property
+    def trend_change(self) -> float | None:
+        return formulas.trend_change(
+            current_mean=self.aggregate.mean, previous_mean=self.previous.mean
+        )
+
+
+@dataclass(frozen=True)
+class JourneyResult:
+    """A journey's scores over one window: what a snapshot stores and an on-demand read shows."""
+
+    window: sql.Window
+    prior: sql.Aggregate  # every scored evaluation of the journey in the window, pooled
+    touch_points: list[TouchPointResult]  # map order
+    score: float | None
+    weak_links: list[formulas.WeakLink[int]]  # highest priority first
+    blind_spots: list[int]  # touch point ids, map order
+
+
+def score_journey(
+    journey: Journey, window: sql.Window, touch_points: Sequence[TouchPoint]
+) -> JourneyResult:
+    """Every touch point's headline numbers, the journey score, weak links and blind spots,
+    from two GROUP BYs over the journey (its window and the one before, for the trend).
+
+    `touch_points` is the map (map_touch_points); the method's settings come from
+    `journey.organization`. The snapshot writer and on-demand reads (another window, one
+    site or one source) both call this, so a figure cannot mean two things.
+    """
+    org = journey.organization
+    per_tp, prior = sql.journey_aggregates(journey.pk, window)
+    previous, _ = sql.journey_aggregates(journey.pk, window.previous())
+    last_id = touch_points[-1].pk if touch_points else None
+    results = []
+    for tp in touch_points:
+        agg = per_tp.get(tp.pk, sql.EMPTY)
+        stats = formulas.stats_from_aggregates(
+            n=agg.n, mean=agg.mean, sd=agg.sd, prior=prior.mean, k=org.smoothing_k
+        )
+        target = tp.target if tp.target is not None else journey.target
+        is_last = tp.pk == last_id
+        results.append(
+            TouchPointResult(
+                touch_point=tp,
+                aggregate=agg,
+                previous=previous.get(tp.pk, sql.EMPTY),
+                stats=stats,
+                target=target,
+                status=formulas.status(
+                    n=stats.n, smoothed=stats.smoothed, target=target, min_n=org.min_n
+                ),
+                priority=(
+                    formulas.priority(
+                        target=target,
+                        smoothed=stats.smoothed,
+                        importance=tp.importance,
+                        is_last=is_last,
+                    )
+                    if stats.smoothed is not None
+                    else None
+                ),
+                is_last=is_last,
+            )
+        )
+    weak, blind = formulas.rank_weak_links(
+        [
+            formulas.WeakLinkInput(
+                key=r.touch_point.pk,
+                n=r.stats.n,
+                smoothed=r.stats.smoothed,
+                target=r.target,
+                importance=r.touch_point.importance,
+                is_last=r.is_last,
+            )
+            for r in results
+        ],
+        min_n=org.min_n,
+    )
+    return JourneyResult(
+        window=window,
+        prior=prior,
+        touch_points=results,
+        score=formulas.journey_score(
+            [(r.stats.smoothed, float(r.touch_point.importance)) for r in results]
+        ),
+        weak_links=weak,
+        blind_spots=blind,
+    )
+
+
+@dataclass(frozen=True)
+class TouchPointDetail:
+    """What a touch point's page shows beyond its headline: `fields` are the JSON-ready
+    breakdown columns of TouchPointScore, `weeks` its weekly series (oldest first)."""
+
+    fields: dict[str, Any]
     weeks: list[formulas.WeekPoint]
 
 
-def _detail(touch_point: TouchPoint, window: sql.Window) -> _Detail:
-    by_week = sql.weekly(touch_point.pk, trend_window(window.until))
+def touch_point_details(
+    touch_points: Sequence[TouchPoint], window: sql.Window, *, min_n: int
+) -> dict[int, TouchPointDetail]:
+    """Per touch point: criteria means, splits by source and site, the perception gap and
+    the TREND_WEEKS weekly series ending with the window (same site and source filters).
+    Names are looked up in two queries in all."""
+    raw = {tp.pk: _measure(tp.pk, window) for tp in touch_points}
+    criteria_by_tp: dict[int, list[Criterion]] = {}
+    for criterion in (
+        Criterion.objects.filter(touch_point__in=raw)
+        .select_related("current_version")
+        .order_by("archived_at", "position", "id")
+    ):
+        criteria_by_tp.setdefault(criterion.touch_point_id, []).append(criterion)
+    site_ids = {sid for m in raw.values() for sid in m.breakdown.by_site if sid}
+    site_names = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name"))
+    return {
+        pk: TouchPointDetail(
+            fields=_breakdown_fields(m, criteria_by_tp.get(pk, []), site_names, min_n),
+            weeks=m.weeks,
+        )
+        for pk, m in raw.items()
+    }
+
+
+@dataclass(frozen=True)
+class _Measured:
+    breakdown: sql.Breakdown
+    weeks: list[formulas.WeekPoint]
+
+
+def _measure(touch_point_id: int, window: sql.Window) -> _Measured:
+    by_week = sql.weekly(touch_point_id, trend_window(window))
     weeks = []
     for empty in formulas.weekly_trend([], until=window.until, weeks=TREND_WEEKS):
         n, mean = by_week.get(empty.week_start, (0, None))
         weeks.append(formulas.WeekPoint(week_start=empty.week_start, n=n, mean=mean))
-    return _Detail(
-        breakdown=sql.touch_point_breakdown(touch_point.pk, window),
-        previous=sql.touch_point_aggregate(touch_point.pk, window.previous()),
+    return _Measured(
+        breakdown=sql.touch_point_breakdown(touch_point_id, window),
         weeks=weeks,
     )
 
 
 def _breakdown_fields(
-    touch_point: TouchPoint,
-    detail: _Detail,
+    measured: _Measured,
     criteria: list[Criterion],
     site_names: dict[int, str],
     min_n: int,
 ) -> dict[str, Any]:
-    b = detail.breakdown
+    b = measured.breakdown
     internal = formulas.pooled(
         [
             (b.by_source[s].n, b.by_source[s].mean)
@@ -212,13 +362,6 @@ def _breakdown_fields(
         ]
     )
     return {
-        "n_unscored": b.evaluations - b.n,
-        "evaluations_count": b.evaluations,
-        "latest_submitted_at": b.latest_submitted_at,
-        "previous_mean": detail.previous.mean,
-        "trend_change": formulas.trend_change(
-            current_mean=b.mean, previous_mean=detail.previous.mean
-        ),
         "perception_gap": formulas.perception_gap_from_pooled(
             internal=internal, customer=customer, min_n=min_n
         ),
@@ -239,7 +382,7 @@ def _breakdown_fields(
         "by_source": [
             {"source": value, "label": str(label), "n": agg.n, "mean": agg.mean, "sd": agg.sd}
             for value, label in Source.choices
-            for agg in [b.by_source.get(value, sql.Aggregate(0, None, None))]
+            for agg in [b.by_source.get(value, sql.EMPTY)]
         ],
         "by_site": sorted(
             (
@@ -257,117 +400,88 @@ def _breakdown_fields(
     }
 
 
+# --- Writing snapshots ---------------------------------------------------------------------------
+
+# Written on every recompute; the breakdown columns only for touch points that changed.
+_HEADLINE_FIELDS = [
+    "organization",
+    "journey",
+    "window_start",
+    "window_end",
+    "n",
+    "n_unscored",
+    "evaluations_count",
+    "latest_submitted_at",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "prior",
+    "smoothed",
+    "target",
+    "status",
+    "priority",
+    "previous_mean",
+    "trend_change",
+    "generation",
+    "method_version",
+    "computed_at",
+]
+_BREAKDOWN_FIELDS = [
+    "perception_gap",
+    "criteria",
+    "by_source",
+    "by_site",
+]
+
+
 def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: datetime) -> None:
     org = journey.organization
     window = default_window(org.window_days, now)
-    touch_points = list(
-        TouchPoint.objects.filter(
-            journey=journey, archived_at__isnull=True, stage__archived_at__isnull=True
-        )
-        .select_related("stage")
-        .order_by("stage__position", "position")
+    touch_points = list(map_touch_points(journey.pk))
+    generations = dict(
+        TouchPointScore.objects.filter(journey=journey).values_list("touch_point_id", "generation")
     )
-    existing = {s.touch_point_id: s for s in TouchPointScore.objects.filter(journey=journey)}
-    per_tp, prior = sql.journey_aggregates(journey.pk, window)
-    needs_detail = [tp for tp in touch_points if full or tp.pk in stale or tp.pk not in existing]
-    details = {tp.pk: _detail(tp, window) for tp in needs_detail}
-    criteria_by_tp: dict[int, list[Criterion]] = {}
-    for criterion in (
-        Criterion.objects.filter(touch_point__in=details)
-        .select_related("current_version")
-        .order_by("archived_at", "position", "id")
-    ):
-        criteria_by_tp.setdefault(criterion.touch_point_id, []).append(criterion)
-    site_ids = {sid for d in details.values() for sid in d.breakdown.by_site if sid}
-    site_names = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name"))
+    result = score_journey(journey, window, touch_points)
+    details = touch_point_details(
+        [tp for tp in touch_points if full or tp.pk in stale or tp.pk not in generations],
+        window,
+        min_n=org.min_n,
+    )
 
-    last_id = touch_points[-1].pk if touch_points else None
     rows: list[TouchPointScore] = []
-    weak_inputs = []
-    for tp in touch_points:
-        agg = per_tp.get(tp.pk, sql.Aggregate(0, None, None))
-        stats = formulas.stats_from_aggregates(
-            n=agg.n, mean=agg.mean, sd=agg.sd, prior=prior.mean, k=org.smoothing_k
-        )
-        target = tp.target if tp.target is not None else journey.target
-        status = formulas.status(n=stats.n, smoothed=stats.smoothed, target=target, min_n=org.min_n)
-        is_last = tp.pk == last_id
+    for r in result.touch_points:
+        tp = r.touch_point
         row = TouchPointScore(
             touch_point=tp,
             organization_id=org.pk,
             journey_id=journey.pk,
             window_start=window.since,
             window_end=window.until,
-            n=stats.n,
-            mean=stats.mean,
-            sd=stats.sd,
-            ci_low=stats.ci_low,
-            ci_high=stats.ci_high,
-            prior=prior.mean,
-            smoothed=stats.smoothed,
-            target=target,
-            status=status,
-            priority=(
-                formulas.priority(
-                    target=target,
-                    smoothed=stats.smoothed,
-                    importance=tp.importance,
-                    is_last=is_last,
-                )
-                if stats.smoothed is not None
-                else None
-            ),
-            generation=(existing[tp.pk].generation + 1) if tp.pk in existing else 1,
+            n=r.stats.n,
+            n_unscored=r.aggregate.evaluations - r.aggregate.n,
+            evaluations_count=r.aggregate.evaluations,
+            latest_submitted_at=r.aggregate.latest_submitted_at,
+            mean=r.stats.mean,
+            sd=r.stats.sd,
+            ci_low=r.stats.ci_low,
+            ci_high=r.stats.ci_high,
+            prior=result.prior.mean,
+            smoothed=r.stats.smoothed,
+            target=r.target,
+            status=r.status,
+            priority=r.priority,
+            previous_mean=r.previous.mean,
+            trend_change=r.trend_change,
+            generation=generations.get(tp.pk, 0) + 1,
             method_version=formulas.METHOD_VERSION,
             computed_at=now,
         )
         if tp.pk in details:
-            for key, value in _breakdown_fields(
-                tp, details[tp.pk], criteria_by_tp.get(tp.pk, []), site_names, org.min_n
-            ).items():
+            for key, value in details[tp.pk].fields.items():
                 setattr(row, key, value)
         rows.append(row)
-        weak_inputs.append(
-            formulas.WeakLinkInput(
-                key=tp.pk,
-                n=stats.n,
-                smoothed=stats.smoothed,
-                target=target,
-                importance=tp.importance,
-                is_last=is_last,
-            )
-        )
 
-    headline = [
-        "organization",
-        "journey",
-        "window_start",
-        "window_end",
-        "n",
-        "mean",
-        "sd",
-        "ci_low",
-        "ci_high",
-        "prior",
-        "smoothed",
-        "target",
-        "status",
-        "priority",
-        "generation",
-        "method_version",
-        "computed_at",
-    ]
-    breakdown = [
-        "n_unscored",
-        "evaluations_count",
-        "latest_submitted_at",
-        "previous_mean",
-        "trend_change",
-        "perception_gap",
-        "criteria",
-        "by_source",
-        "by_site",
-    ]
     with_detail = [r for r in rows if r.touch_point_id in details]
     without_detail = [r for r in rows if r.touch_point_id not in details]
     if with_detail:
@@ -375,14 +489,14 @@ def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: dateti
             with_detail,
             update_conflicts=True,
             unique_fields=["touch_point"],
-            update_fields=headline + breakdown,
+            update_fields=_HEADLINE_FIELDS + _BREAKDOWN_FIELDS,
         )
     if without_detail:
         TouchPointScore.objects.bulk_create(
             without_detail,
             update_conflicts=True,
             unique_fields=["touch_point"],
-            update_fields=headline,
+            update_fields=_HEADLINE_FIELDS,
         )
     # Archived touch points leave the map, and their snapshot with them.
     TouchPointScore.objects.filter(journey=journey).exclude(
@@ -400,43 +514,46 @@ def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: dateti
         unique_fields=["touch_point", "week_start"],
         update_fields=["n", "mean", "computed_at"],
     )
+    _write_journey_score(journey, result, now=now)
 
-    weak, blind = formulas.rank_weak_links(weak_inputs, min_n=org.min_n)
-    by_id = {tp.pk: tp for tp in touch_points}
-    scores = {r.touch_point_id: r for r in rows}
+
+def _write_journey_score(journey: Journey, result: JourneyResult, *, now: datetime) -> None:
+    by_id = {r.touch_point.pk: r for r in result.touch_points}
     status_counts = dict.fromkeys(
         (formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA), 0
     )
-    for r in rows:
+    for r in result.touch_points:
         status_counts[r.status] += 1
     JourneyScore.objects.update_or_create(
         journey=journey,
         defaults={
-            "organization_id": org.pk,
-            "window_start": window.since,
-            "window_end": window.until,
-            "score": formulas.journey_score(
-                [(scores[tp.pk].smoothed, float(tp.importance)) for tp in touch_points]
-            ),
-            "n": prior.n,
-            "prior": prior.mean,
+            "organization_id": journey.organization_id,
+            "window_start": result.window.since,
+            "window_end": result.window.until,
+            "score": result.score,
+            "n": result.prior.n,
+            "prior": result.prior.mean,
             "weak_links": [
                 {
                     "touch_point_id": w.key,
-                    "name": by_id[w.key].name,
-                    "stage": by_id[w.key].stage.name,
+                    "name": by_id[w.key].touch_point.name,
+                    "stage": by_id[w.key].touch_point.stage.name,
                     "priority": w.priority,
                     "gap": w.gap,
-                    "smoothed": scores[w.key].smoothed,
-                    "target": scores[w.key].target,
-                    "importance": by_id[w.key].importance,
-                    "is_last": w.key == last_id,
+                    "smoothed": by_id[w.key].stats.smoothed,
+                    "target": by_id[w.key].target,
+                    "importance": by_id[w.key].touch_point.importance,
+                    "is_last": by_id[w.key].is_last,
                 }
-                for w in weak
+                for w in result.weak_links
             ],
             "blind_spots": [
-                {"touch_point_id": key, "name": by_id[key].name, "n": scores[key].n}
-                for key in blind
+                {
+                    "touch_point_id": key,
+                    "name": by_id[key].touch_point.name,
+                    "n": by_id[key].stats.n,
+                }
+                for key in result.blind_spots
             ],
             "status_counts": status_counts,
             "computed_at": now,

@@ -401,10 +401,6 @@ def touch_point_breakdown(touch_point_id: int, window: Window) -> Breakdown:
     )
 
 
-def touch_point_aggregate(touch_point_id: int, window: Window) -> Aggregate:
-    return aggregate(window, scope="touch_point_id", scope_id=touch_point_id).get(0, EMPTY)
-
-
 def weekly(touch_point_id: int, window: Window) -> dict[date, tuple[int, float | None]]:
     """n and mean of scored evaluations per ISO week (Monday, UTC) inside the window."""
     return {
