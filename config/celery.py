@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+import scoring.heartbeat  # noqa: F401  (connects the worker heartbeat that /readyz reads)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("touchstone")
