@@ -1,7 +1,7 @@
 """Browser routes (mounted at the site root by config.urls)."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from web import views
 
@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
     path("organization/", views.choose_organization, name="choose-organization"),
     path("account/", views.account, name="account"),
+    path("evaluate/", include("web.evaluate_urls")),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
