@@ -2,7 +2,12 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PIP := .venv/bin/pip
+# The database `make db` creates: named by DB_NAME, or taken from DATABASE_URL when set.
+ifdef DATABASE_URL
+DB_NAME ?= $(lastword $(subst /, ,$(DATABASE_URL)))
+else
 DB_NAME ?= touchstone
+endif
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(DB_NAME)
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
