@@ -1,4 +1,9 @@
-"""`make bench`: run every benchmark; each prints its figures and writes bench/results/."""
+"""`make bench`: run every benchmark; each prints its figures and writes bench/results/.
+
+Arguments are passed to every benchmark, so only the ones they share make sense here:
+--evaluations N and --fresh (each bench drops and regenerates its own database). For a
+bench's own options (e.g. api_bench.py --seconds), run that bench directly.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["scoring_bench.py"]
+# The scoring bench first: the API bench's data generator is the scoring bench's.
+BENCHMARKS = ["scoring_bench.py", "api_bench.py"]
 
 if __name__ == "__main__":
     failed = 0

@@ -1,0 +1,471 @@
+"""API benchmark (issue: REST API).
+
+Starts gunicorn (2 gthread workers, 4 threads each) on its own port against its own
+database (touchstone_bench_api), then measures in the same run:
+  (a) bulk ingest: POST /api/v1/evaluations/ with 500 evaluations a request from CLIENTS
+      threads for SECONDS: evaluations stored per second (counted in the database);
+  (b) GET /api/v1/journeys/{id}/scores/ on a journey of 60 touch points over 1,000,000
+      evaluations, in requests per second, next to GET /healthz (a trivial JSON view of
+      the same server, same clients): the ratio says what the scores read costs.
+Goals: (a) >= 2,000 evaluations/s; (b) scores/healthz >= 0.5.
+
+The 1M-evaluation journey is generated once with scoring_bench.generate (COPY, then the
+production SQL derives scores and rollups) and found again through a data marker. Ingest
+goes to a separate small organization, so the scored journey stays exactly as generated.
+
+Usage: python bench/api_bench.py [--evaluations N] [--fresh] [--seconds S] [--clients N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import scoring_bench  # sets the scoring bench's environment; ours replaces it just below
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DB_NAME = "touchstone_bench_api"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+# Not the scoring bench's Redis database: recompute hints queued here name touch points
+# of this database, and must never reach a worker of the other one.
+BROKER = os.environ.get("BENCH_API_BROKER_URL", "redis://127.0.0.1:6379/13")
+os.environ["DATABASE_URL"] = DATABASE_URL
+os.environ["CELERY_BROKER_URL"] = BROKER
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# The journey the scores endpoint reads: 6 stages of 10 touch points.
+STAGES, TOUCH_POINTS_PER_STAGE = 6, 10
+BATCH = 500
+GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4
+INGEST_TOUCH_POINTS = 10
+KINDS = ["scale", "scale", "scale", "yes_no", "numeric"]
+SOURCES = scoring_bench.SOURCES
+
+
+# --- Data ------------------------------------------------------------------------------------
+
+
+def ensure_database(*, fresh: bool) -> None:
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "DATABASE_URL": DATABASE_URL},
+    )
+
+
+@contextmanager
+def one_journey_shape() -> Iterator[None]:
+    """scoring_bench.generate builds 4 journeys of 5x10 touch points; the API issue asks
+    for one journey of 60, with every evaluation in it."""
+    saved = (scoring_bench.JOURNEYS, scoring_bench.STAGES, scoring_bench.TOUCH_POINTS_PER_STAGE)
+    scoring_bench.JOURNEYS, scoring_bench.STAGES, scoring_bench.TOUCH_POINTS_PER_STAGE = (
+        1,
+        STAGES,
+        TOUCH_POINTS_PER_STAGE,
+    )
+    try:
+        yield
+    finally:
+        (
+            scoring_bench.JOURNEYS,
+            scoring_bench.STAGES,
+            scoring_bench.TOUCH_POINTS_PER_STAGE,
+        ) = saved
+
+
+def scored_journey(total: int) -> dict[str, object]:
+    """The 60-touch-point journey over `total` evaluations, with fresh snapshots."""
+    from journeys.models import Journey
+    from scoring import services
+    from touchpoints.models import Evaluation, TouchPoint
+
+    # Named to fall under .gitignore's bench/results/.scoring-data-*.json: the same kind of
+    # marker, for data the scoring bench's generator made.
+    marker = RESULTS / f".scoring-data-api-{total}.json"
+    data = json.loads(marker.read_text()) if marker.exists() else None
+    if (
+        data is not None
+        and Evaluation.objects.filter(journey_id=data["journey_id"]).count() == data["evaluations"]
+    ):
+        return data  # type: ignore[no-any-return]
+    print(f"Generating a journey of 60 touch points over {total:,} evaluations...", flush=True)
+    with one_journey_shape():
+        data = scoring_bench.generate(total)
+    journey = Journey.objects.get(organization_id=data["organization_id"])
+    started = time.perf_counter()
+    services.recompute_all(organization_id=journey.organization_id)
+    data.update(
+        journey_id=journey.pk,
+        touch_points=TouchPoint.objects.filter(journey=journey).count(),
+        snapshot_seconds=round(time.perf_counter() - started, 1),
+    )
+    marker.write_text(json.dumps(data))
+    return data
+
+
+@dataclass
+class IngestTarget:
+    """A small organization that takes the ingest, so the scored journey stays as generated."""
+
+    organization_id: int
+    manager_id: int
+    criteria: dict[int, list[tuple[int, str]]]  # touch point id -> [(criterion id, kind)]
+
+
+def ingest_target() -> IngestTarget:
+    """Made once through the production services, found again by its slug."""
+    from accounts.models import Organization, Role
+    from accounts.services import add_member, create_organization
+    from journeys.services import create_journey, create_stage
+    from touchpoints.models import Criterion
+    from touchpoints.services import create_criterion, create_touch_point
+
+    org = Organization.objects.filter(slug="api-bench-ingest").first()
+    if org is None:
+        org = create_organization(name="API bench ingest", slug="api-bench-ingest")
+        add_member(organization=org, email="ingest@bench.test", role=Role.MANAGER, password=None)
+        manager = org.memberships.get().user
+        journey = create_journey(actor=manager, organization=org, name="Bulk ingest")
+        stage = create_stage(actor=manager, journey=journey, name="Everything")
+        for t in range(INGEST_TOUCH_POINTS):
+            tp = create_touch_point(actor=manager, stage=stage, name=f"Touch point {t}")
+            for c, kind in enumerate(KINDS):
+                rubric = {"target_value": 20, "worst_value": 120} if kind == "numeric" else {}
+                create_criterion(actor=manager, touch_point=tp, name=f"C{c}", kind=kind, **rubric)
+    criteria: dict[int, list[tuple[int, str]]] = {}
+    for criterion in Criterion.objects.filter(organization=org).select_related("current_version"):
+        criteria.setdefault(criterion.touch_point_id, []).append(
+            (criterion.pk, criterion.current_version.kind)
+        )
+    return IngestTarget(org.pk, org.memberships.get().user_id, criteria)
+
+
+def batch_bodies(target: IngestTarget, count: int) -> list[bytes]:
+    """`count` distinct request bodies of BATCH evaluations each, encoded before timing."""
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    touch_points = sorted(target.criteria)
+    bodies = []
+    for _ in range(count):
+        items = []
+        for _ in range(BATCH):
+            tp = rng.choice(touch_points)
+            answers = []
+            for criterion_id, kind in target.criteria[tp]:
+                if kind == "scale":
+                    value: float | None = rng.randint(1, 5)
+                elif kind == "yes_no":
+                    value = rng.randint(0, 1)
+                else:
+                    value = rng.randint(0, 150)
+                answers.append({"criterion": criterion_id, "value": value})
+            observed = now - timedelta(minutes=rng.randint(5, 30 * 24 * 60))
+            items.append(
+                {
+                    "touch_point": tp,
+                    "source": rng.choice(SOURCES),
+                    "observed_at": observed.isoformat(timespec="seconds"),
+                    "answers": answers,
+                    "comment": "",
+                }
+            )
+        bodies.append(json.dumps(items).encode())
+    return bodies
+
+
+def api_token(user_id: int) -> str:
+    from accounts.models import User
+    from accounts.tokens import create_token
+
+    _, raw = create_token(user=User.objects.get(pk=user_id), name="api bench")
+    return raw
+
+
+# --- Server ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def gunicorn(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The production shape: DEBUG off, gthread workers. The throttles are lifted: this
+    measures the server, not the rate limits in front of it."""
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": DATABASE_URL,
+        "CELERY_BROKER_URL": BROKER,
+        "API_EVALUATION_RATE": "1000000/min",
+        "API_WRITE_RATE": "1000000/min",
+        "LOG_LEVEL": "WARNING",
+    }
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(GUNICORN_WORKERS),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(GUNICORN_THREADS),
+            "--timeout",
+            "120",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopped with its workers
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start; see {log_path}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+# --- Load ------------------------------------------------------------------------------------
+
+Request = tuple[str, str, bytes | None, dict[str, str]]
+
+
+@dataclass
+class Phase:
+    """What the clients saw during one timed phase."""
+
+    statuses: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "per_second": round(self.per_second, 1),
+            "p50_ms": self.percentile_ms(0.5),
+            "p99_ms": self.percentile_ms(0.99),
+            "statuses": self.statuses,
+        }
+
+
+def hammer(port: int, clients: int, seconds: float, make: Callable[[int], Request]) -> Phase:
+    """`clients` threads, each on its own keep-alive connection, send requests from
+    `make(n)` until `seconds` have passed; the phase ends with the last response."""
+    phase = Phase()
+    lock = threading.Lock()
+    counter = iter(range(10**9))
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while time.monotonic() < deadline:
+            with lock:
+                n = next(counter)
+            method, path, body, headers = make(n)
+            started = time.monotonic()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = str(response.status)
+            except (OSError, http.client.HTTPException) as exc:
+                status = type(exc).__name__
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            with lock:
+                phase.latencies.append(time.monotonic() - started)
+                phase.statuses[status] = phase.statuses.get(status, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    phase.seconds = time.monotonic() - started
+    return phase
+
+
+def require(phase: Phase, status: str, what: str) -> None:
+    """Stop rather than report the speed of errors (say, a route not built yet)."""
+    if set(phase.statuses) != {status}:
+        sys.exit(f"{what} answered {phase.statuses}, expected only {status}: nothing measured.")
+
+
+def get(path: str, token: str) -> Callable[[int], Request]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    return lambda n: ("GET", path, None, headers)
+
+
+def post_batches(bodies: list[bytes], token: str) -> Callable[[int], Request]:
+    def make(n: int) -> Request:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(uuid.uuid4()),
+        }
+        return "POST", "/api/v1/evaluations/", bodies[n % len(bodies)], headers
+
+    return make
+
+
+# --- Main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--evaluations", type=int, default=1_000_000)
+    parser.add_argument(
+        "--fresh", action="store_true", help="drop this bench's database and regenerate"
+    )
+    parser.add_argument("--seconds", type=float, default=20, help="length of the ingest phase")
+    parser.add_argument("--clients", type=int, default=4, help="client threads")
+    args = parser.parse_args()
+
+    ensure_database(fresh=args.fresh)
+    import django
+
+    django.setup()
+    import redis
+
+    from touchpoints.models import Evaluation
+
+    data = scored_journey(args.evaluations)
+    print(f"Data: {data}", flush=True)
+    target = ingest_target()
+    bodies = batch_bodies(target, 40)
+    reader, writer = api_token(_member_of(data["organization_id"])), api_token(target.manager_id)
+    scores_path = f"/api/v1/journeys/{data['journey_id']}/scores/"
+    broker = redis.Redis.from_url(BROKER)
+    broker.flushdb()  # this bench's own Redis database: last run's recompute hints
+
+    port = free_port()
+    log_path = Path(tempfile.mkstemp(prefix="api-bench-gunicorn-", suffix=".log")[1])
+    read_seconds = min(args.seconds, 10)
+    with gunicorn(port, log_path):
+        # Warm both workers' caches and connections the same way for every endpoint.
+        require(hammer(port, args.clients, 2, get(scores_path, reader)), "200", scores_path)
+        require(hammer(port, args.clients, 2, get("/healthz", reader)), "200", "/healthz")
+        scores = hammer(port, args.clients, read_seconds, get(scores_path, reader))
+        health = hammer(port, args.clients, read_seconds, get("/healthz", reader))
+
+        before = Evaluation.objects.filter(organization_id=target.organization_id).count()
+        ingest = hammer(port, args.clients, args.seconds, post_batches(bodies, writer))
+        require(ingest, "201", "POST /api/v1/evaluations/")
+        stored = Evaluation.objects.filter(organization_id=target.organization_id).count() - before
+    broker.flushdb()
+
+    created = ingest.statuses.get("201", 0)
+    stored_per_second = stored / ingest.seconds
+    ratio = scores.per_second / health.per_second
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores",
+        "server": f"gunicorn, {GUNICORN_WORKERS} gthread workers x {GUNICORN_THREADS} threads, DEBUG off",
+        "clients": args.clients,
+        **{f"data_{k}": v for k, v in data.items()},
+        "a_ingest": {**ingest.summary(), "batch": BATCH, "evaluations_stored": stored},
+        "a_evaluations_stored_per_second": round(stored_per_second),
+        "b_scores": scores.summary(),
+        "b_healthz": health.summary(),
+        "b_scores_over_healthz": round(ratio, 2),
+        "goals": {"a_evaluations_per_second": ">= 2000", "b_scores_over_healthz": ">= 0.5"},
+    }
+    (RESULTS / "api.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"gunicorn log: {log_path}")
+    if stored != created * BATCH:
+        print(f"\nWARNING: {created} batches answered 201 but {stored:,} evaluations stored.")
+    rows = [
+        ("(a) bulk ingest, evaluations stored/s", f"{stored_per_second:,.0f}", ">= 2,000"),
+        (
+            "    POST p50 / p99 per 500",
+            f"{ingest.percentile_ms(0.5):,.0f} / {ingest.percentile_ms(0.99):,.0f} ms",
+            "",
+        ),
+        ("(b) GET journey scores, requests/s", f"{scores.per_second:,.0f}", ""),
+        ("    p50 / p99", f"{scores.percentile_ms(0.5)} / {scores.percentile_ms(0.99)} ms", ""),
+        ("    GET /healthz, requests/s", f"{health.per_second:,.0f}", ""),
+        ("    scores / healthz", f"{ratio:.2f}", ">= 0.5"),
+    ]
+    print(f"\n{'figure':<42}{'measured':>22}{'goal':>12}")
+    for name, measured, goal in rows:
+        print(f"{name:<42}{measured:>22}{goal:>12}")
+
+
+def _member_of(organization_id: object) -> int:
+    """The generated organization's one member (an evaluator): reads need no more."""
+    from accounts.models import Membership
+
+    return Membership.objects.filter(organization_id=organization_id).values_list(
+        "user_id", flat=True
+    )[0]
+
+
+if __name__ == "__main__":
+    main()
