@@ -169,3 +169,35 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request sent with an `Idempotency-Key` header (accounts.idempotency).
+
+    Written in the same transaction as whatever the request stored, so a request that
+    never committed leaves no record and its retry runs afresh. Keys are scoped to an
+    organization and kept for 24 hours; `purge_expired_records` deletes older ones.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    # SHA-256 of caller, method, path and canonical JSON body: a reused key must come with
+    # the same request to be replayed.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    # The rendered JSON text, replayed byte for byte (jsonb would reorder its keys).
+    response_body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key"], name="idempotency_key_unique_per_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.response_status})"
