@@ -1,16 +1,36 @@
-"""Browser pages: short function views that parse, authorize, read through selectors, render."""
+"""Browser pages: short function views that parse, authorize, read, render.
+
+Tenancy: every object is looked up among the organizations the user belongs to (web.context),
+so another organization's journey or touch point is a 404, exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import ApiToken, Membership
+from accounts.tokens import create_token, revoke_token
+from journeys.models import Journey, JourneyStatus, Stage
+from scoring import selectors
+from touchpoints.models import Evaluation, TouchPoint
+from web import charts
 from web.context import choose_organization as choose
-from web.context import require_membership
+from web.context import memberships, require_membership
+
+EVALUATIONS_PER_PAGE = 20
+# How often a page showing "recompute pending" asks for the fresh figures.
+POLL_SECONDS = 3
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -23,10 +43,203 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def _organization_ids(request: HttpRequest) -> list[int]:
+    return [m.organization_id for m in memberships(request)]
+
+
+def _acting_in(request: HttpRequest, organization_id: int) -> Membership:
+    """The user's membership in the object's organization, made the acting one, so the
+    header, the nav and the role checks follow the object the user opened."""
+    membership = choose(request, organization_id)
+    if membership is None:  # the lookups below only find objects of the user's organizations
+        raise Http404
+    return membership
+
+
+def _journey_for_member(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
+    """A journey of one of the user's organizations; any other id is a 404."""
+    journey = (
+        Journey.objects.for_organizations(_organization_ids(request))
+        .select_related("organization")
+        .filter(pk=journey_id)
+        .first()
+    )
+    if journey is None:
+        raise Http404("No such journey.")
+    return journey, _acting_in(request, journey.organization_id)
+
+
+def _touch_point_for_member(
+    request: HttpRequest, touch_point_id: int
+) -> tuple[TouchPoint, Membership]:
+    """A touch point of one of the user's organizations; any other id is a 404."""
+    touch_point = (
+        TouchPoint.objects.for_organizations(_organization_ids(request))
+        .select_related("stage", "journey__organization")
+        .filter(pk=touch_point_id)
+        .first()
+    )
+    if touch_point is None:
+        raise Http404("No such touch point.")
+    return touch_point, _acting_in(request, touch_point.organization_id)
+
+
+# --- Overview ---------------------------------------------------------------------------------
+
+
 @login_required
+@require_GET
 def overview(request: HttpRequest) -> HttpResponse:
+    """Each journey with its score and status counts, and the weakest links across them."""
     membership = require_membership(request)
-    return render(request, "web/overview.html", {"membership": membership, "nav": "overview"})
+    organization = membership.organization
+    journeys = list(
+        Journey.objects.for_organization(organization)
+        .select_related("organization")
+        .order_by("name", "id")
+    )
+    current = [j for j in journeys if j.status != JourneyStatus.ARCHIVED]
+    context = {
+        "nav": "overview",
+        "membership": membership,
+        "organization": organization,
+        "journeys": [(journey, selectors.journey_scores(journey)) for journey in current],
+        "archived": [j for j in journeys if j.status == JourneyStatus.ARCHIVED],
+        "weakest": selectors.organization_weak_links(organization, limit=5),
+    }
+    return render(request, "web/overview.html", context)
+
+
+# --- Journey map ------------------------------------------------------------------------------
+
+
+def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
+    """Stages in order, each with its touch points' cards, plus the journey's figures."""
+    scores = selectors.journey_scores(journey)
+    stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
+    ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
+    cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
+    for row in scores.touch_points:
+        cards.setdefault(row.stage.id, []).append({"row": row, "rank": ranks.get(row.id)})
+    line = charts.journey_line(
+        [
+            charts.LinePoint(row.name, row.stage.name, row.smoothed_score, row.target, row.status)
+            for row in scores.touch_points
+        ]
+    )
+    return {
+        "journey": journey,
+        "membership": membership,
+        "can_edit": membership.can_edit_structure,
+        "can_evaluate": membership.can_evaluate,
+        "scores": scores,
+        "columns": [(stage, cards[stage.pk]) for stage in stages],
+        "line": line,
+        "poll_seconds": POLL_SECONDS,
+    }
+
+
+@login_required
+@require_GET
+def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
+    journey, membership = _journey_for_member(request, journey_id)
+    return render(request, "web/journey_map.html", _map_context(journey, membership))
+
+
+@login_required
+@require_GET
+def journey_map_body(request: HttpRequest, journey_id: int) -> HttpResponse:
+    """The map without the page around it: what htmx swaps in once a new score has landed."""
+    journey, membership = _journey_for_member(request, journey_id)
+    return render(request, "web/journey_map.html#map-body", _map_context(journey, membership))
+
+
+@login_required
+@require_GET
+def touch_point_card(request: HttpRequest, touch_point_id: int) -> HttpResponse:
+    """One card of the map, polled while its recompute is pending. When the new score has
+    landed, the response tells the page (HX-Trigger) so the whole map refreshes: a new
+    evaluation moves the journey's prior, hence every card, the line and the weak links."""
+    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    context = _map_context(touch_point.journey, membership)
+    card = next(
+        (
+            card
+            for _, column in context["columns"]
+            for card in column
+            if card["row"].id == touch_point.pk
+        ),
+        None,
+    )
+    if card is None:  # archived since the page was drawn: it leaves the map
+        response = HttpResponse("")
+        response["HX-Trigger"] = "touchstone:scored"
+        return response
+    context["card"] = card
+    response = render(request, "web/journey_map.html#card", context)
+    if not card["row"].pending:
+        response["HX-Trigger"] = "touchstone:scored"
+    return response
+
+
+# --- Touch-point detail -----------------------------------------------------------------------
+
+
+def _criteria_rows(scores: selectors.TouchPointScores) -> list[dict[str, Any]]:
+    """Criteria in form order, the one that costs the score most flagged: the largest
+    weighted shortfall from a perfect answer, among criteria below the touch point's target."""
+    target = scores.touch_point.target
+    rows = [{"criterion": c, "drags": False} for c in scores.criteria]
+    scored = [r for r in rows if r["criterion"].mean is not None and r["criterion"].mean < target]
+    if scored:
+        worst = max(scored, key=lambda r: r["criterion"].weight * (100 - r["criterion"].mean))
+        worst["drags"] = True
+    return rows
+
+
+def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str, Any]:
+    scores = selectors.touch_point_scores(touch_point)
+    context: dict[str, Any] = {
+        "touch_point": touch_point,
+        "journey": touch_point.journey,
+        "membership": membership,
+        "can_edit": membership.can_edit_structure,
+        "can_evaluate": membership.can_evaluate,
+        "scores": scores,
+        "poll_seconds": POLL_SECONDS,
+    }
+    if scores is not None:
+        context["criteria"] = _criteria_rows(scores)
+        context["trend"] = charts.trend_chart(
+            [charts.WeekPoint(w.week_start, w.n, w.mean) for w in scores.weeks],
+            scores.touch_point.target,
+        )
+    return context
+
+
+@login_required
+@require_GET
+def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpResponse:
+    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    context = _scores_context(touch_point, membership)
+    evaluations = (
+        Evaluation.objects.filter(touch_point_id=touch_point.pk)
+        .select_related("evaluator", "site")
+        .order_by("-observed_at", "-id")
+    )
+    page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    context["evaluations"] = page
+    if request.htmx and request.GET.get("page"):
+        return render(request, "web/touch_point.html#evaluations", context)
+    return render(request, "web/touch_point.html", context)
+
+
+@login_required
+@require_GET
+def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpResponse:
+    """The score sections of the detail page, polled while a recompute is pending."""
+    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    return render(request, "web/touch_point.html#scores", _scores_context(touch_point, membership))
 
 
 @login_required
@@ -37,10 +250,69 @@ def choose_organization(request: HttpRequest) -> HttpResponse:
         organization_id = int(request.POST.get("organization", ""))
     except ValueError:
         organization_id = 0
-    choose(request, organization_id)
+    if choose(request, organization_id) is None:
+        messages.error(request, "You are not a member of that organization.")
     return HttpResponseRedirect(_safe_next(request, reverse("overview")))
 
 
+# --- The user's page: organizations and API tokens --------------------------------------------
+
+
+def _account_context(request: HttpRequest) -> dict[str, object]:
+    return {
+        "nav": "account",
+        "memberships": memberships(request),
+        "tokens": ApiToken.objects.filter(user_id=request.user.pk, revoked_at__isnull=True),
+    }
+
+
+def _render_tokens(
+    request: HttpRequest, context: dict[str, object], status: int = 200
+) -> HttpResponse:
+    """The whole page, or only its tokens section when htmx asked for it."""
+    template = "web/account.html#tokens" if request.htmx else "web/account.html"
+    return render(request, template, context, status=status)
+
+
+@never_cache
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/account.html", {"nav": "account"})
+    return render(request, "web/account.html", _account_context(request))
+
+
+@never_cache
+@login_required
+@require_POST
+def token_create(request: HttpRequest) -> HttpResponse:
+    """Create a token and show its secret this once, in this response only.
+
+    The secret is rendered, never redirected through the session or messages, so it is
+    not stored anywhere; never_cache keeps it out of the browser's cache too.
+    """
+    context = _account_context(request)
+    name = request.POST.get("name", "")
+    try:
+        token, secret = create_token(user=request.user, name=name)  # type: ignore[arg-type]
+    except ValidationError as error:
+        context["token_errors"] = error.message_dict.get("name", error.messages)
+        context["token_name"] = name
+        return _render_tokens(request, context, status=400)
+    context["new_token"] = token
+    context["new_secret"] = secret
+    return _render_tokens(request, context, status=201)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revoke one of the user's own tokens; someone else's token id is simply not found."""
+    if revoke_token(user=request.user, token_id=token_id):  # type: ignore[arg-type]
+        note = "Token revoked. Clients using it are refused from now on."
+    else:
+        note = "That token was already revoked or does not exist."
+    if request.htmx:
+        context = _account_context(request)
+        context["token_note"] = note
+        return _render_tokens(request, context)
+    messages.success(request, note)
+    return HttpResponseRedirect(reverse("account"))

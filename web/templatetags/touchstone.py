@@ -62,27 +62,28 @@ def status_icon(status: str | None) -> str:
 
 
 @register.filter
-def trend_word(change: float | None) -> str:
-    """The trend as words for screen readers and for anyone who cannot see the arrow."""
-    if change is None:
+def status_count(status: str | None, count: int) -> str:
+    """How many touch points have a status, in words: "3 weak links", "1 meeting target"."""
+    many = count != 1
+    words = {
+        "meets": "meeting target",
+        "at_risk": "at risk",
+        "weak_link": "weak links" if many else "weak link",
+        "insufficient_data": "blind spots" if many else "blind spot",
+    }
+    return f"{count} {words.get(status or '', 'not scored yet')}"
+
+
+@register.filter
+def trend_word(trend: Any) -> str:
+    """The trend (scoring.selectors.Trend) in words, for screen readers and tooltips."""
+    if trend is None or trend.direction is None:
         return "no trend yet"
-    if abs(change) < 0.5:
-        return f"steady ({signed(change)} points on the previous window)"
-    direction = "up" if change > 0 else "down"
-    return f"{direction} {abs(change):.1f} points on the previous window"
+    if trend.direction == "steady":
+        return f"steady ({signed(trend.change)} points on the previous window)"
+    return f"{trend.direction} {abs(trend.change):.1f} points on the previous window"
 
 
 @register.filter
-def trend_arrow(change: float | None) -> str:
-    if change is None:
-        return "·"
-    if abs(change) < 0.5:
-        return "→"
-    return "↑" if change > 0 else "↓"
-
-
-@register.filter
-def trend_class(change: float | None) -> str:
-    if change is None or abs(change) < 0.5:
-        return "trend--flat"
-    return "trend--up" if change > 0 else "trend--down"
+def trend_arrow(direction: str | None) -> str:
+    return {"up": "↑", "down": "↓", "steady": "→"}.get(direction or "", "·")
