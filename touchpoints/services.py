@@ -542,6 +542,78 @@ def create_site(*, actor: User, organization: Organization, name: str, code: str
     return site
 
 
+SITE_FIELDS = ("name", "code")
+
+
+@transaction.atomic
+def update_site(*, actor: User, site: Site, data: dict[str, Any]) -> Site:
+    """Rename or re-code a site; its evaluations keep pointing at it."""
+    require_role(actor, site.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(SITE_FIELDS)
+    if unknown:
+        errors["__all__"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
+    values: dict[str, Any] = {}
+    if "name" in data:
+        values["name"] = clean_text(errors, "name", data["name"], max_length=200, required=True)
+    if "code" in data:
+        values["code"] = clean_text(errors, "code", data["code"], max_length=40)
+    name = values.get("name")
+    if (
+        not errors
+        and name is not None
+        and Site.objects.for_organization(site.organization_id)
+        .filter(name=name)
+        .exclude(pk=site.pk)
+        .exists()
+    ):
+        errors["name"] = [f"There is already a site called {name!r}."]
+    raise_if(errors)
+    changes = {f: [getattr(site, f), v] for f, v in values.items() if getattr(site, f) != v}
+    if changes:
+        for key in changes:
+            setattr(site, key, values[key])
+        try:
+            with transaction.atomic():
+                site.save(update_fields=list(changes))
+        except IntegrityError:
+            # A concurrent rename or creation took the name between the check and the save.
+            raise ValidationError(
+                {"name": [f"There is already a site called {site.name!r}."]}
+            ) from None
+        record_audit(
+            actor=actor,
+            organization=site.organization_id,
+            action="update",
+            obj=site,
+            changes=changes,
+        )
+    return site
+
+
+@transaction.atomic
+def archive_site(*, actor: User, site: Site) -> Site:
+    """Take a site out of use: it takes no new evaluations; old ones keep it."""
+    require_role(actor, site.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    site = Site.objects.select_for_update(no_key=True).get(pk=site.pk)
+    if site.archived_at is None:
+        site.archived_at = timezone.now()
+        site.save(update_fields=["archived_at"])
+        record_audit(actor=actor, organization=site.organization_id, action="archive", obj=site)
+    return site
+
+
+@transaction.atomic
+def restore_site(*, actor: User, site: Site) -> Site:
+    require_role(actor, site.organization_id, ROLES_THAT_EDIT_STRUCTURE)
+    site = Site.objects.select_for_update(no_key=True).get(pk=site.pk)
+    if site.archived_at is not None:
+        site.archived_at = None
+        site.save(update_fields=["archived_at"])
+        record_audit(actor=actor, organization=site.organization_id, action="restore", obj=site)
+    return site
+
+
 # --- Evaluations ---------------------------------------------------------------------------------
 
 MAX_BATCH = 500

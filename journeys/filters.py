@@ -1,0 +1,69 @@
+"""Query filters of the journey and stage lists.
+
+Archived rows are left out unless `?include_archived=true`. Parent filters take plain ids:
+an id of another organization matches nothing (the list is already scoped to the
+caller's organization), exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from journeys.models import Journey, JourneyStatus, Stage
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.NumberFilter):
+    """A whole-number id ("1.5" is refused rather than rounded to 1)."""
+
+    field_class = forms.IntegerField
+
+
+class ArchivableFilterSet(filters.FilterSet):
+    """Hides archived rows (`archived_at` set) unless asked to include them."""
+
+    include_archived = filters.BooleanFilter(
+        method="keep",
+        help_text="true to list archived items too (they are left out by default).",
+    )
+
+    def keep(self, queryset: QuerySet[Any], name: str, value: bool) -> QuerySet[Any]:
+        """The flag is applied in filter_queryset, which also runs when it is absent."""
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("include_archived"):
+            queryset = self.without_archived(queryset)
+        return queryset
+
+    def without_archived(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(archived_at__isnull=True)
+
+
+class JourneyFilter(ArchivableFilterSet):
+    status = filters.ChoiceFilter(choices=JourneyStatus.choices)
+
+    class Meta:
+        model = Journey
+        fields = ("status", "include_archived")
+
+    def without_archived(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """An archived journey is one with status archived; asking for that status shows them."""
+        if self.form.cleaned_data.get("status") == JourneyStatus.ARCHIVED:
+            return queryset
+        return queryset.exclude(status=JourneyStatus.ARCHIVED)
+
+
+class StageFilter(ArchivableFilterSet):
+    journey = IdFilter(field_name="journey_id", help_text="A journey's id.")
+
+    class Meta:
+        model = Stage
+        fields = ("journey", "include_archived")
