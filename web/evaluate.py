@@ -167,13 +167,12 @@ def _render_form(
     membership: Membership,
     form: EvaluationForm,
     touch_point: TouchPoint | None,
-    status: int = 200,
 ) -> HttpResponse:
     picker = None
     if touch_point is None:
         picker = build_picker(request.user, membership.organization, "")  # type: ignore[arg-type]
     context = {"form": form, "touch_point": touch_point, "picker": picker}
-    return render(request, "web/evaluate.html", context, status=status)
+    return render(request, "web/evaluate.html", context)
 
 
 @login_required

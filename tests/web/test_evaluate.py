@@ -214,6 +214,7 @@ def test_valid_post_stores_the_evaluation_and_shows_the_confirmation(
     assert "Oslo central" in body
     assert f'href="/evaluate/?touch_point={rubric.touch_point.pk}"' in body  # evaluate another
     assert "Evaluate another" in body
+    assert f'href="/touch-points/{rubric.touch_point.pk}/"' in body  # its detail page
 
 
 def test_numeric_not_applicable_stores_null_whatever_was_typed(
