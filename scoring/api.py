@@ -1,5 +1,329 @@
-"""REST API views (placeholder until the API issue lands its routes here)."""
+"""REST API for scores: a journey's, a touch point's, and the weakest links of the organization.
 
-from django.urls import URLPattern, URLResolver
+Thin views: find the object in the caller's organization (another organization's is a
+404), parse since/until/site/source, call scoring.selectors, shape the answer. Every
+member may read. Without filters the answer is the workers' snapshot (`basis: snapshot`,
+`computed_at`, `pending` when newer evaluations are not in it yet); with any filter it is
+computed for the request (`basis: on_demand`).
+"""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import URLPattern, URLResolver, re_path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+
+from accounts.api import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
+from journeys.models import Journey
+from scoring import selectors
+from scoring.serializers import (
+    JourneyScoresSerializer,
+    OrganizationWeakLinksSerializer,
+    ScoresErrorSerializer,
+    ScoresQueryErrorSerializer,
+    ScoresQuerySerializer,
+    TouchPointScoresSerializer,
+    WeakLinksQuerySerializer,
+)
+from touchpoints.models import Source, TouchPoint
+
+# --- Documentation -------------------------------------------------------------------------------
+
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.STR,
+        description=(
+            "Start of the window (included): an ISO 8601 date (2026-01-01, from midnight "
+            "UTC) or date-time with offset. Default: `until` minus the organization's window."
+        ),
+        examples=[OpenApiExample("A date", value="2026-01-01")],
+    ),
+    OpenApiParameter(
+        "until",
+        OpenApiTypes.STR,
+        description=(
+            "End of the window (excluded): an ISO 8601 date-time, or a date, which includes "
+            f"that whole day. Default: now. since < until, at most {selectors.MAX_SPAN_DAYS} "
+            "days apart."
+        ),
+        examples=[OpenApiExample("A date-time", value="2026-03-31T18:00:00Z")],
+    ),
+    OpenApiParameter(
+        "site", OpenApiTypes.INT, description="Only evaluations made at this site (its id)."
+    ),
+    OpenApiParameter(
+        "source", OpenApiTypes.STR, enum=Source.values, description="Only this source."
+    ),
+]
+LIMIT_PARAMETER = OpenApiParameter(
+    "limit",
+    OpenApiTypes.INT,
+    description=(
+        f"How many weak links (default {selectors.DEFAULT_WEAK_LINKS}; larger values are "
+        f"clamped to {selectors.MAX_WEAK_LINKS})."
+    ),
+)
+ERRORS = {
+    400: OpenApiResponse(
+        ScoresQueryErrorSerializer,
+        description="A bad query parameter, named with its messages; or X-Organization missing.",
+        examples=[
+            OpenApiExample(
+                "Window backwards",
+                value={"until": ["Must be later than since."]},
+                response_only=True,
+                status_codes=["400"],
+            )
+        ],
+    ),
+    401: OpenApiResponse(ScoresErrorSerializer, description="No or an invalid token."),
+    403: OpenApiResponse(ScoresErrorSerializer, description="Not a member of any organization."),
+    404: OpenApiResponse(
+        ScoresErrorSerializer,
+        description="No such object in your organization (or X-Organization names none of yours).",
+    ),
+}
+
+_STAGE = {"id": 7, "name": "Install", "position": 2}
+_ROW = {
+    "id": 42,
+    "name": "Technician arrives on time",
+    "channel": "in_person",
+    "importance": 5,
+    "stage": _STAGE,
+    "evaluations": 31,
+    "n": 30,
+    "n_unscored": 1,
+    "mean": 58.3,
+    "sd": 21.4,
+    "ci_low": 50.6,
+    "ci_high": 66.0,
+    "smoothed_score": 59.6,
+    "target": 80.0,
+    "status": "weak_link",
+    "priority": 102.0,
+    "is_last": False,
+    "trend": {"change": -4.2, "previous_mean": 62.5, "direction": "down"},
+    "latest_submitted_at": "2026-03-30T16:02:11Z",
+    "pending": False,
+}
+_WEAK_LINK = {
+    "rank": 1,
+    "touch_point_id": 42,
+    "name": "Technician arrives on time",
+    "stage": _STAGE,
+    "journey": {"id": 3, "name": "New broadband customer"},
+    "n": 30,
+    "smoothed_score": 59.6,
+    "target": 80.0,
+    "importance": 5,
+    "is_last": False,
+    "gap": 20.4,
+    "weighted_gap": 102.0,
+    "pending": False,
+}
+_SNAPSHOT = {
+    "basis": "snapshot",
+    "window": {"since": "2026-01-01T06:00:00Z", "until": "2026-03-31T06:00:00Z"},
+    "site": None,
+    "source": None,
+    "computed_at": "2026-03-31T06:00:00Z",
+    "pending": False,
+}
+JOURNEY_EXAMPLE = OpenApiExample(
+    "A journey's scores",
+    response_only=True,
+    value={
+        **_SNAPSHOT,
+        "journey": {"id": 3, "name": "New broadband customer"},
+        "score": 71.8,
+        "n": 212,
+        "prior": 70.4,
+        "evaluations": 215,
+        "latest_submitted_at": "2026-03-30T16:02:11Z",
+        "status_counts": {"meets": 4, "at_risk": 2, "weak_link": 1, "insufficient_data": 1},
+        "touch_points": [_ROW],
+        "weak_links": [_WEAK_LINK],
+        "blind_spots": [
+            {"touch_point_id": 45, "name": "Welcome email", "stage": _STAGE, "n": 2},
+        ],
+    },
+)
+TOUCH_POINT_EXAMPLE = OpenApiExample(
+    "A touch point's scores",
+    response_only=True,
+    value={
+        **_SNAPSHOT,
+        "journey": {"id": 3, "name": "New broadband customer"},
+        "touch_point": _ROW,
+        "prior": 70.4,
+        "criteria": [
+            {
+                "id": 90,
+                "name": "Arrived within the slot",
+                "version": 2,
+                "kind": "yes_no",
+                "weight": 2.0,
+                "critical": False,
+                "archived": False,
+                "n": 30,
+                "mean": 53.3,
+            }
+        ],
+        "by_source": [
+            {"source": "supervisor", "label": "Supervisor", "n": 18, "mean": 63.0, "sd": 18.2},
+            {
+                "source": "customer_survey",
+                "label": "Customer survey",
+                "n": 12,
+                "mean": 51.2,
+                "sd": 24.9,
+            },
+        ],
+        "by_site": [{"site": 5, "name": "Leeds depot", "n": 30, "mean": 58.3, "sd": 21.4}],
+        "perception": {
+            "internal_n": 18,
+            "internal_mean": 63.0,
+            "customer_n": 12,
+            "customer_mean": 51.2,
+            "min_n": 5,
+            "gap": 11.8,
+        },
+        "weeks": [{"week_start": "2026-03-23", "n": 4, "mean": 56.2}],
+    },
+)
+WEAK_LINKS_EXAMPLE = OpenApiExample(
+    "The organization's weakest links",
+    response_only=True,
+    value={**_SNAPSHOT, "window": None, "weak_links": [_WEAK_LINK]},
+)
+
+
+# --- Views ---------------------------------------------------------------------------------------
+
+
+def _filters(request: Request, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
+    """The query, parsed and checked (400 naming each bad parameter)."""
+    serializer = serializer_class(
+        data=request.query_params.dict(),
+        context={"organization": request_membership(request).organization},
+    )
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _by_filters(query: dict[str, Any]) -> dict[str, Any]:
+    filters: selectors.ScoreFilters = query["filters"]
+    return {"window": filters.window, "site": filters.site, "source": filters.source}
+
+
+class _ScoresView(TenantScopedMixin, generics.GenericAPIView):  # type: ignore[type-arg]
+    """Read-only, tenant-scoped, unpaginated: one object's scores."""
+
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+
+@extend_schema(parameters=[ORGANIZATION_PARAMETER])
+class JourneyScoresView(_ScoresView):
+    queryset = Journey.objects.select_related("organization")
+    serializer_class = JourneyScoresSerializer
+
+    @extend_schema(
+        operation_id="journeys_scores_retrieve",
+        summary="A journey's scores",
+        description=(
+            "The journey score and every touch point on its map in map order (stage, then "
+            "position): n, mean, sd, 95 % interval, smoothed score, target, status, trend and "
+            "whether a recompute is pending; plus the weak links, ranked by weighted gap, "
+            "and the blind spots. Any filter computes the figures for the request."
+        ),
+        parameters=FILTER_PARAMETERS,
+        responses={200: JourneyScoresSerializer, **ERRORS},
+        examples=[JOURNEY_EXAMPLE],
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        journey = self.get_object()
+        query = _filters(request, ScoresQuerySerializer)
+        scores = selectors.journey_scores(journey, **_by_filters(query))
+        return Response(JourneyScoresSerializer(scores).data)
+
+
+@extend_schema(parameters=[ORGANIZATION_PARAMETER])
+class TouchPointScoresView(_ScoresView):
+    queryset = TouchPoint.objects.select_related("stage", "journey__organization")
+    serializer_class = TouchPointScoresSerializer
+
+    @extend_schema(
+        operation_id="touchpoints_scores_retrieve",
+        summary="A touch point's scores",
+        description=(
+            "The touch point's row of the journey map plus the mean of each criterion "
+            "(with its current name and rubric version), splits by source and by site, the "
+            "perception gap (internal minus customer view, when each side has min_n "
+            "evaluations) and the last 12 weeks. An archived touch point has no scores: 404."
+        ),
+        parameters=FILTER_PARAMETERS,
+        responses={200: TouchPointScoresSerializer, **ERRORS},
+        examples=[TOUCH_POINT_EXAMPLE],
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        touch_point = self.get_object()
+        query = _filters(request, ScoresQuerySerializer)
+        scores = selectors.touch_point_scores(touch_point, **_by_filters(query))
+        if scores is None:
+            raise exceptions.NotFound("This touch point is archived: only the map is scored.")
+        return Response(TouchPointScoresSerializer(scores).data)
+
+
+@extend_schema(parameters=[ORGANIZATION_PARAMETER])
+class WeakLinksView(generics.GenericAPIView):  # type: ignore[type-arg]
+    serializer_class = OrganizationWeakLinksSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> QuerySet[Any]:
+        """Nothing to look up: the organization is the request's. (For the schema only.)"""
+        return Journey.objects.none()
+
+    @extend_schema(
+        operation_id="weak_links_list",
+        summary="The weakest links across the organization",
+        description=(
+            "Touch points whose status is weak link, over every active journey, highest "
+            "priority (weighted gap) first."
+        ),
+        parameters=[*FILTER_PARAMETERS, LIMIT_PARAMETER],
+        responses={200: OrganizationWeakLinksSerializer, **ERRORS},
+        examples=[WEAK_LINKS_EXAMPLE],
+    )
+    def get(self, request: Request) -> Response:
+        query = _filters(request, WeakLinksQuerySerializer)
+        result = selectors.organization_weak_links(
+            request_membership(request).organization, limit=query["limit"], **_by_filters(query)
+        )
+        return Response(OrganizationWeakLinksSerializer(result).data)
+
+
+# Distinct from the routers' journeys/<pk>/ and touchpoints/<pk>/ (which end there or at
+# their actions), so all three apps mount side by side under /api/v1/. pk is matched as the
+# routers match it, so a malformed id is a JSON 404 here too.
+urlpatterns: list[URLPattern | URLResolver] = [
+    re_path(
+        r"^journeys/(?P<pk>[^/.]+)/scores/$", JourneyScoresView.as_view(), name="journey-scores"
+    ),
+    re_path(
+        r"^touchpoints/(?P<pk>[^/.]+)/scores/$",
+        TouchPointScoresView.as_view(),
+        name="touchpoint-scores",
+    ),
+    re_path(r"^weak-links/$", WeakLinksView.as_view(), name="weak-links"),
+]
