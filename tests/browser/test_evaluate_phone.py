@@ -237,3 +237,43 @@ def test_viewer_on_a_phone_sees_the_refusal_and_no_form(
     assert response_holder[-1].status == 403
     assert phone.locator("form.evaluation-form").count() == 0
     assert phone.get_by_role("link", name="Evaluate").count() == 0
+
+
+def test_without_javascript_the_search_and_the_form_still_work(
+    live_server: Any,
+    personas: Personas,
+    counter: TouchPoint,
+    recompute_requests: list[list[int]],
+    chromium: Any,
+) -> None:
+    context = chromium.new_context(viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        base = live_server.url
+        sign_in(page, base, personas.evaluator.email)
+        page.get_by_label("Find a touch point").fill("bill")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url(f"{base}/evaluate/?q=bill")
+        assert page.locator("#touch-point-list").get_by_text("Welcome at the counter").count() == 0
+        page.get_by_label("Find a touch point").fill("counter")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name="Welcome at the counter").click()
+
+        page.locator("label.choice", has_text="Polite").click()
+        page.locator("fieldset", has_text="Counter was clean").get_by_text("No", exact=True).click()
+        page.locator("fieldset", has_text="Time waiting").get_by_text("Not applicable").click()
+        page.locator("fieldset", has_text="Pet greeted").get_by_text("Yes", exact=True).click()
+        page.locator("label.choice", has_text="Self-check").click()
+        page.get_by_role("button", name="Submit evaluation").click()
+
+        page.get_by_role("heading", name="Evaluation saved").wait_for()
+        answers = dict(Answer.objects.values_list("criterion__name", "value"))
+        assert answers == {
+            "Warmth of the welcome": 3.0,
+            "Counter was clean": 0.0,
+            "Time waiting": None,
+            "Pet greeted": 1.0,
+        }
+        assert Evaluation.objects.get().source == Source.SELF_CHECK
+    finally:
+        context.close()

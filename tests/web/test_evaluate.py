@@ -577,7 +577,7 @@ def test_the_list_and_the_form_take_a_bounded_number_of_queries(
     touch_point = build(3)
     signed_in(client, personas.evaluator)
     client.get(URL)  # warm the session
-    with django_assert_max_num_queries(8) as small:
+    with django_assert_max_num_queries(6) as small:
         client.get(URL)
     with django_assert_max_num_queries(8):
         client.get(form_url(touch_point))
