@@ -67,7 +67,7 @@ class EvaluationInputError(exceptions.APIException):
 
     def __init__(self, body: dict[str, Any]):
         super().__init__()
-        self.detail = body  # type: ignore[assignment]  # deliberately not coerced
+        self.detail = body  # deliberately not coerced
 
 
 def field_path(parts: Sequence[str | int]) -> str:
@@ -124,11 +124,13 @@ def _problems(data: Any) -> dict[tuple[str | int, ...], str]:
     """Non-finite numbers, lone surrogates and excessive depth, by path (iteratively, so
     depth itself cannot exhaust the stack)."""
     problems: dict[tuple[str | int, ...], str] = {}
+    # Excessive depth is reported at the field it hangs from (in a batch: index, field).
+    field_depth = 2 if isinstance(data, list) else 1
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
         if len(path) > MAX_DEPTH:
-            problems[path[:MAX_DEPTH]] = f"Nested deeper than {MAX_DEPTH} levels."
+            problems[path[:field_depth]] = f"Nested deeper than {MAX_DEPTH} levels."
         elif value is _NON_FINITE:
             problems[path] = "Must be a finite number (NaN, Infinity and 1e309 are not)."
         elif isinstance(value, str) and not _is_unicode(value):
@@ -407,19 +409,6 @@ class EvaluationSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "score": {"help_text": "0–100; null when no answer applies."},
             "rubric_version": {"help_text": "The touch point's rubric version at submission."},
         }
-
-
-class BatchItemErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    index = serializers.IntegerField(help_text="Position of the item in the list sent.")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text='Messages by field path, e.g. "answers[1].value".',
-    )
-
-
-class BatchErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    detail = serializers.CharField()
-    errors = BatchItemErrorSerializer(many=True)
 
 
 class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg]

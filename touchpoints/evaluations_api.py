@@ -325,9 +325,7 @@ class EvaluationViewSet(
 
 
 def _stored_response(stored: StoredResponse) -> HttpResponse:
-    response = HttpResponse(
-        stored.body, status=stored.status, content_type="application/json; charset=utf-8"
-    )
+    response = HttpResponse(stored.body, status=stored.status, content_type="application/json")
     if stored.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
