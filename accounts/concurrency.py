@@ -97,7 +97,9 @@ def lock_one(queryset: QuerySet[Any], pk: int) -> Any:
 # --- OpenAPI --------------------------------------------------------------------------------
 
 
-class PreconditionErrorSerializer(serializers.Serializer[Any]):
+class ErrorSerializer(serializers.Serializer[Any]):
+    """The body of a refusal without field errors (401, 403, 404, 412, 428, ...)."""
+
     detail = serializers.CharField()
 
 
@@ -126,10 +128,8 @@ ETAG_HEADER = OpenApiParameter(
 
 PRECONDITION_RESPONSES = {
     412: OpenApiResponse(
-        PreconditionErrorSerializer,
+        ErrorSerializer,
         description="If-Match is not the current ETag: someone changed the resource. Nothing stored.",
     ),
-    428: OpenApiResponse(
-        PreconditionErrorSerializer, description="If-Match is missing. Nothing stored."
-    ),
+    428: OpenApiResponse(ErrorSerializer, description="If-Match is missing. Nothing stored."),
 }

@@ -34,6 +34,7 @@ from accounts.concurrency import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
     PRECONDITION_RESPONSES,
+    ErrorSerializer,
     check_if_match,
     etag_for,
     lock_one,
@@ -43,7 +44,6 @@ from journeys import services
 from journeys.filters import JourneyFilter, StageFilter
 from journeys.models import Journey, Stage
 from journeys.serializers import (
-    ErrorSerializer,
     JourneySerializer,
     MoveSerializer,
     RestoreSerializer,

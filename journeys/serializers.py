@@ -115,9 +115,3 @@ class RestoreSerializer(serializers.Serializer[Any]):
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Send a JSON object."]}
             )
         return {"position": data.get("position")}
-
-
-class ErrorSerializer(serializers.Serializer[Any]):
-    """The body of 403, 404, 412 and 428 answers."""
-
-    detail = serializers.CharField()

@@ -66,7 +66,8 @@ class TouchPointViewSet(OrderedStructureViewSet):
     serializer_class = TouchPointSerializer
     filterset_class = TouchPointFilter
     ordering_fields = ("position", "name", "id", "created_at", "importance")
-    ordering = ("stage_id", "position", "id")
+    # Journey order: by the stage's place in the journey, then the touch point's in the stage.
+    ordering = ("journey_id", "stage__position", "position", "id")
 
     def parent_rows(self, obj: TouchPoint) -> ParentRows:
         return ((Stage, obj.stage_id),)

@@ -509,6 +509,17 @@ def test_touch_points_filter_by_journey_and_stage_in_position_order(
     assert elsewhere.pk in ids(manager_api.get(f"{API}/touchpoints/"))
 
 
+def test_a_journeys_touch_points_follow_the_order_of_its_stages(
+    journey_map: Map, manager_api: APIClient
+) -> None:
+    tps = journey_map.touch_points
+    guarded(manager_api, "post", f"{API}/stages/{journey_map.stages[1].pk}/move/", {"position": 0})
+
+    listed = manager_api.get(f"{API}/touchpoints/?journey={journey_map.journey.pk}")
+
+    assert ids(listed) == [tps[2].pk, tps[3].pk, tps[0].pk, tps[1].pk]
+
+
 def test_a_touch_point_moves_into_another_stage_of_its_journey(
     journey_map: Map, manager_api: APIClient
 ) -> None:
