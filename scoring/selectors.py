@@ -69,6 +69,9 @@ SNAPSHOT, ON_DEMAND = "snapshot", "on_demand"
 MAX_SPAN_DAYS = 366
 DEFAULT_WEAK_LINKS = 10
 MAX_WEAK_LINKS = 100
+#: Instants outside these are typos; near datetime's own limits, window arithmetic overflows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 # --- Filters -------------------------------------------------------------------------------------
@@ -115,7 +118,17 @@ def parse_instant(text: str, *, end_of_day: bool = False) -> datetime:
     if len(text) != 10:  # fromisoformat also takes 20260331 and 2026-W13-2: not dates people send
         raise ValueError(f"{text!r} is not a YYYY-MM-DD date")
     start = datetime.combine(day, time(0), tzinfo=UTC)
-    return start + timedelta(days=1) if end_of_day else start
+    try:
+        return start + timedelta(days=1) if end_of_day else start
+    except OverflowError:
+        raise ValueError(f"{text!r} is the last representable day") from None
+
+
+def _in_range(moment: datetime) -> bool:
+    try:
+        return EARLIEST <= moment < LATEST
+    except OverflowError:  # an offset that pushes it past datetime's limits
+        return False
 
 
 def score_filters(
@@ -131,8 +144,11 @@ def score_filters(
     alike: a missing `until` is now, a missing `since` is the organization's window before
     `until`. Raises ValidationError naming each bad field (since, until, site, source)."""
     errors: dict[str, list[str]] = {}
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and not _in_range(moment):
+            errors[name] = [f"Must be from {EARLIEST.year} to {LATEST.year - 1}."]
     window = None
-    if since is not None or until is not None:
+    if (since is not None or until is not None) and not errors:
         end = until or now or timezone.now()
         start = since or end - timedelta(days=organization.window_days)
         if start >= end:
@@ -399,7 +415,20 @@ def _journey_from_snapshot(journey: Journey) -> JourneyScores:
     )
 
 
-def _journey(journey: Journey, rows: list[TouchPointRow], **figures: Any) -> JourneyScores:
+def _journey(
+    journey: Journey,
+    rows: list[TouchPointRow],
+    *,
+    basis: str,
+    window: Period | None,
+    site_id: int | None,
+    source: str | None,
+    score: float | None,
+    n: int,
+    prior: float | None,
+    computed_at: datetime | None,
+    pending: bool,
+) -> JourneyScores:
     ref = JourneyRef(journey.pk, journey.name)
     status_counts = dict.fromkeys(
         (formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA), 0
@@ -409,6 +438,15 @@ def _journey(journey: Journey, rows: list[TouchPointRow], **figures: Any) -> Jou
     latest = [row.latest_submitted_at for row in rows if row.latest_submitted_at]
     return JourneyScores(
         journey=ref,
+        basis=basis,
+        window=window,
+        site_id=site_id,
+        source=source,
+        score=score,
+        n=n,
+        prior=prior,
+        computed_at=computed_at,
+        pending=pending,
         evaluations=sum(row.evaluations for row in rows),
         latest_submitted_at=max(latest, default=None),
         touch_points=rows,
@@ -420,7 +458,6 @@ def _journey(journey: Journey, rows: list[TouchPointRow], **figures: Any) -> Jou
             if row.status == formulas.INSUFFICIENT_DATA
         ],
         status_counts=status_counts,
-        **figures,
     )
 
 
@@ -428,18 +465,22 @@ def _weak_links(rows: Iterable[tuple[JourneyRef, TouchPointRow]]) -> list[WeakLi
     """Rows whose status is weak link, highest priority first. Rows arrive in map order and
     the sort is stable, so ties keep map order, as in formulas.rank_weak_links."""
     weak = [
-        (journey, row)
+        (journey, row, row.smoothed_score, row.priority)
         for journey, row in rows
         if row.status == formulas.WEAK_LINK
-        and row.priority is not None
         and row.smoothed_score is not None
+        and row.priority is not None
     ]
-    weak.sort(key=lambda pair: -(pair[1].priority or 0.0))
-    return [_weak_link_row(rank, journey, row) for rank, (journey, row) in enumerate(weak, 1)]
+    weak.sort(key=lambda item: -item[3])
+    return [
+        _weak_link_row(rank, journey, row, smoothed=smoothed, priority=priority)
+        for rank, (journey, row, smoothed, priority) in enumerate(weak, 1)
+    ]
 
 
-def _weak_link_row(rank: int, journey: JourneyRef, row: TouchPointRow) -> WeakLinkRow:
-    assert row.smoothed_score is not None and row.priority is not None  # noqa: S101 (filtered)
+def _weak_link_row(
+    rank: int, journey: JourneyRef, row: TouchPointRow, *, smoothed: float, priority: float
+) -> WeakLinkRow:
     return WeakLinkRow(
         rank=rank,
         touch_point_id=row.id,
@@ -447,12 +488,12 @@ def _weak_link_row(rank: int, journey: JourneyRef, row: TouchPointRow) -> WeakLi
         stage=row.stage,
         journey=journey,
         n=row.n,
-        smoothed_score=row.smoothed_score,
+        smoothed_score=smoothed,
         target=row.target,
         importance=row.importance,
         is_last=row.is_last,
-        gap=row.target - row.smoothed_score,
-        weighted_gap=row.priority,
+        gap=row.target - smoothed,
+        weighted_gap=priority,
         pending=row.pending,
     )
 
@@ -569,7 +610,13 @@ def _touch_point(
     weeks: list[formulas.WeekPoint],
     *,
     min_n: int,
-    **figures: Any,
+    basis: str,
+    window: Period | None,
+    site_id: int | None,
+    source: str | None,
+    prior: float | None,
+    computed_at: datetime | None,
+    pending: bool,
 ) -> TouchPointScores:
     """Shape the breakdown columns (a snapshot's, or services.touch_point_details' fields,
     which are the same JSON) into typed rows, with criteria names and versions as they are
@@ -589,6 +636,13 @@ def _touch_point(
     return TouchPointScores(
         journey=JourneyRef(journey.pk, journey.name),
         touch_point=row,
+        basis=basis,
+        window=window,
+        site_id=site_id,
+        source=source,
+        prior=prior,
+        computed_at=computed_at,
+        pending=pending,
         criteria=_criteria(touch_point.pk, fields.get("criteria", [])),
         by_source=by_source,
         by_site=[
@@ -604,7 +658,6 @@ def _touch_point(
             gap=fields.get("perception_gap"),
         ),
         weeks=weeks,
-        **figures,
     )
 
 
@@ -711,6 +764,8 @@ def _organization_from_snapshots(
             _snapshot_row(
                 s.touch_point, s, journey_target=s.target, is_last=s.is_last, pending=s.is_pending
             ),
+            smoothed=s.smoothed,
+            priority=s.priority,
         )
         for rank, s in enumerate(snapshots, 1)
     ]

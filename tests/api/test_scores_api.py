@@ -350,6 +350,9 @@ def test_since_and_until_bound_the_window_and_a_date_until_includes_its_day(
         ({"site": "0"}, "site"),
         ({"site": "999999999"}, "site"),
         ({"source": "twitter"}, "source"),
+        ({"since": "0001-01-01"}, "since"),
+        ({"until": "9999-12-31"}, "until"),
+        ({"since": "2026-01-01T00:00:00+99:00"}, "since"),
     ],
 )
 def test_bad_filters_are_refused_with_the_field_named(

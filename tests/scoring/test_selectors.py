@@ -532,7 +532,9 @@ def test_parse_instant_reads_iso_dates_and_datetimes(
     assert selectors.parse_instant(text, end_of_day=end_of_day) == expected
 
 
-@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01", "31/03/2026", "20260331"])
+@pytest.mark.parametrize(
+    "text", ["", "yesterday", "2026-13-01", "31/03/2026", "20260331", "2026-01-01T00:00+99:00"]
+)
 def test_parse_instant_refuses_anything_else(text: str) -> None:
     with pytest.raises(ValueError):
         selectors.parse_instant(text)
@@ -562,6 +564,22 @@ def test_score_filters_refuse_bad_windows(
     with pytest.raises(ValidationError) as refused:
         selectors.score_filters(OrganizationFactory(), since=since, until=until, now=NOW)
     assert list(refused.value.message_dict) == [field]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "field"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), None, "since"),
+        (None, datetime(1969, 12, 31, tzinfo=UTC), "until"),
+        (None, datetime(9999, 12, 31, tzinfo=UTC), "until"),
+    ],
+)
+def test_score_filters_refuse_instants_outside_1970_to_2999(
+    db: None, since: datetime | None, until: datetime | None, field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        selectors.score_filters(OrganizationFactory(), since=since, until=until, now=NOW)
+    assert refused.value.message_dict == {field: ["Must be from 1970 to 2999."]}
 
 
 def test_score_filters_accept_a_366_day_window(db: None) -> None:
