@@ -114,7 +114,7 @@ def journey_line(points: Sequence[LinePoint]) -> Chart:
     the target drawn as a stepped reference line, stage boundaries as dashed verticals."""
     step = 56.0
     left, right = 36.0, 16.0
-    width = max(640.0, left + right + step * max(len(points), 1))
+    width = max(960.0, left + right + step * max(len(points), 1))
     chart = Chart(width=width, height=220.0, left=left, right=right, top=28.0, bottom=16.0)
     _score_grid(chart)
     if not points:
@@ -160,7 +160,7 @@ class WeekPoint:
 
 def trend_chart(weeks: Sequence[WeekPoint], target: float | None) -> Chart:
     """Weekly mean score as a line over bars of how many evaluations each week had."""
-    chart = Chart(width=640.0, height=240.0, left=36.0, right=12.0, top=12.0, bottom=40.0)
+    chart = Chart(width=640.0, height=240.0, left=48.0, right=12.0, top=12.0, bottom=40.0)
     _score_grid(chart)
     if not weeks:
         return chart
@@ -202,6 +202,6 @@ def trend_chart(weeks: Sequence[WeekPoint], target: float | None) -> Chart:
     for i, (x, w) in enumerate(zip(xs, weeks, strict=True)):
         if (len(weeks) - 1 - i) % 2 == 0 or len(weeks) <= 6:  # always label the latest week
             chart.x_labels.append(
-                Label(x, chart.height - chart.bottom + 16, f"{w.week_start:%d %b}")
+                Label(x, chart.height - chart.bottom + 24, f"{w.week_start:%d %b}")
             )
     return chart

@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.http import HttpRequest
 
+from touchpoints.models import CriterionKind
 from web.context import current_membership, memberships
 
 register = template.Library()
@@ -59,6 +60,15 @@ def status_label(status: str | None) -> str:
 @register.filter
 def status_icon(status: str | None) -> str:
     return STATUS_LABELS.get(status or "", PENDING_LABEL)[1]
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """A criterion kind as people say it ("Yes / no"), from the model's choices."""
+    try:
+        return str(CriterionKind(kind).label)
+    except ValueError:
+        return kind
 
 
 @register.filter

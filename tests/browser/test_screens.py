@@ -1,0 +1,62 @@
+"""Screenshots of the journey map and the touch-point page on the demo organization, at
+desktop and phone widths, in real Chromium; written to test-artifacts/screenshots/ for
+people to look at. Along the way: no console errors (so no CSP violation) and no
+sideways scrolling on a 360 px phone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from journeys.demo import MANAGER, load_demo
+from journeys.models import Journey
+from scoring import selectors
+from scoring.services import recompute_all
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, assert_fits, needs_chromium, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
+
+SIZES = {"1280": DESKTOP, "360": PHONE}
+
+
+@pytest.fixture
+def demo(transactional_db: None, recompute_requests: list[list[int]]) -> Journey:
+    """The demo organization, scored; its journey with the most touch points."""
+    organization = load_demo()
+    assert organization is not None
+    recompute_all(organization_id=organization.pk)
+    journeys = Journey.objects.for_organization(organization)
+    return max(journeys, key=lambda j: j.touch_points.count())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_screenshots_of_map_and_detail(
+    live_server: Any, demo: Journey, open_page: Callable[..., Any], size: str
+) -> None:
+    viewport = SIZES[size]
+    page = open_page(viewport, device_scale_factor=1, is_mobile=viewport is PHONE)
+    sign_in(page, live_server.url, MANAGER, password=settings.DEMO_PASSWORD)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page.goto(f"{live_server.url}/journeys/{demo.pk}/")
+    page.get_by_role("heading", name=demo.name, level=1).wait_for()
+    assert (
+        page.locator(".tp-card").count()
+        == demo.touch_points.filter(archived_at__isnull=True).count()
+    )
+    assert_fits(page, viewport["width"])
+    page.screenshot(path=str(SCREENSHOTS / f"map-{size}.png"), full_page=True)
+
+    scores = selectors.journey_scores(demo)
+    weakest = (
+        scores.weak_links[0].touch_point_id if scores.weak_links else scores.touch_points[0].id
+    )
+    page.goto(f"{live_server.url}/touch-points/{weakest}/")
+    page.get_by_role("heading", name="Criteria").wait_for()
+    assert_fits(page, viewport["width"])
+    page.screenshot(path=str(SCREENSHOTS / f"detail-{size}.png"), full_page=True)
+
+    assert page.console_errors == []
