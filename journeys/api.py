@@ -23,6 +23,8 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -66,6 +68,17 @@ def resolve_reference(queryset: QuerySet[Any], value: Any, field: str, noun: str
     raise serializers.ValidationError({field: [f"No such {noun}."]})
 
 
+class NestingSafeJSONParser(JSONParser):
+    """DRF's JSON parser, except that JSON nested deeper than Python's parser can follow
+    is a 400 like any other malformed body, not a RecursionError and a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
+
+
 class StructureViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Any]):
     """Tenant-scoped CRUD with an ETag on every detail and If-Match on every detail write.
 
@@ -74,6 +87,7 @@ class StructureViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.Generi
     """
 
     throttle_scope = "writes"
+    parser_classes = (NestingSafeJSONParser,)
 
     def get_throttles(self) -> list[BaseThrottle]:
         """Reads are not throttled; writes share the "writes" rate."""

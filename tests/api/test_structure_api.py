@@ -168,6 +168,16 @@ def test_a_body_that_is_not_an_object_is_refused(manager_api: APIClient, body: A
     assert not Journey.objects.exists()
 
 
+def test_json_nested_too_deep_is_a_400_not_a_500(manager_api: APIClient) -> None:
+    body = '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    response = manager_api.post(f"{API}/journeys/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+    assert not Journey.objects.exists()
+
+
 def test_patch_changes_only_the_fields_sent(journey_map: Map, manager_api: APIClient) -> None:
     url = f"{API}/journeys/{journey_map.journey.pk}/"
     response = guarded(manager_api, "patch", url, {"target": 90, "persona": "Renter"})
