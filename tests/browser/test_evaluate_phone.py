@@ -3,75 +3,26 @@ an evaluation, then a bad one that is refused with everything typed still there.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.browser.conftest import PHONE, SCREENSHOTS, assert_fits, needs_chromium, sign_in
 from tests.conftest import Personas
 from tests.factories import PASSWORD, CriterionFactory, SiteFactory, TouchPointFactory
 from touchpoints.models import Answer, CriterionKind, Evaluation, Source, TouchPoint
 from touchpoints.services import create_criterion
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PHONE = {"width": 360, "height": 740}
 MIN_TARGET_PX = 44
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed"),
-]
-
-
-# Shared browser fixtures belong in tests/browser/conftest.py; until it exists they live here.
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's event loop runs in this thread next to the ORM (FIELD-NOTES).
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
-def phone(chromium: Any) -> Iterator[Any]:
-    """A touch phone's page that records every console error (a CSP violation is one)."""
-    context = chromium.new_context(
-        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    page = context.new_page()
-    page.console_errors = []
-
-    def record(message: Any) -> None:
-        # The missing favicon is the browser asking, not the page (base.html names none).
-        if message.type == "error" and "favicon" not in message.location.get("url", ""):
-            page.console_errors.append(message.text)
-
-    page.on("console", record)
-    yield page
-    context.close()
+def phone(open_page: Callable[..., Any]) -> Any:
+    """A touch phone, drawn at twice its size so the screenshots are sharp."""
+    return open_page(PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
 
 
 @pytest.fixture
@@ -114,19 +65,6 @@ def counter(transactional_db: None, personas: Personas) -> TouchPoint:
     return touch_point
 
 
-def sign_in(page: Any, base: str, email: str) -> None:
-    page.goto(f"{base}/sign-in/?next=/evaluate/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/evaluate/")
-
-
-def assert_fits_the_phone(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"the page scrolls sideways ({width}px wide)"
-
-
 def assert_big_targets(page: Any) -> None:
     for locator in (page.locator("label.choice"), page.locator(".evaluation-form__submit")):
         for i in range(locator.count()):
@@ -143,7 +81,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     phone: Any,
 ) -> None:
     base = live_server.url
-    sign_in(phone, base, personas.evaluator.email)
+    sign_in(phone, base, personas.evaluator.email, next_url="/evaluate/")
 
     # Find the touch point by typing: htmx narrows the list without a reload.
     search = phone.get_by_label("Find a touch point")
@@ -162,7 +100,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     phone.locator("label.choice", has_text="Mystery shopper").click()
     phone.get_by_label("Site").select_option(label="Oslo central")
     phone.get_by_label("Comment").fill("Receptionist looked up at once.")
-    assert_fits_the_phone(phone)
+    assert_fits(phone, PHONE["width"])
     assert_big_targets(phone)
     phone.screenshot(path=str(SCREENSHOTS / "evaluate-360.png"), full_page=True)
 
@@ -202,7 +140,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     assert phone.get_by_label("Audit").is_checked()
     assert phone.get_by_label("Comment").input_value() == "Second visit, <b>busy</b> morning"
     assert Evaluation.objects.count() == 1
-    assert_fits_the_phone(phone)
+    assert_fits(phone, PHONE["width"])
     phone.screenshot(path=str(SCREENSHOTS / "evaluate-errors-360.png"), full_page=True)
 
     # The summary's link takes the thumb straight to the field; fixing it goes through.
@@ -216,7 +154,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     phone.get_by_role("link", name="Choose a different touch point").click()
     recent = phone.locator("section", has_text="Recently used")
     assert recent.get_by_role("link").first.inner_text().startswith("Welcome at the counter")
-    assert_fits_the_phone(phone)
+    assert_fits(phone, PHONE["width"])
     phone.screenshot(path=str(SCREENSHOTS / "evaluate-pick-360.png"), full_page=True)
 
     assert phone.console_errors == []
@@ -244,36 +182,32 @@ def test_without_javascript_the_search_and_the_form_still_work(
     personas: Personas,
     counter: TouchPoint,
     recompute_requests: list[list[int]],
-    chromium: Any,
+    open_page: Callable[..., Any],
 ) -> None:
-    context = chromium.new_context(viewport=PHONE, java_script_enabled=False)
-    page = context.new_page()
-    try:
-        base = live_server.url
-        sign_in(page, base, personas.evaluator.email)
-        page.get_by_label("Find a touch point").fill("bill")
-        page.get_by_role("button", name="Search").click()
-        page.wait_for_url(f"{base}/evaluate/?q=bill")
-        assert page.locator("#touch-point-list").get_by_text("Welcome at the counter").count() == 0
-        page.get_by_label("Find a touch point").fill("counter")
-        page.get_by_role("button", name="Search").click()
-        page.get_by_role("link", name="Welcome at the counter").click()
+    page = open_page(PHONE, java_script_enabled=False)
+    base = live_server.url
+    sign_in(page, base, personas.evaluator.email, next_url="/evaluate/")
+    page.get_by_label("Find a touch point").fill("bill")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url(f"{base}/evaluate/?q=bill")
+    assert page.locator("#touch-point-list").get_by_text("Welcome at the counter").count() == 0
+    page.get_by_label("Find a touch point").fill("counter")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="Welcome at the counter").click()
 
-        page.locator("label.choice", has_text="Polite").click()
-        page.locator("fieldset", has_text="Counter was clean").get_by_text("No", exact=True).click()
-        page.locator("fieldset", has_text="Time waiting").get_by_text("Not applicable").click()
-        page.locator("fieldset", has_text="Pet greeted").get_by_text("Yes", exact=True).click()
-        page.locator("label.choice", has_text="Self-check").click()
-        page.get_by_role("button", name="Submit evaluation").click()
+    page.locator("label.choice", has_text="Polite").click()
+    page.locator("fieldset", has_text="Counter was clean").get_by_text("No", exact=True).click()
+    page.locator("fieldset", has_text="Time waiting").get_by_text("Not applicable").click()
+    page.locator("fieldset", has_text="Pet greeted").get_by_text("Yes", exact=True).click()
+    page.locator("label.choice", has_text="Self-check").click()
+    page.get_by_role("button", name="Submit evaluation").click()
 
-        page.get_by_role("heading", name="Evaluation saved").wait_for()
-        answers = dict(Answer.objects.values_list("criterion__name", "value"))
-        assert answers == {
-            "Warmth of the welcome": 3.0,
-            "Counter was clean": 0.0,
-            "Time waiting": None,
-            "Pet greeted": 1.0,
-        }
-        assert Evaluation.objects.get().source == Source.SELF_CHECK
-    finally:
-        context.close()
+    page.get_by_role("heading", name="Evaluation saved").wait_for()
+    answers = dict(Answer.objects.values_list("criterion__name", "value"))
+    assert answers == {
+        "Warmth of the welcome": 3.0,
+        "Counter was clean": 0.0,
+        "Time waiting": None,
+        "Pet greeted": 1.0,
+    }
+    assert Evaluation.objects.get().source == Source.SELF_CHECK
