@@ -35,16 +35,14 @@ class ServiceInputSerializer(serializers.ModelSerializer[Any]):
             raise serializers.ValidationError(
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Send a JSON object."]}
             )
-        fields = [f for f in self._writable_fields if f.field_name in data]
-        values = {f.field_name: data[f.field_name] for f in fields}
+        writable = {str(f.field_name): f for f in self._writable_fields}
+        values = {name: data[name] for name in writable if name in data}
         errors: dict[str, list[str]] = {}
         if not self.partial:
-            for field in self._writable_fields:
-                is_parent_on_update = (
-                    self.instance is not None and field.field_name in self.create_only
-                )
-                if field.required and field.field_name not in data and not is_parent_on_update:
-                    errors[field.field_name] = ["This field is required."]
+            for name, field in writable.items():
+                is_parent_on_update = self.instance is not None and name in self.create_only
+                if field.required and name not in data and not is_parent_on_update:
+                    errors[name] = ["This field is required."]
         if self.instance is not None:
             for name, reason in self.create_only.items():
                 if name in values and values.pop(name) != getattr(self.instance, f"{name}_id"):

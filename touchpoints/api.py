@@ -74,10 +74,10 @@ class TouchPointViewSet(OrderedStructureViewSet):
 
     def service_create(self, values: dict[str, Any]) -> Model:
         stage = self._stage(values.pop("stage"))
-        return services.create_touch_point(actor=self.request.user, stage=stage, **values)
+        return services.create_touch_point(actor=self.actor, stage=stage, **values)
 
     def service_update(self, obj: TouchPoint, values: dict[str, Any]) -> object:
-        return services.update_touch_point(actor=self.request.user, touch_point=obj, data=values)
+        return services.update_touch_point(actor=self.actor, touch_point=obj, data=values)
 
     @action(detail=True, methods=["post"])
     def move(self, request: Request, pk: str | None = None) -> Response:
@@ -89,23 +89,21 @@ class TouchPointViewSet(OrderedStructureViewSet):
         stage_ids = sorted({touch_point.stage_id, stage.pk if stage else touch_point.stage_id})
         return self.guarded_write(
             lambda row: services.move_touch_point(
-                actor=request.user, touch_point=row, position=body["position"], stage=stage
+                actor=self.actor, touch_point=row, position=body["position"], stage=stage
             ),
             obj=touch_point,
             parents=[(Stage, stage_id) for stage_id in stage_ids],
         )
 
     def service_archive(self, obj: TouchPoint) -> object:
-        return services.archive_touch_point(actor=self.request.user, touch_point=obj)
+        return services.archive_touch_point(actor=self.actor, touch_point=obj)
 
     def service_restore(self, obj: TouchPoint, position: Any) -> object:
-        return services.restore_touch_point(
-            actor=self.request.user, touch_point=obj, position=position
-        )
+        return services.restore_touch_point(actor=self.actor, touch_point=obj, position=position)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.guarded_delete(
-            lambda row: services.delete_touch_point(actor=request.user, touch_point=row)
+            lambda row: services.delete_touch_point(actor=self.actor, touch_point=row)
         )
 
     def _stage(self, value: Any) -> Stage:
@@ -165,23 +163,23 @@ class CriterionViewSet(OrderedStructureViewSet):
             "touch_point",
             "touch point",
         )
-        return services.create_criterion(actor=self.request.user, touch_point=touch_point, **values)
+        return services.create_criterion(actor=self.actor, touch_point=touch_point, **values)
 
     def service_update(self, obj: Criterion, values: dict[str, Any]) -> object:
-        return services.update_criterion(actor=self.request.user, criterion=obj, data=values)
+        return services.update_criterion(actor=self.actor, criterion=obj, data=values)
 
     def service_move(self, obj: Criterion, position: Any) -> object:
-        return services.move_criterion(actor=self.request.user, criterion=obj, position=position)
+        return services.move_criterion(actor=self.actor, criterion=obj, position=position)
 
     def service_archive(self, obj: Criterion) -> object:
-        return services.archive_criterion(actor=self.request.user, criterion=obj)
+        return services.archive_criterion(actor=self.actor, criterion=obj)
 
     def service_restore(self, obj: Criterion, position: Any) -> object:
-        return services.restore_criterion(actor=self.request.user, criterion=obj, position=position)
+        return services.restore_criterion(actor=self.actor, criterion=obj, position=position)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.guarded_delete(
-            lambda row: services.delete_criterion(actor=request.user, criterion=row)
+            lambda row: services.delete_criterion(actor=self.actor, criterion=row)
         )
 
 
@@ -210,19 +208,19 @@ class SiteViewSet(StructureViewSet):
 
     def service_create(self, values: dict[str, Any]) -> Model:
         return services.create_site(
-            actor=self.request.user, organization=self.membership.organization, **values
+            actor=self.actor, organization=self.membership.organization, **values
         )
 
     def service_update(self, obj: Site, values: dict[str, Any]) -> object:
-        return services.update_site(actor=self.request.user, site=obj, data=values)
+        return services.update_site(actor=self.actor, site=obj, data=values)
 
     @action(detail=True, methods=["post"])
     def archive(self, request: Request, pk: str | None = None) -> Response:
-        return self.guarded_write(lambda row: services.archive_site(actor=request.user, site=row))
+        return self.guarded_write(lambda row: services.archive_site(actor=self.actor, site=row))
 
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: str | None = None) -> Response:
-        return self.guarded_write(lambda row: services.restore_site(actor=request.user, site=row))
+        return self.guarded_write(lambda row: services.restore_site(actor=self.actor, site=row))
 
 
 router = SimpleRouter()
