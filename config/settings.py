@@ -217,6 +217,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.sweep_stale",
         "schedule": SCORING_SWEEP_SECONDS,
     },
+    "purge-idempotency-records": {
+        "task": "accounts.tasks.purge_idempotency_records",
+        "schedule": 3600,
+    },
 }
 
 # --- Cache -------------------------------------------------------------------------

@@ -246,10 +246,18 @@ RUBRIC_FIELDS = (
 MAX_SCALE_SIZE = 11
 
 
+def _is_finite(value: int | float) -> bool:
+    """math.isfinite, except that an int too large for a float is not finite (not a crash)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _finite_number(
     errors: dict[str, list[str]], name: str, value: Any, message: str
 ) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _is_finite(value):
         errors.setdefault(name, []).append(message)
         return None
     return float(value)
@@ -667,7 +675,7 @@ def _check_value(version: CriterionVersion, value: Any) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "Must be a number, or null for not applicable."
-    if not math.isfinite(value):
+    if not _is_finite(value):
         return "Must be a finite number."
     if version.kind == CriterionKind.SCALE:
         size = version.scale_size or 5

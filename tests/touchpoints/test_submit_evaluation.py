@@ -291,6 +291,8 @@ def test_a_touch_point_without_active_criteria_takes_no_evaluation(personas: Any
         ("numeric", math.nan),
         ("numeric", math.inf),
         ("numeric", -math.inf),
+        ("numeric", 10**400),  # an int no float can hold: refused, not an OverflowError
+        ("scale", 10**400),
         ("numeric", "12"),
         ("numeric", [12]),
         ("numeric", False),
