@@ -1,4 +1,4 @@
-"""Screenshots of the journey map and the touch-point page on the demo organization, at
+"""Screenshots of the overview, the journey map and the touch-point page on the demo organization, at
 desktop and phone widths, in real Chromium; written to test-artifacts/screenshots/ for
 people to look at. Along the way: no console errors (so no CSP violation) and no
 sideways scrolling on a 360 px phone."""
@@ -6,16 +6,22 @@ sideways scrolling on a 360 px phone."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from journeys.demo import MANAGER, load_demo
 from journeys.models import Journey
 from scoring import selectors
-from scoring.services import recompute_all
+from scoring.services import recompute_all, recompute_journey
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, assert_fits, needs_chromium, sign_in
+from tests.conftest import Personas
+from tests.factories import CriterionFactory, TouchPointFactory
+from touchpoints.models import Source
+from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -41,6 +47,11 @@ def test_screenshots_of_map_and_detail(
     sign_in(page, live_server.url, MANAGER, password=settings.DEMO_PASSWORD)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
+    page.goto(f"{live_server.url}/")
+    page.get_by_role("heading", name="Weakest links across all journeys").wait_for()
+    assert_fits(page, viewport["width"])
+    page.screenshot(path=str(SCREENSHOTS / f"overview-{size}.png"), full_page=True)
+
     page.goto(f"{live_server.url}/journeys/{demo.pk}/")
     page.get_by_role("heading", name=demo.name, level=1).wait_for()
     assert (
@@ -59,4 +70,45 @@ def test_screenshots_of_map_and_detail(
     assert_fits(page, viewport["width"])
     page.screenshot(path=str(SCREENSHOTS / f"detail-{size}.png"), full_page=True)
 
+    assert page.console_errors == []
+
+
+def test_map_updates_itself_when_a_pending_score_lands(
+    live_server: Any,
+    personas: Personas,
+    recompute_requests: list[list[int]],
+    open_page: Callable[..., Any],
+) -> None:
+    """htmx polls a pending card under the strict CSP; once the recompute commits, the card
+    and the rest of the map (weak links, line) refresh without a reload."""
+    touch_point = TouchPointFactory(
+        stage__journey__organization=personas.org, stage__journey__name="Vet visit", name="Paying"
+    )
+    criterion = CriterionFactory(touch_point=touch_point)
+    submit_evaluations(
+        evaluator=personas.evaluator,
+        organization=personas.org,
+        items=[
+            EvaluationInput(
+                touch_point_id=touch_point.pk,
+                source=Source.AUDIT,
+                observed_at=timezone.now() - timedelta(hours=1),
+                answers=[AnswerInput(criterion.pk, 1)],
+            )
+            for _ in range(6)
+        ],
+    )
+    page = open_page(DESKTOP)
+    sign_in(page, live_server.url, personas.viewer.email)
+    page.goto(f"{live_server.url}/journeys/{touch_point.journey_id}/")
+    card = page.locator(f"#tp-{touch_point.pk}")
+    assert "Recompute pending" in card.inner_text()
+    page.evaluate("window.touchstoneMarker = 'same page'")
+
+    recompute_journey(touch_point.journey_id)
+
+    page.locator(".callout--weak").get_by_role("link", name="Paying").wait_for(timeout=15_000)
+    assert "Recompute pending" not in page.locator(f"#tp-{touch_point.pk}").inner_text()
+    assert "Weak link" in page.locator(f"#tp-{touch_point.pk}").inner_text()
+    assert page.evaluate("window.touchstoneMarker") == "same page"  # no reload happened
     assert page.console_errors == []
