@@ -2,6 +2,7 @@
 
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
+from django.views.decorators.cache import never_cache
 
 from web import views
 
@@ -31,7 +32,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "account/password/",
-        auth_views.PasswordChangeView.as_view(),
+        never_cache(auth_views.PasswordChangeView.as_view()),
         name="password_change",
     ),
     path(

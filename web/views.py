@@ -6,6 +6,7 @@ so another organization's journey or touch point is a 404, exactly like one that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -28,9 +29,16 @@ from web import charts
 from web.context import choose_organization as choose
 from web.context import memberships, require_membership
 
+View = Callable[..., HttpResponse]
 EVALUATIONS_PER_PAGE = 20
 # How often a page showing "recompute pending" asks for the fresh figures.
 POLL_SECONDS = 3
+
+
+def member_page(view: View) -> View:
+    """A page for signed-in members: GET only, and never stored by the browser, so the back
+    button after signing out shows no organization data."""
+    return never_cache(login_required(require_GET(view)))
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -87,8 +95,7 @@ def _touch_point_for_member(
 # --- Overview ---------------------------------------------------------------------------------
 
 
-@login_required
-@require_GET
+@member_page
 def overview(request: HttpRequest) -> HttpResponse:
     """Each journey with its score and status counts, and the weakest links across them."""
     membership = require_membership(request)
@@ -139,23 +146,20 @@ def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
     }
 
 
-@login_required
-@require_GET
+@member_page
 def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = _journey_for_member(request, journey_id)
     return render(request, "web/journey_map.html", _map_context(journey, membership))
 
 
-@login_required
-@require_GET
+@member_page
 def journey_map_body(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The map without the page around it: what htmx swaps in once a new score has landed."""
     journey, membership = _journey_for_member(request, journey_id)
     return render(request, "web/journey_map.html#map-body", _map_context(journey, membership))
 
 
-@login_required
-@require_GET
+@member_page
 def touch_point_card(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """One card of the map, polled while its recompute is pending. When the new score has
     landed, the response tells the page (HX-Trigger) so the whole map refreshes: a new
@@ -217,8 +221,7 @@ def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str
     return context
 
 
-@login_required
-@require_GET
+@member_page
 def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     touch_point, membership = _touch_point_for_member(request, touch_point_id)
     context = _scores_context(touch_point, membership)
@@ -234,8 +237,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     return render(request, "web/touch_point.html", context)
 
 
-@login_required
-@require_GET
+@member_page
 def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """The score sections of the detail page, polled while a recompute is pending."""
     touch_point, membership = _touch_point_for_member(request, touch_point_id)
@@ -274,8 +276,7 @@ def _render_tokens(
     return render(request, template, context, status=status)
 
 
-@never_cache
-@login_required
+@member_page
 def account(request: HttpRequest) -> HttpResponse:
     return render(request, "web/account.html", _account_context(request))
 

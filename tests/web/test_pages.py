@@ -571,3 +571,12 @@ def test_account_lists_organizations_and_roles(db: None, client: Client) -> None
     html = signed_in(client, user).get("/account/").content.decode()
     assert "Vet clinic" in html and "Airline" in html
     assert "Viewer" in html and "Manager" in html
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_member_pages_are_never_stored_by_the_browser(
+    personas: Personas, mapped: Mapped, client: Client, page: str
+) -> None:
+    """So the back button after signing out shows no organization data."""
+    response = signed_in(client, personas.viewer).get(page_urls(mapped)[page])
+    assert "no-store" in response["Cache-Control"]
