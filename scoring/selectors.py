@@ -50,6 +50,7 @@ __all__ = [
     "Trend",
     "WeakLinkRow",
     "journey_scores",
+    "journeys_scores",
     "organization_weak_links",
     "parse_instant",
     "score_filters",
@@ -368,7 +369,8 @@ def journey_scores(
     computed now over `window` (default: the organization's window ending now).
     """
     if window is None and site is None and source is None:
-        return _journey_from_snapshot(journey)
+        (scores,) = journeys_scores([journey])
+        return scores
     result = services.score_journey(
         journey,
         _window(journey.organization, window, site, source),
@@ -390,11 +392,26 @@ def journey_scores(
     )
 
 
-def _journey_from_snapshot(journey: Journey) -> JourneyScores:
-    snapshot = JourneyScore.objects.filter(journey_id=journey.pk).first()
-    touch_points = list(
-        _with_pending(services.map_touch_points(journey.pk).select_related("score"))
-    )
+def journeys_scores(journeys: Sequence[Journey]) -> list[JourneyScores]:
+    """journey_scores of each journey (its snapshot), in two queries for all of them: for
+    pages that list journeys with their scores."""
+    if not journeys:
+        return []
+    ids = [journey.pk for journey in journeys]
+    snapshots = {s.journey_id: s for s in JourneyScore.objects.filter(journey_id__in=ids)}
+    maps: dict[int, list[Any]] = {pk: [] for pk in ids}
+    for tp in _with_pending(services.map_touch_points(*ids).select_related("score")):
+        maps[tp.journey_id].append(tp)
+    return [
+        _journey_from_snapshot(journey, snapshots.get(journey.pk), maps[journey.pk])
+        for journey in journeys
+    ]
+
+
+def _journey_from_snapshot(
+    journey: Journey, snapshot: JourneyScore | None, touch_points: list[Any]
+) -> JourneyScores:
+    """`touch_points`: the map, each with its score (select_related) and `is_pending`."""
     last_id = touch_points[-1].pk if touch_points else None
     rows = [
         _row_from_snapshot(tp, journey_target=journey.target, is_last=tp.pk == last_id)

@@ -173,15 +173,15 @@ def _test_pause() -> None:
 # --- Computing scores: one path for the snapshot writer and for on-demand reads --------------
 
 
-def map_touch_points(journey_id: int) -> QuerySet[TouchPoint]:
-    """The touch points on a journey's map (neither they nor their stage archived), in map
-    order: stage position, then position inside the stage."""
+def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
+    """The touch points on these journeys' maps (neither they nor their stage archived), in
+    map order: journey, then stage position, then position inside the stage."""
     return (
         TouchPoint.objects.filter(
-            journey_id=journey_id, archived_at__isnull=True, stage__archived_at__isnull=True
+            journey_id__in=journey_ids, archived_at__isnull=True, stage__archived_at__isnull=True
         )
         .select_related("stage")
-        .order_by("stage__position", "position")
+        .order_by("journey_id", "stage__position", "position")
     )
 
 

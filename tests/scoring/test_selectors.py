@@ -251,6 +251,31 @@ def test_default_read_costs_the_same_queries_for_3_and_60_touch_points(db: None)
     assert measure(3) == measure(60) == (2, 3)
 
 
+def test_many_journeys_read_in_the_same_queries_as_one(db: None) -> None:
+    org = OrganizationFactory(min_n=1)
+
+    def journeys(count: int) -> list[Journey]:
+        made = []
+        for size in range(1, count + 1):
+            given = given_journey(org)
+            stage = StageFactory(journey=given.journey)
+            for _ in range(size):
+                evaluate(given, touch_point_with_criterion(stage)[1], [size % 5 + 1])
+            recompute_journey(given.journey.pk)
+            made.append(given.journey)
+        return made
+
+    one, five = journeys(1), journeys(5)
+    with CaptureQueriesContext(connection) as for_one:
+        selectors.journeys_scores(one)
+    with CaptureQueriesContext(connection) as for_five:
+        batch = selectors.journeys_scores(five)
+    assert len(for_one) == len(for_five) == 2
+    assert batch == [selectors.journey_scores(journey) for journey in five]
+    assert [len(scores.touch_points) for scores in batch] == [1, 2, 3, 4, 5]
+    assert selectors.journeys_scores([]) == []
+
+
 def test_on_demand_for_the_snapshot_window_equals_the_snapshot(journey_map: Map) -> None:
     m = journey_map
     site = SiteFactory(organization=m.given.org)
