@@ -338,6 +338,20 @@ def test_map_runs_the_same_queries_for_3_and_30_touch_points(
     )
 
 
+def test_overview_queries_do_not_grow_with_the_size_of_journeys(
+    personas: Personas, client: Client
+) -> None:
+    journey = build_journey(personas.org, touch_points=3)
+    signed_in(client, personas.viewer)
+    client.get("/")
+    few = count_queries(client, "/")
+    for i in range(27):
+        tp = TouchPointFactory(stage=journey.stages.first(), name=f"More {i}")
+        CriterionFactory(touch_point=tp)
+    recompute_journey(journey.pk)
+    assert count_queries(client, "/") == few
+
+
 def test_map_of_a_journey_never_scored_also_runs_bounded_queries(
     personas: Personas, client: Client
 ) -> None:
