@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.urls import URLPattern, URLResolver, re_path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -210,19 +209,15 @@ WEAK_LINKS_EXAMPLE = OpenApiExample(
 # --- Views ---------------------------------------------------------------------------------------
 
 
-def _filters(request: Request, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
-    """The query, parsed and checked (400 naming each bad parameter)."""
+def _query(request: Request, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
+    """The query, parsed and checked (400 naming each bad parameter); `filters` holds the
+    selectors.ScoreFilters."""
     serializer = serializer_class(
         data=request.query_params.dict(),
         context={"organization": request_membership(request).organization},
     )
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-
-
-def _by_filters(query: dict[str, Any]) -> dict[str, Any]:
-    filters: selectors.ScoreFilters = query["filters"]
-    return {"window": filters.window, "site": filters.site, "source": filters.source}
 
 
 class _ScoresView(TenantScopedMixin, generics.GenericAPIView):  # type: ignore[type-arg]
@@ -252,8 +247,8 @@ class JourneyScoresView(_ScoresView):
     )
     def get(self, request: Request, pk: str) -> Response:
         journey = self.get_object()
-        query = _filters(request, ScoresQuerySerializer)
-        scores = selectors.journey_scores(journey, **_by_filters(query))
+        f: selectors.ScoreFilters = _query(request, ScoresQuerySerializer)["filters"]
+        scores = selectors.journey_scores(journey, window=f.window, site=f.site, source=f.source)
         return Response(JourneyScoresSerializer(scores).data)
 
 
@@ -277,8 +272,10 @@ class TouchPointScoresView(_ScoresView):
     )
     def get(self, request: Request, pk: str) -> Response:
         touch_point = self.get_object()
-        query = _filters(request, ScoresQuerySerializer)
-        scores = selectors.touch_point_scores(touch_point, **_by_filters(query))
+        f: selectors.ScoreFilters = _query(request, ScoresQuerySerializer)["filters"]
+        scores = selectors.touch_point_scores(
+            touch_point, window=f.window, site=f.site, source=f.source
+        )
         if scores is None:
             raise exceptions.NotFound("This touch point is archived: only the map is scored.")
         return Response(TouchPointScoresSerializer(scores).data)
@@ -289,10 +286,6 @@ class WeakLinksView(generics.GenericAPIView):  # type: ignore[type-arg]
     serializer_class = OrganizationWeakLinksSerializer
     pagination_class = None
     filter_backends: list[Any] = []
-
-    def get_queryset(self) -> QuerySet[Any]:
-        """Nothing to look up: the organization is the request's. (For the schema only.)"""
-        return Journey.objects.none()
 
     @extend_schema(
         operation_id="weak_links_list",
@@ -306,9 +299,14 @@ class WeakLinksView(generics.GenericAPIView):  # type: ignore[type-arg]
         examples=[WEAK_LINKS_EXAMPLE],
     )
     def get(self, request: Request) -> Response:
-        query = _filters(request, WeakLinksQuerySerializer)
+        query = _query(request, WeakLinksQuerySerializer)
+        f: selectors.ScoreFilters = query["filters"]
         result = selectors.organization_weak_links(
-            request_membership(request).organization, limit=query["limit"], **_by_filters(query)
+            request_membership(request).organization,
+            limit=query["limit"],
+            window=f.window,
+            site=f.site,
+            source=f.source,
         )
         return Response(OrganizationWeakLinksSerializer(result).data)
 
