@@ -57,8 +57,9 @@ class TouchPointScore(models.Model):
     by_site = models.JSONField(default=list)
     evaluations_count = models.PositiveIntegerField(default=0)
     latest_submitted_at = models.DateTimeField(null=True)
-    # The highest StaleMark id this snapshot covers: a recompute only ever replaces a
-    # snapshot with a higher or equal generation, so a late duplicate cannot go back in time.
+    # How many recomputes have written this row. Recomputes of a journey run one at a time
+    # under its advisory lock and read the evaluations afresh, so each generation is at
+    # least as new as the last: a late duplicate task recomputes, it never restores old data.
     generation = models.BigIntegerField(default=0)
     method_version = models.PositiveSmallIntegerField(default=1)
     computed_at = models.DateTimeField()
