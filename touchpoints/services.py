@@ -545,7 +545,12 @@ def create_site(*, actor: User, organization: Organization, name: str, code: str
     if not errors and Site.objects.for_organization(organization).filter(name=name).exists():
         errors["name"] = [f"There is already a site called {name!r}."]
     raise_if(errors)
-    site = Site.objects.create(organization=organization, name=name, code=code)
+    try:
+        with transaction.atomic():
+            site = Site.objects.create(organization=organization, name=name, code=code)
+    except IntegrityError:
+        # A concurrent creation took the name between the check and the insert.
+        raise ValidationError({"name": [f"There is already a site called {name!r}."]}) from None
     record_audit(actor=actor, organization=organization, action="create", obj=site)
     return site
 
