@@ -110,7 +110,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "nav": "overview",
         "membership": membership,
         "organization": organization,
-        "journeys": [(journey, selectors.journey_scores(journey)) for journey in current],
+        "journeys": list(zip(current, selectors.journeys_scores(current), strict=True)),
         "archived": [j for j in journeys if j.status == JourneyStatus.ARCHIVED],
         "weakest": selectors.organization_weak_links(organization, limit=5),
     }

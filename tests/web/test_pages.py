@@ -352,6 +352,18 @@ def test_overview_queries_do_not_grow_with_the_size_of_journeys(
     assert count_queries(client, "/") == few
 
 
+def test_overview_queries_do_not_grow_with_the_number_of_journeys(
+    personas: Personas, client: Client
+) -> None:
+    build_journey(personas.org, touch_points=3, name="First")
+    signed_in(client, personas.viewer)
+    client.get("/")
+    one = count_queries(client, "/")
+    for i in range(5):
+        recompute_journey(build_journey(personas.org, touch_points=3, name=f"More {i}").pk)
+    assert count_queries(client, "/") == one
+
+
 def test_map_of_a_journey_never_scored_also_runs_bounded_queries(
     personas: Personas, client: Client
 ) -> None:
