@@ -428,7 +428,9 @@ def _journey_from_snapshot(
         n=snapshot.n if snapshot else 0,
         prior=snapshot.prior if snapshot else None,
         computed_at=snapshot.computed_at if snapshot else None,
-        pending=snapshot is None or any(row.pending for row in rows),
+        # Pending means evaluations wait for a recompute (a stale mark), not "never scored":
+        # a journey nobody has evaluated yet has nothing to wait for.
+        pending=any(row.pending for row in rows),
     )
 
 

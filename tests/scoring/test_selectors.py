@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Organization, Role, User
 from journeys.models import Journey, JourneyStatus
 from scoring import formulas, selectors
-from scoring.models import JourneyScore, TouchPointScore
+from scoring.models import JourneyScore, StaleMark, TouchPointScore
 from scoring.selectors import Period
 from scoring.services import recompute_journey
 from tests.factories import (
@@ -482,6 +482,21 @@ def test_a_journey_never_computed_reads_as_pending_without_numbers(db: None) -> 
     scores = selectors.journey_scores(given.journey)
     assert scores.computed_at is None and scores.window is None and scores.score is None
     assert scores.pending is True
+
+
+def test_a_journey_with_nothing_to_recompute_is_not_pending_even_if_never_scored(
+    db: None,
+) -> None:
+    """Pages poll while a journey is pending: one nobody has evaluated yet must not poll
+    for ever."""
+    given = given_journey(OrganizationFactory())
+    touch_point_with_criterion(StageFactory(journey=given.journey))
+    StaleMark.objects.filter(touch_point__journey=given.journey).delete()
+
+    scores = selectors.journey_scores(given.journey)
+
+    assert scores.computed_at is None and scores.pending is False
+    assert [row.pending for row in scores.touch_points] == [False]
 
 
 def test_an_archived_touch_point_has_no_scores(journey_map: Map) -> None:
