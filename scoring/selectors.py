@@ -874,7 +874,7 @@ def _snapshot_row(
             is_last=is_last,
             trend=Trend(None, None, None),
             latest_submitted_at=None,
-            pending=True,
+            pending=pending,
         )
     return TouchPointRow(
         id=tp.pk,

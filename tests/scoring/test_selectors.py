@@ -235,14 +235,15 @@ def test_default_read_costs_the_same_queries_for_3_and_60_touch_points(db: None)
         for criterion in criteria:
             evaluate(given, criterion, [2, 4])
         recompute_journey(given.journey.pk)
-        # One touch point behind its snapshot, and one added since: both flagged pending.
+        # One touch point behind its snapshot (pending), and one added since (no numbers,
+        # but nothing to wait for either).
         evaluate(given, criteria[0], [5])
         touch_point_with_criterion(stages[0])
         journey = Journey.objects.select_related("organization").get(pk=given.journey.pk)
         with CaptureQueriesContext(connection) as journey_queries:
             scores = selectors.journey_scores(journey)
         assert len(scores.touch_points) == size + 1
-        assert sum(row.pending for row in scores.touch_points) == 2
+        assert sum(row.pending for row in scores.touch_points) == 1
         with CaptureQueriesContext(connection) as org_queries:
             selectors.organization_weak_links(given.org)
         return len(journey_queries), len(org_queries)
@@ -464,24 +465,16 @@ def test_new_evaluations_flag_the_touch_point_pending_until_recomputed(journey_m
     assert selectors.journey_scores(m.given.journey).pending is False
 
 
-def test_a_touch_point_added_after_the_snapshot_shows_no_numbers_and_pending(
+def test_a_touch_point_added_after_the_snapshot_shows_no_numbers_and_is_not_pending(
     journey_map: Map,
 ) -> None:
     m = journey_map
     newcomer, _ = touch_point_with_criterion(m.install.stage, name="Follow-up", target=None)
     scores = selectors.journey_scores(m.given.journey)
     row = scores.touch_points[-1]
-    assert (row.id, row.n, row.smoothed_score, row.pending) == (newcomer.pk, 0, None, True)
+    assert (row.id, row.n, row.smoothed_score, row.pending) == (newcomer.pk, 0, None, False)
     assert row.status == formulas.INSUFFICIENT_DATA and row.target == 80.0
     assert row.is_last
-
-
-def test_a_journey_never_computed_reads_as_pending_without_numbers(db: None) -> None:
-    given = given_journey(OrganizationFactory())
-    touch_point_with_criterion(StageFactory(journey=given.journey))
-    scores = selectors.journey_scores(given.journey)
-    assert scores.computed_at is None and scores.window is None and scores.score is None
-    assert scores.pending is True
 
 
 def test_a_journey_with_nothing_to_recompute_is_not_pending_even_if_never_scored(
@@ -491,11 +484,12 @@ def test_a_journey_with_nothing_to_recompute_is_not_pending_even_if_never_scored
     for ever."""
     given = given_journey(OrganizationFactory())
     touch_point_with_criterion(StageFactory(journey=given.journey))
-    StaleMark.objects.filter(touch_point__journey=given.journey).delete()
+    assert not StaleMark.objects.filter(touch_point__journey=given.journey).exists()
 
     scores = selectors.journey_scores(given.journey)
 
-    assert scores.computed_at is None and scores.pending is False
+    assert scores.computed_at is None and scores.window is None and scores.score is None
+    assert scores.pending is False
     assert [row.pending for row in scores.touch_points] == [False]
 
 
