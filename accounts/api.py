@@ -62,6 +62,8 @@ class AuthFailureThrottle(SimpleRateThrottle):
     """
 
     scope = "auth_failures"
+    num_requests: int  # set by SimpleRateThrottle.__init__ from the rate
+    duration: int
 
     def get_rate(self) -> str:
         return str(getattr(settings, "AUTH_FAILURE_RATE", "30/min"))
@@ -88,7 +90,7 @@ class AuthFailureThrottle(SimpleRateThrottle):
         """Seconds until enough failures have aged out of the window to let one through."""
         if not self.history or self.num_requests < 1:
             return float(self.duration)
-        blocking = self.history[min(self.num_requests, len(self.history)) - 1]
+        blocking = float(self.history[min(self.num_requests, len(self.history)) - 1])
         return max(self.duration - (self.now - blocking), 1.0)
 
     def record_failure(self) -> int:
@@ -156,7 +158,7 @@ class BearerTokenAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "accounts.api.BearerTokenAuthentication"
     name = "bearerAuth"
 

@@ -1,12 +1,14 @@
 """API benchmark (issue: REST API).
 
-Starts gunicorn (2 gthread workers, 4 threads each) on its own port against its own
-database (touchstone_bench_api), then measures in the same run:
+Starts gunicorn (2 workers; gthread with 4 threads each, or sync) on its own port
+against its own database (touchstone_bench_api), then measures in the same run:
   (a) bulk ingest: POST /api/v1/evaluations/ with 500 evaluations a request from CLIENTS
       threads for SECONDS: evaluations stored per second (counted in the database);
   (b) GET /api/v1/journeys/{id}/scores/ on a journey of 60 touch points over 1,000,000
       evaluations, in requests per second, next to GET /healthz (a trivial JSON view of
-      the same server, same clients): the ratio says what the scores read costs.
+      the same server, same clients): the ratio says what the scores read costs. For
+      scale, GET /api/v1/journeys/{id}/ too: one row through the same token
+      authentication and tenancy, i.e. the cost of any API read.
 Goals: (a) >= 2,000 evaluations/s; (b) scores/healthz >= 0.5.
 
 The 1M-evaluation journey is generated once with scoring_bench.generate (COPY, then the
@@ -14,6 +16,7 @@ production SQL derives scores and rollups) and found again through a data marker
 goes to a separate small organization, so the scored journey stays exactly as generated.
 
 Usage: python bench/api_bench.py [--evaluations N] [--fresh] [--seconds S] [--clients N]
+                                 [--worker-class gthread|sync]
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The journey the scores endpoint reads: 6 stages of 10 touch points.
 STAGES, TOUCH_POINTS_PER_STAGE = 6, 10
 BATCH = 500
-GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4
+GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4  # threads: gthread only
 INGEST_TOUCH_POINTS = 10
 KINDS = ["scale", "scale", "scale", "yes_no", "numeric"]
 SOURCES = scoring_bench.SOURCES
@@ -211,9 +214,9 @@ def api_token(user_id: int) -> str:
 
 
 @contextmanager
-def gunicorn(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The production shape: DEBUG off, gthread workers. The throttles are lifted: this
-    measures the server, not the rate limits in front of it."""
+def gunicorn(port: int, log_path: Path, worker_class: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The production shape: DEBUG off. The throttles are lifted: this measures the
+    server, not the rate limits in front of it."""
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -236,9 +239,8 @@ def gunicorn(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
             "--workers",
             str(GUNICORN_WORKERS),
             "--worker-class",
-            "gthread",
-            "--threads",
-            str(GUNICORN_THREADS),
+            worker_class,
+            *(["--threads", str(GUNICORN_THREADS)] if worker_class == "gthread" else []),
             "--timeout",
             "120",
         ],
@@ -385,6 +387,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20, help="length of the ingest phase")
     parser.add_argument("--clients", type=int, default=4, help="client threads")
+    parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
     args = parser.parse_args()
 
     ensure_database(fresh=args.fresh)
@@ -401,18 +404,21 @@ def main() -> None:
     bodies = batch_bodies(target, 40)
     reader, writer = api_token(_member_of(data["organization_id"])), api_token(target.manager_id)
     scores_path = f"/api/v1/journeys/{data['journey_id']}/scores/"
+    journey_path = f"/api/v1/journeys/{data['journey_id']}/"
     broker = redis.Redis.from_url(BROKER)
     broker.flushdb()  # this bench's own Redis database: last run's recompute hints
 
     port = free_port()
+    load_before = os.getloadavg()  # a shared machine: say how busy it was
     log_path = Path(tempfile.mkstemp(prefix="api-bench-gunicorn-", suffix=".log")[1])
     read_seconds = min(args.seconds, 10)
-    with gunicorn(port, log_path):
-        # Warm both workers' caches and connections the same way for every endpoint.
-        require(hammer(port, args.clients, 2, get(scores_path, reader)), "200", scores_path)
-        require(hammer(port, args.clients, 2, get("/healthz", reader)), "200", "/healthz")
-        scores = hammer(port, args.clients, read_seconds, get(scores_path, reader))
-        health = hammer(port, args.clients, read_seconds, get("/healthz", reader))
+    with gunicorn(port, log_path, args.worker_class):
+        reads = {}
+        for path in (scores_path, "/healthz", journey_path):
+            # Warm both workers' caches and connections the same way for every endpoint.
+            require(hammer(port, args.clients, 2, get(path, reader)), "200", path)
+            reads[path] = hammer(port, args.clients, read_seconds, get(path, reader))
+        scores, health, journey = reads[scores_path], reads["/healthz"], reads[journey_path]
 
         before = Evaluation.objects.filter(organization_id=target.organization_id).count()
         ingest = hammer(port, args.clients, args.seconds, post_batches(bodies, writer))
@@ -420,13 +426,17 @@ def main() -> None:
         stored = Evaluation.objects.filter(organization_id=target.organization_id).count() - before
     broker.flushdb()
 
+    server = f"gunicorn, {GUNICORN_WORKERS} {args.worker_class} workers" + (
+        f" x {GUNICORN_THREADS} threads" if args.worker_class == "gthread" else ""
+    )
     created = ingest.statuses.get("201", 0)
     stored_per_second = stored / ingest.seconds
     ratio = scores.per_second / health.per_second
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores",
-        "server": f"gunicorn, {GUNICORN_WORKERS} gthread workers x {GUNICORN_THREADS} threads, DEBUG off",
+        "load_average_before": [round(x, 2) for x in load_before],
+        "server": server,
         "clients": args.clients,
         **{f"data_{k}": v for k, v in data.items()},
         "a_ingest": {**ingest.summary(), "batch": BATCH, "evaluations_stored": stored},
@@ -434,6 +444,7 @@ def main() -> None:
         "b_scores": scores.summary(),
         "b_healthz": health.summary(),
         "b_scores_over_healthz": round(ratio, 2),
+        "b_journey_detail": journey.summary(),
         "goals": {"a_evaluations_per_second": ">= 2000", "b_scores_over_healthz": ">= 0.5"},
     }
     (RESULTS / "api.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -452,8 +463,10 @@ def main() -> None:
         ("    p50 / p99", f"{scores.percentile_ms(0.5)} / {scores.percentile_ms(0.99)} ms", ""),
         ("    GET /healthz, requests/s", f"{health.per_second:,.0f}", ""),
         ("    scores / healthz", f"{ratio:.2f}", ">= 0.5"),
+        ("    GET journey detail, requests/s", f"{journey.per_second:,.0f}", ""),
     ]
-    print(f"\n{'figure':<42}{'measured':>22}{'goal':>12}")
+    print(f"\n{server}, {args.clients} clients")
+    print(f"{'figure':<42}{'measured':>22}{'goal':>12}")
     for name, measured, goal in rows:
         print(f"{name:<42}{measured:>22}{goal:>12}")
 
