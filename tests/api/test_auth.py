@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 from django.db import connection
-from django.urls import path
+from django.urls import include, path
 from django.utils import timezone
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -25,9 +25,11 @@ from rest_framework.views import APIView
 from accounts.api import request_membership
 from accounts.models import ApiToken, Organization, Role
 from accounts.tokens import create_token
+from journeys.models import Journey
 from tests.api.conftest import ClientFor
 from tests.conftest import Personas
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.factories import JourneyFactory, MembershipFactory, OrganizationFactory
+from touchpoints.models import Evaluation
 
 pytestmark = pytest.mark.urls(__name__)
 
@@ -57,6 +59,7 @@ class NumbersView(GenericAPIView):  # type: ignore[type-arg]
 urlpatterns = [
     path("org/", OrganizationView.as_view()),
     path("numbers/", NumbersView.as_view()),
+    path("", include("config.urls")),  # and the real routes, for the checks at the end
 ]
 
 
@@ -349,3 +352,63 @@ def test_outsider_naming_our_organization_gets_404(
     response = client_for(personas.outsider, organization=personas.org.slug).get("/org/")
 
     assert response.status_code == 404
+
+
+# --- The same on the real routes ----------------------------------------------------------------
+
+
+def test_journey_list_clamps_page_size_to_500(personas: Personas, viewer_api: APIClient) -> None:
+    Journey.objects.bulk_create(
+        Journey(organization=personas.org, name=f"Journey {i:03}") for i in range(501)
+    )
+
+    response = viewer_api.get("/api/v1/journeys/?page_size=1000000")
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 501
+    assert len(response.json()["results"]) == 500
+
+
+def test_journey_list_follows_the_organization_header(
+    member_of_two: Personas, client_for: ClientFor
+) -> None:
+    JourneyFactory(organization=member_of_two.org, name="Ours")
+    JourneyFactory(organization=member_of_two.other_org, name="Theirs")
+    user = member_of_two.manager
+
+    def names(organization: str) -> list[str]:
+        response = client_for(user, organization=organization).get("/api/v1/journeys/")
+        assert response.status_code == 200
+        return [journey["name"] for journey in response.json()["results"]]
+
+    assert names(member_of_two.org.slug) == ["Ours"]
+    assert names(member_of_two.other_org.slug) == ["Theirs"]
+    assert client_for(user).get("/api/v1/journeys/").status_code == 400
+
+
+def test_evaluation_batch_over_1_mb_gets_413_json_and_stores_nothing(
+    evaluator_api: APIClient,
+) -> None:
+    body = json.dumps([{"comment": "x" * 1_048_576}])
+
+    response = evaluator_api.post("/api/v1/evaluations/", body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("application/json")
+    assert "detail" in response.json()
+    assert not Evaluation.objects.exists()
+
+
+def test_session_journey_create_without_csrf_token_gets_403_token_create_201(
+    personas: Personas, manager_api: APIClient
+) -> None:
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(personas.manager, backend=MODEL_BACKEND)
+    manager_api.handler.enforce_csrf_checks = True
+
+    by_session = browser.post("/api/v1/journeys/", {"name": "Forged"}, format="json")
+    by_token = manager_api.post("/api/v1/journeys/", {"name": "Scripted"}, format="json")
+
+    assert by_session.status_code == 403
+    assert by_token.status_code == 201
+    assert list(Journey.objects.values_list("name", flat=True)) == ["Scripted"]
