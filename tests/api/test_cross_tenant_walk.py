@@ -222,6 +222,9 @@ class Tenant:
     def first(self, kind: str) -> Any:
         return self.objects[kind][0]
 
+    def archived(self, kind: str) -> Any:
+        return next(row for row in self.objects[kind] if getattr(row, "archived_at", None))
+
 
 def build_tenant(org: Organization, *, manager: User) -> Tenant:
     """Everything a client of `org` can see, built the way production builds it: structure
