@@ -426,8 +426,10 @@ def main() -> None:
         stored = Evaluation.objects.filter(organization_id=target.organization_id).count() - before
     broker.flushdb()
 
-    server = f"gunicorn, {GUNICORN_WORKERS} {args.worker_class} workers" + (
-        f" x {GUNICORN_THREADS} threads" if args.worker_class == "gthread" else ""
+    server = (
+        f"gunicorn, {GUNICORN_WORKERS} {args.worker_class} workers"
+        + (f" x {GUNICORN_THREADS} threads" if args.worker_class == "gthread" else "")
+        + ", DEBUG off"
     )
     created = ingest.statuses.get("201", 0)
     stored_per_second = stored / ingest.seconds
