@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 
+import config.request_id  # noqa: F401  (carries the request id into tasks and their logs)
 import scoring.heartbeat  # noqa: F401  (connects the worker heartbeat that /readyz reads)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
