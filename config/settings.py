@@ -252,11 +252,17 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # Behind N trusted proxies that append to X-Forwarded-For, set API_NUM_PROXIES=N so
+    # throttles see the client's address; unset, only the socket address is trusted.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0) or None,
     "DEFAULT_THROTTLE_RATES": {
         "writes": env("API_WRITE_RATE", "600/min"),
         "evaluations": env("API_EVALUATION_RATE", "600/min"),
     },
 }
+# Failed token authentications per client address (then 429 with Retry-After).
+AUTH_FAILURE_RATE = env("AUTH_FAILURE_RATE", "30/min")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Touchstone API",
     "DESCRIPTION": "Customer journeys, touch points, evaluations and their scores.",
@@ -293,6 +299,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers probe health over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

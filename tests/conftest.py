@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -17,6 +18,12 @@ def _fast_password_hashing(settings: Any) -> None:
     """PBKDF2 at Django's full strength takes most of a second a user on this hardware,
     and every test makes four; tests need a password that works, not one that resists."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    """Throttle counters live in the cache; one test's requests must not throttle the next."""
+    cache.clear()
 
 
 @dataclass

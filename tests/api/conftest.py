@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -14,12 +13,6 @@ from accounts.tokens import create_token
 from tests.conftest import Personas
 
 ClientFor = Callable[..., APIClient]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles() -> None:
-    """Throttle counters live in the cache; one test's requests must not throttle the next."""
-    cache.clear()
 
 
 @pytest.fixture
