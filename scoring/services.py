@@ -611,12 +611,51 @@ def recompute_all(
 
 
 def scoring_status() -> dict[str, Any]:
-    """What operators want to know: how far behind are the scores?"""
-    marks = StaleMark.objects.aggregate(oldest=Min("marked_at"), newest=Max("marked_at"))
-    stale = StaleMark.objects.values("touch_point_id").distinct().count()
-    oldest = marks["oldest"]
-    return {
-        "stale_touch_points": stale,
-        "oldest_stale_seconds": (timezone.now() - oldest).total_seconds() if oldest else 0.0,
+    """What operators want to know: how far behind are the scores, is the queue draining,
+    and are the sweep and the workers alive?
+
+    The database figures always come; the broker's (queue length, last sweep, worker
+    heartbeat) are None with `broker_error` saying why when it does not answer within
+    its 1 s timeouts, because this is what one runs while something is wrong.
+    """
+    from scoring import heartbeat, tasks
+
+    now = time.time()
+
+    def age(moment: float | None) -> float | None:
+        return None if moment is None else round(max(now - moment, 0.0), 1)
+
+    def at(moment: float | None) -> datetime | None:
+        return None if moment is None else datetime.fromtimestamp(moment, tz=UTC)
+
+    oldest = StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"]
+    queue = str(settings.CELERY_TASK_DEFAULT_QUEUE)
+    status: dict[str, Any] = {
+        "stale_touch_points": StaleMark.objects.values("touch_point_id").distinct().count(),
+        "oldest_stale_seconds": age(oldest.timestamp()) if oldest else None,
         "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
+        "queue": queue,
+        "queue_length": None,
+        "last_sweep_at": None,
+        "last_sweep_seconds": None,
+        "worker_heartbeat_seconds": None,
+        "broker_error": None,
     }
+    try:
+        client = _broker_redis()
+        # Messages no worker has taken yet; those a worker holds (ETA, prefetch) are not here.
+        length = int(client.llen(queue))
+        raw_sweep = client.get(tasks.LAST_SWEEP_KEY)
+        beat = heartbeat.last_heartbeat()
+    except redis.RedisError as error:
+        log.warning("scoring_status: the broker did not answer: %s", error)
+        status["broker_error"] = "The broker did not answer."
+        return status
+    sweep = None if raw_sweep is None else float(raw_sweep)
+    status.update(
+        queue_length=length,
+        last_sweep_at=at(sweep),
+        last_sweep_seconds=age(sweep),
+        worker_heartbeat_seconds=age(beat),
+    )
+    return status

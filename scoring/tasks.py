@@ -6,9 +6,14 @@ marks see to it), which is what at-least-once delivery with late acks needs.
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 
 from scoring import services
+
+# When the last sweep finished (Unix time), for `manage.py scoring_status` and the admin.
+LAST_SWEEP_KEY = "touchstone:last-sweep"
 
 # A failed recompute (say, the database restarting) is retried with backoff; if it
 # still fails, the stale marks remain and the sweep tries again later.
@@ -27,7 +32,9 @@ def recompute_journey(journey_id: int, full: bool = True) -> bool:
 
 @shared_task(acks_late=True)
 def sweep_stale() -> int:
-    return services.sweep_stale()
+    queued = services.sweep_stale()
+    services._broker_redis().set(LAST_SWEEP_KEY, repr(time.time()))
+    return queued
 
 
 @shared_task(acks_late=True)
