@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config import health
 
 api_v1 = [
+    path("", include("accounts.api_urls")),
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
