@@ -24,6 +24,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("evaluate/", include("web.evaluate_urls")),
+    path("edit/", include("web.editor_urls")),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

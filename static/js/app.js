@@ -40,6 +40,45 @@
     enhanceCopy(root);
   }
 
+  /* The journey map refreshes itself when a score lands (#map-body, and each pending card,
+     poll for it). While a manager has an edit open, or has typed into an editor form, that
+     refresh waits, so nothing in progress is wiped; it runs once the edit is closed or saved.
+     (CSRF: every htmx request sends the token from hx-headers on <body>.) */
+  var refreshWaiting = false;
+
+  function editInProgress() {
+    var map = document.getElementById("map-body");
+    if (!map) return false;
+    if (map.querySelector("details.editor[open]")) return true;
+    return Array.prototype.some.call(
+      map.querySelectorAll(".editor-form input[type='text'], .editor-form textarea"),
+      function (field) { return field.value !== field.defaultValue; }
+    );
+  }
+
+  function isRefresh(event) {
+    var elt = event.detail.elt;
+    var config = event.detail.requestConfig;
+    return config && config.verb === "get" && elt &&
+      (elt.id === "map-body" || elt.classList.contains("tp-card"));
+  }
+
+  function resumeRefresh() {
+    if (refreshWaiting && !editInProgress()) {
+      refreshWaiting = false;
+      htmx.trigger(document.body, "touchstone:scored");
+    }
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (isRefresh(event) && editInProgress()) {
+      event.preventDefault();
+      refreshWaiting = true;
+    }
+  });
+  document.addEventListener("toggle", resumeRefresh, true);  /* toggle does not bubble */
+  document.addEventListener("htmx:afterSettle", resumeRefresh);
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();

@@ -1,0 +1,128 @@
+/* Touchstone — the structure editor, on managers' pages only. Every change is a plain form
+   (or a POST from a drop) that the server answers with fresh HTML from the database; this
+   file adds drag and drop (SortableJS), keeps keyboard focus on the control just used,
+   shows only the fields of the chosen criterion kind, and announces what happened.
+   No inline code anywhere (strict CSP): behaviour hangs off classes and data- attributes. */
+(function () {
+  "use strict";
+
+  var focusKey = null;
+
+  function post(source, url, target, values) {
+    htmx.ajax("POST", url, { source: source, target: target, swap: "outerHTML", values: values });
+  }
+
+  function stageOf(list) {
+    var slot = list.closest("li.stage").querySelector("[data-edit-controls='stage']");
+    return slot ? slot.dataset.stage : "";
+  }
+
+  function once(element) {
+    if (element.dataset.sortable) return false;
+    element.dataset.sortable = "1";
+    return true;
+  }
+
+  /* Stages drag by their handle; touch points drag within and across stages. The drop only
+     asks the server; the map that comes back is the order the database holds. */
+  function sortableMap(root) {
+    if (typeof Sortable === "undefined") return;
+    root.querySelectorAll("ol.map").forEach(function (map) {
+      if (!once(map)) return;
+      Sortable.create(map, {
+        handle: ".drag-handle--stage", draggable: "li.stage", animation: 150, forceFallback: true,
+        onEnd: function (evt) {
+          if (evt.oldIndex === evt.newIndex) return;
+          var slot = evt.item.querySelector("[data-edit-controls='stage']");
+          post(map, slot.dataset.moveUrl, "#map-body", { position: evt.newIndex });
+        }
+      });
+    });
+    root.querySelectorAll("li.stage ol.cards").forEach(function (list) {
+      if (!once(list)) return;
+      Sortable.create(list, {
+        group: "touch-points", handle: ".card-tools .drag-handle", draggable: "li.tp-card",
+        animation: 150, forceFallback: true, emptyInsertThreshold: 40,
+        onEnd: function (evt) {
+          if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
+          var values = { position: evt.newIndex };
+          if (evt.from !== evt.to) values.stage = stageOf(evt.to);
+          post(evt.to, evt.item.querySelector("[data-move-url]").dataset.moveUrl, "#map-body", values);
+        }
+      });
+    });
+    root.querySelectorAll("[data-sortable-criteria]").forEach(function (list) {
+      if (!once(list)) return;
+      Sortable.create(list, {
+        handle: ".drag-handle", draggable: "li.criterion-item", animation: 150, forceFallback: true,
+        onEnd: function (evt) {
+          if (evt.oldIndex === evt.newIndex) return;
+          post(list, evt.item.dataset.moveUrl, "#criteria-editor", { position: evt.newIndex });
+        }
+      });
+    });
+  }
+
+  /* A criterion form shows the fields of the chosen kind only (all of them without JS). */
+  function kindFields(root) {
+    root.querySelectorAll("form").forEach(function (form) {
+      var choices = form.querySelectorAll("[data-kind-choice]");
+      if (!choices.length || form.dataset.kinds) return;
+      form.dataset.kinds = "1";
+      function show() {
+        var checked = form.querySelector("[data-kind-choice]:checked");
+        form.querySelectorAll("[data-kind-fields]").forEach(function (fields) {
+          fields.hidden = !checked || fields.dataset.kindFields !== checked.value;
+        });
+      }
+      choices.forEach(function (choice) { choice.addEventListener("change", show); });
+      show();
+    });
+  }
+
+  function visible(element) { return element && element.offsetParent !== null; }
+
+  /* After a keyboard move the list is redrawn: focus goes back to the same button of the
+     same item, or to its neighbour in the group when that move is no longer possible. */
+  function restoreFocus() {
+    if (!focusKey) return;
+    var key = focusKey;
+    focusKey = null;
+    var button = document.querySelector("[data-focus-key='" + CSS.escape(key) + "']");
+    if (button && !visible(button)) {
+      var group = button.closest(".editor__moves");
+      button = group && Array.prototype.find.call(group.querySelectorAll("button"), visible);
+    }
+    if (button) button.focus();
+  }
+
+  function announce(root) {
+    var status = document.getElementById("editor-status");
+    var message = root.querySelector("[data-editor-message]");
+    if (status && message) status.textContent = message.textContent.trim();
+  }
+
+  function focusFirstError(root) {
+    var invalid = root.querySelector("[aria-invalid='true']");
+    if (invalid) invalid.focus();
+  }
+
+  function enhance(root) {
+    sortableMap(root);
+    kindFields(root);
+  }
+
+  document.addEventListener("htmx:beforeRequest", function () {
+    var active = document.activeElement;
+    focusKey = active && active.dataset ? active.dataset.focusKey || null : null;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var root = event.detail.elt;
+    if (!(root instanceof Element) || !root.isConnected) root = document.body;
+    announce(root);
+    restoreFocus();
+    focusFirstError(root);
+  });
+  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  document.addEventListener("htmx:load", function (event) { enhance(event.target); });
+})();
