@@ -76,6 +76,8 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("journey-scores", "GET"): EVERY_MEMBER,
     ("touchpoint-scores", "GET"): EVERY_MEMBER,
     ("weak-links", "GET"): EVERY_MEMBER,
+    # Who am I acting as: the caller's own organization and role
+    ("api-ping", "GET"): EVERY_MEMBER,
     # The OpenAPI document and Swagger UI describe the API, not any organization's data.
     ("api-schema", "GET"): EVERY_MEMBER,
     ("api-docs", "GET"): EVERY_MEMBER,

@@ -175,10 +175,11 @@ COLLECTION_ROUTES: dict[str, str] = {
     "evaluation-list": "evaluation",
     "weak-links": "weak_link",
 }
-# Routes that serve no tenant data at all: nothing to fill, nothing to leak.
+# Routes that take no ids and list no rows: nothing to fill, no other tenant's row to show.
 TENANTLESS_ROUTES = {
     "api-schema": "the OpenAPI document, the same for everyone",
     "api-docs": "Swagger UI, static",
+    "api-ping": "the caller's own organization and role",
 }
 # Query parameters that name objects: parameter → kind. Integer query parameters that do
 # not name objects are listed in NOT_IDS; any other one fails the walk.
@@ -364,9 +365,18 @@ def send(
     return client.generic(method, url, data, content_type="application/json", **headers)
 
 
+# Headers that differ between any two requests, whatever they name.
+PER_REQUEST_HEADERS = {"x-request-id"}
+
+
 def answer(response: Any) -> tuple[int, bytes, dict[str, str]]:
-    """Everything a caller can observe of a response."""
-    return response.status_code, response.content, dict(response.headers)
+    """Everything a caller can observe of a response, bar what differs per request."""
+    headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower() not in PER_REQUEST_HEADERS
+    }
+    return response.status_code, response.content, headers
 
 
 # --- Tests --------------------------------------------------------------------------------------
@@ -546,3 +556,43 @@ def test_the_walk_would_see_the_victims_rows(world: World, client_for: ClientFor
                 assert response.status_code == 200, (name, row.pk, response.content)
     weak_links = world.victim_manager.get(reverse("weak-links")).json()["weak_links"]
     assert [w["touch_point_id"] for w in weak_links] == world.victim.ids("weak_link")
+
+
+def _answer_without(response: Any, echoed: str) -> tuple[int, bytes, dict[str, str]]:
+    """The answer with the caller's own input, echoed back in a message, blanked out."""
+    status, body, headers = answer(response)
+    body = body.replace(echoed.encode(), b"<ref>")
+    return status, body, {**headers, "Content-Length": str(len(body))}
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in api_routes() if r.name not in TENANTLESS_ROUTES], ids=lambda r: r.name
+)
+def test_naming_another_organization_in_x_organization_answers_like_an_unknown_one(
+    world: World, route: ApiRoute
+) -> None:
+    """Acting in Rival without belonging to it: the answer a made-up organization gets,
+    on every route and method, for each of Northwind's callers that is not Rival's."""
+    kind = DETAIL_ROUTES.get(route.name)
+    url = reverse(route.name, kwargs={"pk": world.attacker.first(kind).pk} if kind else {})
+    victim = world.victim.org
+    leaks = []
+    for who, client in world.callers.items():
+        if who.startswith("member of both"):
+            continue  # Rival's member may act in Rival: that is not a leak
+        for method in route.methods:
+            for theirs_ref, missing_ref in (
+                (victim.slug, "no-such-org"),
+                (str(victim.pk), "999999999"),
+            ):
+                theirs = send(client, method, url, HTTP_X_ORGANIZATION=theirs_ref)
+                missing = send(client, method, url, HTTP_X_ORGANIZATION=missing_ref)
+                if theirs.status_code != 404 or _answer_without(
+                    theirs, theirs_ref
+                ) != _answer_without(missing, missing_ref):
+                    leaks.append(
+                        f"{who}: {method} {url} X-Organization: {theirs_ref} → "
+                        f"{theirs.status_code} {theirs.content[:200]!r}; unknown → "
+                        f"{missing.status_code} {missing.content[:200]!r}"
+                    )
+    assert not leaks, "\n".join(leaks)
