@@ -5,16 +5,27 @@ Thin views: find the object in the caller's organization (another organization's
 member may read. Without filters the answer is the workers' snapshot (`basis: snapshot`,
 `computed_at`, `pending` when newer evaluations are not in it yet); with any filter it is
 computed for the request (`basis: on_demand`).
+
+A journey's snapshot answer is rendered once per process and kept (ScoresCache) under a
+version read in one query that covers everything the answer shows; the same query checks
+the journey belongs to the caller's organization, so no cached byte is served before
+tenancy is. The version is the ETag: `If-None-Match` with it answers 304.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
+from django.db import connection
+from django.http import Http404, HttpResponse
 from django.urls import URLPattern, URLResolver, re_path
+from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
@@ -30,6 +41,7 @@ from scoring.serializers import (
     ScoresQuerySerializer,
     TouchPointScoresSerializer,
     WeakLinksQuerySerializer,
+    journey_scores_data,
 )
 from touchpoints.models import Source, TouchPoint
 
@@ -90,6 +102,16 @@ ERRORS = {
         description="No such object in your organization (or X-Organization names none of yours).",
     ),
 }
+ETAG_PARAMETER = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "The ETag of a snapshot answer you hold (no filters): 304 with no body while it is "
+        "still the current one."
+    ),
+)
 
 _STAGE = {"id": 7, "name": "Install", "position": 2}
 _ROW = {
@@ -227,6 +249,91 @@ class _ScoresView(TenantScopedMixin, generics.GenericAPIView):  # type: ignore[t
     filter_backends: list[Any] = []
 
 
+# --- The journey snapshot cache ------------------------------------------------------------------
+
+# Everything a journey's snapshot answer shows, as text: the journey (name, target), its
+# snapshot (when, over which window), each stage (name, position, archived), each touch
+# point (stage, name, channel, importance, target, position, archived), its snapshot row
+# (generation and time: a recompute always writes both) and whether it has a stale mark.
+# Rows become text with row(...)::text, which quotes and positions every value, so no
+# name can make two different states read alike. The journey must be the organization's.
+_VERSION_SQL = """
+SELECT md5(concat(
+    row(j.name, j.target, js.computed_at, js.window_start, js.window_end)::text,
+    (SELECT string_agg(row(s.id, s.name, s.position, s.archived_at IS NULL)::text, ';'
+                       ORDER BY s.id)
+       FROM journeys_stage s WHERE s.journey_id = j.id),
+    (SELECT string_agg(
+                row(tp.id, tp.stage_id, tp.name, tp.channel, tp.importance, tp.target,
+                    tp.position, tp.archived_at IS NULL, ts.generation, ts.computed_at,
+                    EXISTS (SELECT 1 FROM scoring_stalemark m WHERE m.touch_point_id = tp.id)
+                )::text, ';' ORDER BY tp.id)
+       FROM touchpoints_touchpoint tp
+       LEFT JOIN scoring_touchpointscore ts ON ts.touch_point_id = tp.id
+      WHERE tp.journey_id = j.id)
+))
+FROM journeys_journey j
+LEFT JOIN scoring_journeyscore js ON js.journey_id = j.id
+WHERE j.id = %s AND j.organization_id = %s
+"""
+_MAX_ID = 2**63 - 1
+
+
+def snapshot_version(journey_id: str, organization_id: int) -> str | None:
+    """The version of the journey's snapshot answer, or None if the organization has no
+    such journey (a malformed id included). One query."""
+    if not journey_id.isdigit() or int(journey_id) > _MAX_ID:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_VERSION_SQL, [int(journey_id), organization_id])
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+class ScoresCache:
+    """Rendered snapshot answers by (organization, journey), each with the version it was
+    rendered at; least recently used out first. Per process, shared by its threads."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, int], tuple[str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int], version: str) -> bytes | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple[int, int], version: str, body: bytes) -> None:
+        with self._lock:
+            self._entries[key] = (version, body)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+journey_snapshots = ScoresCache()
+
+
+def _etag(version: str) -> str:
+    return f'"{version}"'
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "").strip()
+    if not header:
+        return False
+    tags = {tag.removeprefix("W/") for tag in parse_etags(header)}
+    return "*" in tags or etag in tags
+
+
 @extend_schema(parameters=[ORGANIZATION_PARAMETER])
 class JourneyScoresView(_ScoresView):
     queryset = Journey.objects.select_related("organization")
@@ -239,17 +346,51 @@ class JourneyScoresView(_ScoresView):
             "The journey score and every touch point on its map in map order (stage, then "
             "position): n, mean, sd, 95 % interval, smoothed score, target, status, trend and "
             "whether a recompute is pending; plus the weak links, ranked by weighted gap, "
-            "and the blind spots. Any filter computes the figures for the request."
+            "and the blind spots. Any filter computes the figures for the request. Without "
+            "filters the answer carries an ETag that changes whenever anything it shows "
+            "does; send it back in If-None-Match to get 304 while it holds."
         ),
-        parameters=FILTER_PARAMETERS,
-        responses={200: JourneyScoresSerializer, **ERRORS},
+        parameters=[*FILTER_PARAMETERS, ETAG_PARAMETER],
+        responses={
+            200: JourneyScoresSerializer,
+            304: OpenApiResponse(description="Not modified: your copy (If-None-Match) is current."),
+            **ERRORS,
+        },
         examples=[JOURNEY_EXAMPLE],
     )
-    def get(self, request: Request, pk: str) -> Response:
-        journey = self.get_object()
-        f: selectors.ScoreFilters = _query(request, ScoresQuerySerializer)["filters"]
-        scores = selectors.journey_scores(journey, window=f.window, site=f.site, source=f.source)
-        return Response(JourneyScoresSerializer(scores).data)
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        if request.query_params:
+            journey = self.get_object()  # first: a 400 must not tell an outsider it exists
+            f: selectors.ScoreFilters = _query(request, ScoresQuerySerializer)["filters"]
+            if not f.is_default:
+                scores = selectors.journey_scores(
+                    journey, window=f.window, site=f.site, source=f.source
+                )
+                return Response(journey_scores_data(scores))
+        return self._snapshot(request, pk)
+
+    def _snapshot(self, request: Request, pk: str) -> HttpResponse:
+        """The snapshot answer: the version (and tenancy) first, then the cached body or a
+        fresh one. Reading the version before the data means a recompute landing between
+        the two can only store newer data under an older version, which the next request
+        sees as stale and renders again; never older data under a newer version."""
+        organization_id = self.membership.organization_id
+        version = snapshot_version(pk, organization_id)
+        if version is None:  # the API's usual 404, as get_object words it
+            raise Http404(f"No {Journey._meta.object_name} matches the given query.")
+        etag = _etag(version)
+        if _not_modified(request, etag):
+            response = HttpResponse(status=304)
+        else:
+            key = (organization_id, int(pk))
+            body = journey_snapshots.get(key, version)
+            if body is None:
+                scores = selectors.journey_scores(self.get_object())
+                body = JSONRenderer().render(journey_scores_data(scores))
+                journey_snapshots.put(key, version, body)
+            response = HttpResponse(body, content_type="application/json")
+        response["ETag"] = etag
+        return response
 
 
 @extend_schema(parameters=[ORGANIZATION_PARAMETER])

@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -297,3 +298,107 @@ class OrganizationWeakLinksSerializer(_FiguresSerializer):
         allow_null=True, help_text="The oldest snapshot read: every figure is at least this fresh."
     )
     weak_links = WeakLinkSerializer(many=True)
+
+
+# --- Fast rendering ------------------------------------------------------------------------------
+#
+# The journey scores answer is ~45 KB of nested rows: building it through the serializers
+# above costs more than everything else the request does. These functions give the very
+# same data (tests/api/test_scores_cache.py compares them with the serializers, which stay
+# the OpenAPI description) as plain dicts.
+
+
+def _instant(value: datetime | None) -> str | None:
+    """As serializers.DateTimeField renders it: ISO 8601 in the current zone, UTC as Z."""
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _stage(stage: selectors.StageRef) -> dict[str, Any]:
+    return {"id": stage.id, "name": stage.name, "position": stage.position}
+
+
+def _row(row: selectors.TouchPointRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "channel": row.channel,
+        "importance": row.importance,
+        "stage": _stage(row.stage),
+        "evaluations": row.evaluations,
+        "n": row.n,
+        "n_unscored": row.n_unscored,
+        "mean": _float(row.mean),
+        "sd": _float(row.sd),
+        "ci_low": _float(row.ci_low),
+        "ci_high": _float(row.ci_high),
+        "smoothed_score": _float(row.smoothed_score),
+        "target": float(row.target),
+        "status": row.status,
+        "priority": _float(row.priority),
+        "is_last": row.is_last,
+        "trend": {
+            "change": _float(row.trend.change),
+            "previous_mean": _float(row.trend.previous_mean),
+            "direction": row.trend.direction,
+        },
+        "latest_submitted_at": _instant(row.latest_submitted_at),
+        "pending": row.pending,
+    }
+
+
+def _weak_link(link: selectors.WeakLinkRow) -> dict[str, Any]:
+    return {
+        "rank": link.rank,
+        "touch_point_id": link.touch_point_id,
+        "name": link.name,
+        "stage": _stage(link.stage),
+        "journey": {"id": link.journey.id, "name": link.journey.name},
+        "n": link.n,
+        "smoothed_score": float(link.smoothed_score),
+        "target": float(link.target),
+        "importance": link.importance,
+        "is_last": link.is_last,
+        "gap": float(link.gap),
+        "weighted_gap": float(link.weighted_gap),
+        "pending": link.pending,
+    }
+
+
+def journey_scores_data(scores: selectors.JourneyScores) -> dict[str, Any]:
+    """JourneyScoresSerializer(scores).data, without a serializer instance per row."""
+    window = scores.window
+    return {
+        "basis": scores.basis,
+        "window": None
+        if window is None
+        else {"since": _instant(window.since), "until": _instant(window.until)},
+        "site": scores.site_id,
+        "source": scores.source,
+        "computed_at": _instant(scores.computed_at),
+        "pending": scores.pending,
+        "journey": {"id": scores.journey.id, "name": scores.journey.name},
+        "score": _float(scores.score),
+        "n": scores.n,
+        "prior": _float(scores.prior),
+        "evaluations": scores.evaluations,
+        "latest_submitted_at": _instant(scores.latest_submitted_at),
+        "status_counts": {status: scores.status_counts[status] for status in STATUSES},
+        "touch_points": [_row(row) for row in scores.touch_points],
+        "weak_links": [_weak_link(link) for link in scores.weak_links],
+        "blind_spots": [
+            {
+                "touch_point_id": spot.touch_point_id,
+                "name": spot.name,
+                "stage": _stage(spot.stage),
+                "n": spot.n,
+            }
+            for spot in scores.blind_spots
+        ],
+    }
