@@ -75,9 +75,12 @@ def score_evaluations(evaluation_ids: Sequence[int]) -> None:
                 WHERE a.evaluation_id = ANY(%s) AND a.score IS NOT NULL
                 GROUP BY a.evaluation_id
             ) s
-            WHERE e.id = s.evaluation_id
+            -- Naming the ids on this side too lets the planner reach the rows through the
+            -- primary key: it guesses too many groups above, and would otherwise hash-join
+            -- against a sequential scan of every evaluation (300 ms at 1M rows).
+            WHERE e.id = s.evaluation_id AND e.id = ANY(%s)
             """,  # noqa: S608
-            [ids],
+            [ids, ids],
         )
     roll_up("e.id = ANY(%s)", [ids])
 

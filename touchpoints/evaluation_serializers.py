@@ -14,11 +14,13 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -342,6 +344,10 @@ def to_inputs(payload: Any) -> tuple[list[EvaluationInput], bool]:
     inputs: list[EvaluationInput] = []
     item_errors: dict[int, dict[str, list[str]]] = {}
     for index, raw in enumerate(items):
+        plain = _plain_input(raw)
+        if plain is not None:
+            inputs.append(plain)
+            continue
         serializer = EvaluationInputSerializer(data=raw)
         if not serializer.is_valid():
             item_errors[index] = _flatten(serializer.errors)
@@ -361,6 +367,58 @@ def to_inputs(payload: Any) -> tuple[list[EvaluationInput], bool]:
     if item_errors:
         raise EvaluationInputError(error_body(item_errors, batch=batch))
     return inputs, batch
+
+
+_ITEM_FIELDS = frozenset(
+    {"touch_point", "source", "observed_at", "site", "comment", "answers", "client_key"}
+)
+_REQUIRED_FIELDS = frozenset({"touch_point", "source", "observed_at", "answers"})
+_ANSWER_FIELDS = frozenset({"criterion", "value"})
+
+
+def _plain_input(raw: Any) -> EvaluationInput | None:
+    """What EvaluationInputSerializer gives for an item that is plainly well-formed (known
+    fields, the required ones present and not null, answers a list of {criterion, value},
+    a parseable observed_at); None for anything else, which the serializer then judges
+    and words. The same result at a fraction of the cost: a batch of 500 would otherwise
+    build 3,000 serializers before the service sees a single item."""
+    if (
+        type(raw) is not dict
+        or not raw.keys() <= _ITEM_FIELDS
+        or not raw.keys() >= _REQUIRED_FIELDS
+    ):
+        return None
+    touch_point, source, observed, answers = (
+        raw["touch_point"],
+        raw["source"],
+        raw["observed_at"],
+        raw["answers"],
+    )
+    comment = raw.get("comment", "")
+    if touch_point is None or source is None or comment is None:
+        return None  # "may not be null": the serializer says so
+    if type(observed) is not str or type(answers) is not list:
+        return None
+    for answer in answers:
+        if type(answer) is not dict or answer.keys() != _ANSWER_FIELDS:
+            return None
+        if answer["criterion"] is None:
+            return None
+    try:
+        observed_at = parse_datetime(observed)
+    except ValueError:
+        return None
+    if observed_at is None:
+        return None
+    return EvaluationInput(
+        touch_point_id=touch_point,
+        source=source,
+        observed_at=observed_at,
+        answers=tuple(AnswerInput(a["criterion"], a["value"]) for a in answers),
+        site_id=raw.get("site"),
+        comment=comment,
+        client_key=raw.get("client_key"),
+    )
 
 
 # --- Output --------------------------------------------------------------------------------
@@ -409,6 +467,61 @@ class EvaluationSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "score": {"help_text": "0–100; null when no answer applies."},
             "rubric_version": {"help_text": "The touch point's rubric version at submission."},
         }
+
+
+@dataclass
+class DerivedScores:
+    """What SQL derived for a stored evaluation: its score and its answers as
+    (criterion id, value, score, rubric version number), in answer order."""
+
+    score: float | None
+    answers: list[tuple[int, float | None, float | None, int]]
+
+
+def _instant(value: datetime) -> str:
+    """As serializers.DateTimeField renders it: ISO 8601 in the current zone, UTC as Z."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def submitted_data(
+    evaluations: Sequence[Evaluation], derived: Mapping[int, DerivedScores]
+) -> list[dict[str, Any]]:
+    """EvaluationSerializer(many=True).data of just-stored evaluations, from the service's
+    objects and their derived scores: no read back of each row, no serializer per item."""
+    data = []
+    for e in evaluations:
+        scores = derived[e.pk]
+        data.append(
+            {
+                "id": e.pk,
+                "touch_point": e.touch_point_id,
+                "journey": e.journey_id,
+                "source": e.source,
+                "observed_at": _instant(e.observed_at),
+                "submitted_at": _instant(e.submitted_at),
+                "site": e.site_id,
+                "comment": e.comment,
+                "client_key": e.client_key,
+                "evaluator": e.evaluator_id,
+                "score": _float(scores.score),
+                "rubric_version": e.rubric_version,
+                "answers": [
+                    {
+                        "criterion": criterion,
+                        "value": _float(value),
+                        "score": _float(score),
+                        "rubric_version": version,
+                    }
+                    for criterion, value, score, version in scores.answers
+                ],
+            }
+        )
+    return data
 
 
 class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.urls import include, path
@@ -38,12 +39,14 @@ from accounts.idempotency import (
 from accounts.models import ROLES_THAT_EVALUATE, Membership
 from touchpoints.evaluation_filters import EvaluationFilter
 from touchpoints.evaluation_serializers import (
+    DerivedScores,
     DetailSerializer,
     EvaluationInputError,
     EvaluationInputSerializer,
     EvaluationSerializer,
     StrictJSONParser,
     error_body,
+    submitted_data,
     to_inputs,
 )
 from touchpoints.models import Answer, Evaluation
@@ -318,10 +321,33 @@ class EvaluationViewSet(
             organization=membership.organization,
             items=items,
         )
-        # Read back: the scores were derived in SQL after the rows were inserted.
-        stored = evaluations_with_answers().in_bulk([e.pk for e in evaluations])
-        data = EvaluationSerializer([stored[e.pk] for e in evaluations], many=True).data
+        data = submitted_data(evaluations, _derived([e.pk for e in evaluations]))
         return data if batch else data[0]
+
+
+# Everything of the stored evaluations the service's objects do not hold: the scores SQL
+# derived after the insert, and each answer as stored (value, rubric version), in answer
+# order. Both sides name the ids, so the planner uses the indexes whatever the table size.
+_DERIVED_SQL = """
+SELECT e.id, e.score, a.criterion_id, a.value, a.score, cv.number
+FROM touchpoints_evaluation e
+LEFT JOIN touchpoints_answer a ON a.evaluation_id = e.id AND a.evaluation_id = ANY(%s)
+LEFT JOIN touchpoints_criterionversion cv ON cv.id = a.criterion_version_id
+WHERE e.id = ANY(%s)
+ORDER BY e.id, a.id
+"""
+
+
+def _derived(ids: list[int]) -> dict[int, DerivedScores]:
+    """The derived scores and stored answers of these evaluations, in one query."""
+    derived: dict[int, DerivedScores] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_DERIVED_SQL, [ids, ids])
+        for evaluation_id, score, criterion_id, value, answer_score, version in cursor:
+            scores = derived.setdefault(evaluation_id, DerivedScores(score, []))
+            if criterion_id is not None:
+                scores.answers.append((criterion_id, value, answer_score, version))
+    return derived
 
 
 def _stored_response(stored: StoredResponse) -> HttpResponse:
