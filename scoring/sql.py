@@ -51,20 +51,48 @@ EVALUATION_SCORE = """
 """
 
 
-def score_evaluations(evaluation_ids: Sequence[int]) -> None:
-    """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations."""
+def insert_scored_answers(rows: Sequence[tuple[int, int, int, float | None]]) -> None:
+    """Insert validated answers (evaluation id, criterion id, criterion version id, value)
+    with their scores derived in the same statement, in the order given (their ids follow
+    it). Then score_evaluations(..., answers_scored=True) need not rewrite every answer row
+    it has just written."""
+    if not rows:
+        return
+    evaluation_ids, criterion_ids, version_ids, values = (list(c) for c in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO touchpoints_answer
+                (evaluation_id, criterion_id, criterion_version_id, value, score)
+            SELECT a.evaluation_id, a.criterion_id, a.criterion_version_id, a.value,
+                   {ANSWER_SCORE}
+            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::float8[])
+                 WITH ORDINALITY AS a(evaluation_id, criterion_id, criterion_version_id, value, ord)
+            JOIN touchpoints_criterionversion cv ON cv.id = a.criterion_version_id
+            ORDER BY a.ord
+            """,  # noqa: S608  (constant SQL fragments, values are parameters)
+            [evaluation_ids, criterion_ids, version_ids, values],
+        )
+
+
+def score_evaluations(evaluation_ids: Sequence[int], *, answers_scored: bool = False) -> None:
+    """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations.
+
+    `answers_scored`: the answers were stored with their scores (insert_scored_answers);
+    only the evaluations' scores and the rollups are left to derive."""
     if not evaluation_ids:
         return
     ids = list(evaluation_ids)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE touchpoints_answer a SET score = {ANSWER_SCORE}
-            FROM touchpoints_criterionversion cv
-            WHERE cv.id = a.criterion_version_id AND a.evaluation_id = ANY(%s)
-            """,  # noqa: S608  (constant SQL fragments, values are parameters)
-            [ids],
-        )
+        if not answers_scored:
+            cursor.execute(
+                f"""
+                UPDATE touchpoints_answer a SET score = {ANSWER_SCORE}
+                FROM touchpoints_criterionversion cv
+                WHERE cv.id = a.criterion_version_id AND a.evaluation_id = ANY(%s)
+                """,  # noqa: S608  (constant SQL fragments, values are parameters)
+                [ids],
+            )
         cursor.execute(
             f"""
             UPDATE touchpoints_evaluation e SET score = s.score

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -771,25 +771,6 @@ def _validate_item(
     return errors
 
 
-def _insert_answers(rows: list[tuple[int, int, int, float | None]]) -> None:
-    """Insert validated answers (evaluation, criterion, criterion version, value) in the
-    order given, so their ids follow it. One statement over four arrays: nothing reads
-    the rows back as objects, and building a model instance for each of a batch's
-    thousands of answers cost more than the insert itself."""
-    if not rows:
-        return
-    evaluation_ids, criterion_ids, version_ids, values = (list(c) for c in zip(*rows, strict=True))
-    table = Answer._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (evaluation_id, criterion_id, criterion_version_id, value)
-            SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::float8[])
-            """,  # noqa: S608  (the table name is the model's, values are parameters)
-            [evaluation_ids, criterion_ids, version_ids, values],
-        )
-
-
 def submit_evaluations(
     *, evaluator: User, organization: Organization, items: Sequence[EvaluationInput]
 ) -> list[Evaluation]:
@@ -872,7 +853,10 @@ def submit_evaluations(
                 ]
             )
             versions = {c.pk: c.rubric.pk for rows in criteria.values() for c in rows}
-            _insert_answers(
+            from scoring.services import mark_stale
+            from scoring.sql import insert_scored_answers, score_evaluations
+
+            insert_scored_answers(
                 [
                     (
                         evaluation.pk,
@@ -884,10 +868,7 @@ def submit_evaluations(
                     for answer in item.answers
                 ]
             )
-            from scoring.services import mark_stale
-            from scoring.sql import score_evaluations
-
-            score_evaluations([e.pk for e in evaluations])
+            score_evaluations([e.pk for e in evaluations], answers_scored=True)
             mark_stale(sorted(touch_point_ids))
     except IntegrityError as exc:
         # A concurrent submission took a client key between our check and our insert.
