@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import kombu.pools
 from django.db import connection
 
 from config.celery import app as celery_app
@@ -187,6 +188,9 @@ def publishing_to(broker_url: str) -> Iterator[None]:
             celery_app._pool.force_close_all()
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
+        # kombu keeps one producer pool per broker URL for the whole process; the pool just
+        # closed above would be handed out again on the next publish to the same URL.
+        kombu.pools.reset()
 
     reset(broker_url)
     try:
