@@ -94,26 +94,6 @@ def ensure_database(*, fresh: bool) -> None:
     )
 
 
-@contextmanager
-def one_journey_shape() -> Iterator[None]:
-    """scoring_bench.generate builds 4 journeys of 5x10 touch points; the API issue asks
-    for one journey of 60, with every evaluation in it."""
-    saved = (scoring_bench.JOURNEYS, scoring_bench.STAGES, scoring_bench.TOUCH_POINTS_PER_STAGE)
-    scoring_bench.JOURNEYS, scoring_bench.STAGES, scoring_bench.TOUCH_POINTS_PER_STAGE = (
-        1,
-        STAGES,
-        TOUCH_POINTS_PER_STAGE,
-    )
-    try:
-        yield
-    finally:
-        (
-            scoring_bench.JOURNEYS,
-            scoring_bench.STAGES,
-            scoring_bench.TOUCH_POINTS_PER_STAGE,
-        ) = saved
-
-
 def scored_journey(total: int) -> dict[str, object]:
     """The 60-touch-point journey over `total` evaluations, with fresh snapshots."""
     from journeys.models import Journey
@@ -130,8 +110,9 @@ def scored_journey(total: int) -> dict[str, object]:
     ):
         return data  # type: ignore[no-any-return]
     print(f"Generating a journey of 60 touch points over {total:,} evaluations...", flush=True)
-    with one_journey_shape():
-        data = scoring_bench.generate(total)
+    data = scoring_bench.generate(
+        total, journeys=1, stages=STAGES, touch_points_per_stage=TOUCH_POINTS_PER_STAGE
+    )
     journey = Journey.objects.get(organization_id=data["organization_id"])
     started = time.perf_counter()
     services.recompute_all(organization_id=journey.organization_id)

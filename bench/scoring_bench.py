@@ -58,8 +58,15 @@ def timed(fn, repeat: int = 1) -> list[float]:  # type: ignore[no-untyped-def]
     return times
 
 
-def generate(total: int) -> dict[str, object]:
-    """Structure through the ORM (small), evaluations and answers through COPY."""
+def generate(
+    total: int,
+    *,
+    journeys: int = JOURNEYS,
+    stages: int = STAGES,
+    touch_points_per_stage: int = TOUCH_POINTS_PER_STAGE,
+) -> dict[str, object]:
+    """Structure through the ORM (small), evaluations and answers through COPY. The
+    journey shape defaults to this bench's; the API bench asks for one journey of 60."""
     from django.db import connection, transaction
 
     from accounts.models import Membership, Organization, Role, User
@@ -73,9 +80,9 @@ def generate(total: int) -> dict[str, object]:
         user = User.objects.create_user(email=f"bench{org.pk}@bench.test")
         Membership.objects.create(user=user, organization=org, role=Role.EVALUATOR)
         tps: list[TouchPoint] = []
-        for j in range(JOURNEYS):
+        for j in range(journeys):
             journey = Journey.objects.create(organization=org, name=f"Journey {j}", status="active")
-            for s in range(STAGES):
+            for s in range(stages):
                 stage = Stage.objects.create(
                     organization=org, journey=journey, name=f"S{s}", position=s
                 )
@@ -88,7 +95,7 @@ def generate(total: int) -> dict[str, object]:
                         position=t,
                         importance=rng.randint(1, 5),
                     )
-                    for t in range(TOUCH_POINTS_PER_STAGE)
+                    for t in range(touch_points_per_stage)
                 )
         versions: dict[int, list[tuple[int, int, str]]] = {}
         for tp in tps:
