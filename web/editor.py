@@ -317,9 +317,16 @@ def _touch_point_choices() -> dict[str, Any]:
     return {"channels": Channel.choices, "importances": range(1, 6)}
 
 
-@editor_action
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
 def touch_point_create(request: HttpRequest, stage_id: int) -> HttpResponse:
+    """GET: the empty form, loaded when "Add a touch point" opens. POST: add it."""
     stage, membership = _stage(request, stage_id)
+    if request.method == "GET":
+        form = forms.FormState({"channel": Channel.OTHER, "importance": 3})
+        context = {"stage": stage, "form": form, **_touch_point_choices()}
+        return _form(request, "web/editor/_touch_point_add_form.html", context)
     data = forms.touch_point_data(request.POST)
     try:
         touch_point = tp_services.create_touch_point(
@@ -330,10 +337,11 @@ def touch_point_create(request: HttpRequest, stage_id: int) -> HttpResponse:
             "stage": stage,
             "form": forms.FormState.refused(request.POST, error),
             "form_id": f"stage-{stage.pk}-add",
-            "open": True,
             **_touch_point_choices(),
         }
-        return _form(request, "web/editor/_touch_point_add.html", context, status=FORM_ERROR_STATUS)
+        return _form(
+            request, "web/editor/_touch_point_add_form.html", context, status=FORM_ERROR_STATUS
+        )
     return _map(
         request, stage.journey, membership, message=f"{touch_point.name} added to {stage.name}."
     )

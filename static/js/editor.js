@@ -112,6 +112,17 @@
     kindFields(root);
   }
 
+  /* Sortable's animation leaves style attributes (often empty) on the items it moved. htmx
+     copies the old attributes onto the new elements while settling, and a copied style
+     attribute is an inline style the strict CSP refuses: drop them before the swap. */
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target) return;
+    target.querySelectorAll("[style]").forEach(function (element) {
+      element.removeAttribute("style");
+    });
+  });
+
   document.addEventListener("htmx:beforeRequest", function () {
     var active = document.activeElement;
     focusKey = active && active.dataset ? active.dataset.focusKey || null : null;

@@ -192,6 +192,16 @@ def test_manager_adds_a_touch_point_with_channel_importance_and_target(
     assert f'id="tp-{touch_point.pk}"' in response.content.decode()
 
 
+def test_the_add_touch_point_form_offers_every_channel_and_importance(
+    personas: Personas, m: Map, client: Client
+) -> None:
+    html = as_user(client, personas.manager).get(f"/edit/stages/{m.pay.pk}/touch-points/", **HTMX)
+    text = html.content.decode()
+    assert html.status_code == 200 and f'id="stage-{m.pay.pk}-add"' in text
+    assert '<option value="physical">Physical environment</option>' in text
+    assert '<option value="3" selected>3</option>' in text
+
+
 def test_a_touch_point_without_a_target_takes_the_journeys(
     personas: Personas, m: Map, client: Client
 ) -> None:
@@ -574,6 +584,7 @@ def edits(m: Map) -> list[tuple[str, str, dict[str, str]]]:
         ("post", f"/edit/stages/{m.arrive.pk}/move/", {"position": "1"}),
         ("post", f"/edit/stages/{m.arrive.pk}/archive/", {}),
         ("post", f"/edit/stages/{m.arrive.pk}/restore/", {}),
+        ("get", f"/edit/stages/{m.arrive.pk}/touch-points/", {}),
         ("post", f"/edit/stages/{m.arrive.pk}/touch-points/", {"name": "Sneaky"}),
         ("get", f"/edit/touch-points/{m.welcome.pk}/", {}),
         ("post", f"/edit/touch-points/{m.welcome.pk}/", {"name": "Sneaky"}),
