@@ -14,6 +14,7 @@ against its own database (touchstone_bench_api), then measures in the same run:
         - GET /healthz: no authentication, no database, no DRF; reported for scale.
       For scale too, GET /api/v1/journeys/{id}/: one row through the same authentication
       and tenancy. The clients send no If-None-Match: every scores answer is a full body.
+      The four reads take turns (5 rounds of 2 s each), so they share the machine's drift.
 Goals: (a) >= 2,000 evaluations/s; (b) scores/ping >= 0.5.
 
 The 1M-evaluation journey is generated once with scoring_bench.generate (COPY, then the
@@ -65,6 +66,7 @@ BATCH = 500
 GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4  # threads: gthread only
 INGEST_TOUCH_POINTS = 10
 PING_PATH = "/api/v1/ping/"
+READ_ROUNDS = 5  # read phases are interleaved in this many turns each (see interleaved)
 FLOOR = (
     "the scores read is compared with GET /api/v1/ping/, the trivial JSON endpoint every "
     "API request's floor: the same token authentication, organization resolution and DRF "
@@ -346,6 +348,24 @@ def hammer(port: int, clients: int, seconds: float, make: Callable[[int], Reques
     return phase
 
 
+def interleaved(
+    port: int, clients: int, seconds: float, paths: list[str], token: str
+) -> dict[str, Phase]:
+    """`seconds` of GETs on each path, taken in READ_ROUNDS short turns that take the paths
+    in a rotating order. On a shared machine the load drifts; endpoints compared with each
+    other must see the same drift, which back-to-back phases of 10 s each did not."""
+    reads = {path: Phase() for path in paths}
+    for round_ in range(READ_ROUNDS):
+        for path in paths[round_ % len(paths) :] + paths[: round_ % len(paths)]:
+            turn = hammer(port, clients, seconds / READ_ROUNDS, get(path, token))
+            merged = reads[path]
+            merged.latencies += turn.latencies
+            merged.seconds += turn.seconds
+            for status, count in turn.statuses.items():
+                merged.statuses[status] = merged.statuses.get(status, 0) + count
+    return reads
+
+
 def require(phase: Phase, status: str, what: str) -> None:
     """Stop rather than report the speed of errors (say, a route not built yet)."""
     if set(phase.statuses) != {status}:
@@ -406,11 +426,11 @@ def main() -> None:
     log_path = Path(tempfile.mkstemp(prefix="api-bench-gunicorn-", suffix=".log")[1])
     read_seconds = min(args.seconds, 10)
     with gunicorn(port, log_path, args.worker_class):
-        reads = {}
-        for path in (scores_path, PING_PATH, "/healthz", journey_path):
+        paths = [scores_path, PING_PATH, "/healthz", journey_path]
+        for path in paths:
             # Warm both workers' caches and connections the same way for every endpoint.
             require(hammer(port, args.clients, 2, get(path, reader)), "200", path)
-            reads[path] = hammer(port, args.clients, read_seconds, get(path, reader))
+        reads = interleaved(port, args.clients, read_seconds, paths, reader)
         scores, ping, health = reads[scores_path], reads[PING_PATH], reads["/healthz"]
         journey = reads[journey_path]
 
@@ -436,6 +456,7 @@ def main() -> None:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "server": server,
         "clients": args.clients,
+        "read_rounds": READ_ROUNDS,
         **{f"data_{k}": v for k, v in data.items()},
         "a_ingest": {**ingest.summary(), "batch": BATCH, "evaluations_stored": stored},
         "a_evaluations_stored_per_second": round(stored_per_second),
