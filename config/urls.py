@@ -2,10 +2,18 @@
 the health probes sit at the root, outside the API and its authentication."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config import health
+
+
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any path under /api/v1/ that no route matches: JSON like every API answer, not the
+    site's HTML 404 page."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
 
 api_v1 = [
     path("", include("accounts.api_urls")),
@@ -13,7 +21,14 @@ api_v1 = [
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # metadata_class=None: OPTIONS answers 405 instead of rendering the HTML page without
+    # its context (a 500).
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", metadata_class=None),
+        name="api-docs",
+    ),
+    re_path(r"^(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

@@ -4,8 +4,12 @@ already scoped); malformed values are a 400 naming the parameter."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import django_filters
 from django import forms
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -26,18 +30,35 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant, turned into UTC: PostgreSQL refuses offsets beyond ±15:59 that
+    ISO 8601 and Python allow, and years outside 1970-2999 are no observation time."""
+
+    def clean(self, value: Any) -> datetime | None:
+        instant = super().clean(value)
+        if instant is None:
+            return None
+        if not datetime(1970, 1, 2, tzinfo=UTC) <= instant <= datetime(2999, 12, 31, tzinfo=UTC):
+            raise forms.ValidationError("Give a time between 1970 and 2999.")
+        return instant.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class EvaluationFilter(django_filters.FilterSet):
     touch_point = IdFilter(field_name="touch_point_id", help_text="Id of a touch point.")
     journey = IdFilter(field_name="journey_id", help_text="Id of a journey.")
     site = IdFilter(field_name="site_id", help_text="Id of a site.")
     source = django_filters.ChoiceFilter(choices=Source.choices, help_text="Who observed.")
     # Half-open [after, before), so consecutive windows neither overlap nor leave gaps.
-    observed_after = django_filters.IsoDateTimeFilter(
+    observed_after = UtcIsoDateTimeFilter(
         field_name="observed_at",
         lookup_expr="gte",
         help_text="Observed at or after this ISO 8601 time (UTC when no zone is given).",
     )
-    observed_before = django_filters.IsoDateTimeFilter(
+    observed_before = UtcIsoDateTimeFilter(
         field_name="observed_at",
         lookup_expr="lt",
         help_text="Observed strictly before this ISO 8601 time (UTC when no zone is given).",

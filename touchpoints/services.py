@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -630,6 +630,7 @@ def restore_site(*, actor: User, site: Site) -> Site:
 # --- Evaluations ---------------------------------------------------------------------------------
 
 MAX_BATCH = 500
+OBSERVED_AT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 CLIENT_KEY_MAX_LENGTH = 200
 
 
@@ -719,6 +720,8 @@ def _validate_item(
         add("observed_at", "Give the time with its time zone (e.g. 2026-05-01T14:30:00+02:00).")
     elif item.observed_at > now + OBSERVED_AT_CLOCK_SKEW:
         add("observed_at", "The observation cannot be in the future.")
+    elif item.observed_at < OBSERVED_AT_EARLIEST:
+        add("observed_at", "The observation cannot be before 1970.")
     if item.site_id is not None and (not _is_id(item.site_id) or item.site_id not in sites):
         add("site", "No such site.")
     elif item.site_id is not None and sites[item.site_id].archived_at is not None:
@@ -843,7 +846,8 @@ def submit_evaluations(
                         evaluator=evaluator,
                         source=item.source,
                         site_id=item.site_id,
-                        observed_at=item.observed_at,
+                        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python allows.
+                        observed_at=item.observed_at.astimezone(UTC),
                         submitted_at=now,
                         comment=(item.comment or "").strip(),
                         client_key=item.client_key,
