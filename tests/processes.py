@@ -3,6 +3,7 @@ started on their own ports and stopped (or killed) by their own PIDs."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -94,8 +95,9 @@ class Worker:
     -B embeds beat, so the periodic sweep runs for real (every SCORING_SWEEP_SECONDS).
     """
 
-    def __init__(self, broker_url: str, **env: str) -> None:
+    def __init__(self, broker_url: str, *, concurrency: int = 1, **env: str) -> None:
         self.broker_url = broker_url
+        self.concurrency = concurrency
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="worker-", suffix=".log")[1])
@@ -127,7 +129,7 @@ class Worker:
                 "-Q",
                 "scoring",
                 "--concurrency",
-                "1",
+                str(self.concurrency),
                 "--loglevel",
                 "INFO",
                 "--without-mingle",
@@ -171,6 +173,89 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+class Gunicorn:
+    """The production WSGI server (DEBUG off) against the test database and a given broker,
+    on its own port. Throttles are lifted: fault tests send hundreds of requests a minute."""
+
+    def __init__(self, broker_url: str, *, workers: int = 2, threads: int = 4) -> None:
+        self.broker_url = broker_url
+        self.workers = workers
+        self.threads = threads
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 60) -> None:
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DEBUG": "false",
+            "SECRET_KEY": "fault-tests-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_JSON": "false",
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DATABASE_CONN_MAX_AGE": "0",
+            "CELERY_BROKER_URL": self.broker_url,
+            "API_EVALUATION_RATE": "1000000/min",
+            "API_WRITE_RATE": "1000000/min",
+        }
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "--timeout",
+                "60",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped with its workers
+        )
+        wait_for(self._healthy, timeout=timeout, interval=0.3)
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
