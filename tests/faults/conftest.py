@@ -3,6 +3,7 @@ starts (stopped before the database is flushed), and small journeys to score."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +22,7 @@ from tests.factories import (
     StageFactory,
     TouchPointFactory,
 )
-from tests.processes import RedisServer, publishing_to
+from tests.processes import RedisServer, Worker, publishing_to
 from touchpoints.models import Criterion, Evaluation, TouchPoint
 from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
 
@@ -103,3 +104,15 @@ def build_world(*, journeys: int = 1, touch_points: int = 2) -> World:
 @pytest.fixture
 def world(transactional_db: None) -> World:
     return build_world()
+
+
+def executed(workers: list[Worker], task_ids: list[str]) -> bool:
+    """True once every one of these tasks has finished on one of the workers."""
+    logs = "".join(w.log() for w in workers)
+    return all(f"[{task_id}] succeeded" in logs for task_id in task_ids)
+
+
+def executions(workers: list[Worker], task: str) -> int:
+    """How many times the workers ran `task` (e.g. "recompute_touch_point")."""
+    logs = "".join(w.log() for w in workers)
+    return len(re.findall(rf"scoring\.tasks\.{task}\[[0-9a-f-]+\] succeeded", logs))
