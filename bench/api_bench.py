@@ -32,26 +32,24 @@ import http.client
 import json
 import os
 import random
-import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import harness
 import scoring_bench  # sets the scoring bench's environment; ours replaces it just below
+from harness import Phase, api_token, ensure_database, free_port, gunicorn, server_name
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DB_NAME = "touchstone_bench_api"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+DATABASE_URL = harness.database_url(DB_NAME)
 # Not the scoring bench's Redis database: recompute hints queued here name touch points
 # of this database, and must never reach a worker of the other one.
 BROKER = os.environ.get("BENCH_API_BROKER_URL", "redis://127.0.0.1:6379/13")
@@ -63,7 +61,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The journey the scores endpoint reads: 6 stages of 10 touch points.
 STAGES, TOUCH_POINTS_PER_STAGE = 6, 10
 BATCH = 500
-GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4  # threads: gthread only
 INGEST_TOUCH_POINTS = 10
 PING_PATH = "/api/v1/ping/"
 READ_ROUNDS = 5  # read phases are interleaved in this many turns each (see interleaved)
@@ -78,22 +75,6 @@ SOURCES = scoring_bench.SOURCES
 
 
 # --- Data ------------------------------------------------------------------------------------
-
-
-def ensure_database(*, fresh: bool) -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        if fresh:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        check=True,
-        env={**os.environ, "DATABASE_URL": DATABASE_URL},
-    )
 
 
 def scored_journey(total: int) -> dict[str, object]:
@@ -197,116 +178,9 @@ def batch_bodies(target: IngestTarget, count: int) -> list[bytes]:
     return bodies
 
 
-def api_token(user_id: int) -> str:
-    from accounts.models import User
-    from accounts.tokens import create_token
-
-    _, raw = create_token(user=User.objects.get(pk=user_id), name="api bench")
-    return raw
-
-
-# --- Server ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def gunicorn(port: int, log_path: Path, worker_class: str) -> Iterator[subprocess.Popen[bytes]]:
-    """The production shape: DEBUG off. The throttles are lifted: this measures the
-    server, not the rate limits in front of it."""
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": DATABASE_URL,
-        "CELERY_BROKER_URL": BROKER,
-        "API_EVALUATION_RATE": "1000000/min",
-        "API_WRITE_RATE": "1000000/min",
-        "LOG_LEVEL": "WARNING",
-    }
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(GUNICORN_WORKERS),
-            "--worker-class",
-            worker_class,
-            *(["--threads", str(GUNICORN_THREADS)] if worker_class == "gthread" else []),
-            "--timeout",
-            "120",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped with its workers
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start; see {log_path}")
-            time.sleep(0.3)
-        yield proc
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-
-
 # --- Load ------------------------------------------------------------------------------------
 
 Request = tuple[str, str, bytes | None, dict[str, str]]
-
-
-@dataclass
-class Phase:
-    """What the clients saw during one timed phase."""
-
-    statuses: dict[str, int] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile_ms(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "requests": self.requests,
-            "seconds": round(self.seconds, 2),
-            "per_second": round(self.per_second, 1),
-            "p50_ms": self.percentile_ms(0.5),
-            "p99_ms": self.percentile_ms(0.99),
-            "statuses": self.statuses,
-        }
 
 
 def hammer(port: int, clients: int, seconds: float, make: Callable[[int], Request]) -> Phase:
@@ -403,7 +277,7 @@ def main() -> None:
     parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
     args = parser.parse_args()
 
-    ensure_database(fresh=args.fresh)
+    ensure_database(DB_NAME, fresh=args.fresh)
     import django
 
     django.setup()
@@ -415,7 +289,8 @@ def main() -> None:
     print(f"Data: {data}", flush=True)
     target = ingest_target()
     bodies = batch_bodies(target, 40)
-    reader, writer = api_token(_member_of(data["organization_id"])), api_token(target.manager_id)
+    reader = api_token(_member_of(data["organization_id"]), "api bench")
+    writer = api_token(target.manager_id, "api bench")
     scores_path = f"/api/v1/journeys/{data['journey_id']}/scores/"
     journey_path = f"/api/v1/journeys/{data['journey_id']}/"
     broker = redis.Redis.from_url(BROKER)
@@ -425,7 +300,7 @@ def main() -> None:
     load_before = os.getloadavg()  # a shared machine: say how busy it was
     log_path = Path(tempfile.mkstemp(prefix="api-bench-gunicorn-", suffix=".log")[1])
     read_seconds = min(args.seconds, 10)
-    with gunicorn(port, log_path, args.worker_class):
+    with gunicorn(port, log_path, args.worker_class, database_url=DATABASE_URL, broker_url=BROKER):
         paths = [scores_path, PING_PATH, "/healthz", journey_path]
         for path in paths:
             # Warm both workers' caches and connections the same way for every endpoint.
@@ -440,11 +315,7 @@ def main() -> None:
         stored = Evaluation.objects.filter(organization_id=target.organization_id).count() - before
     broker.flushdb()
 
-    server = (
-        f"gunicorn, {GUNICORN_WORKERS} {args.worker_class} workers"
-        + (f" x {GUNICORN_THREADS} threads" if args.worker_class == "gthread" else "")
-        + ", DEBUG off"
-    )
+    server = server_name(args.worker_class)
     created = ingest.statuses.get("201", 0)
     stored_per_second = stored / ingest.seconds
     ratio = scores.per_second / ping.per_second
