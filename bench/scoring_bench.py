@@ -14,6 +14,7 @@ Usage: python bench/scoring_bench.py [--evaluations N] [--fresh]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -21,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +38,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 JOURNEYS, STAGES, TOUCH_POINTS_PER_STAGE, CRITERIA = 4, 5, 10, 5
 HOT_EVALUATIONS = 100_000
 SOURCES = ["self_check", "supervisor", "mystery_shopper", "customer_survey", "audit"]
+COPY_CHUNK = 20_000  # evaluations per COPY
+# Numeric answers (say, seconds to answer): 100 at 20 or less, 0 at 120 or more. In
+# between only multiples of 6.25 from the target, so every answer score is a multiple of
+# 6.25 too: weighted sums of those are exact in any order, and the scores generated here
+# can be compared with the SQL's for equality, not within a tolerance.
+NUMERIC_TARGET, NUMERIC_WORST = 20.0, 120.0
+NUMERIC_VALUES = [
+    *(float(v) for v in range(0, 20, 4)),
+    *(NUMERIC_TARGET + 6.25 * k for k in range(17)),
+    *(float(v) for v in range(125, 151, 5)),
+]
 
 
 def ensure_database() -> None:
@@ -65,13 +78,19 @@ def generate(
     stages: int = STAGES,
     touch_points_per_stage: int = TOUCH_POINTS_PER_STAGE,
 ) -> dict[str, object]:
-    """Structure through the ORM (small), evaluations and answers through COPY. The
-    journey shape defaults to this bench's; the API bench asks for one journey of 60."""
+    """Structure through the ORM (small), evaluations and answers through COPY with their
+    scores, day rollups by the production SQL. The journey shape defaults to this bench's;
+    the API bench asks for one journey of 60.
+
+    Scores are computed here by scoring.formulas while the rows are made and COPYed with
+    them: deriving them afterwards with UPDATEs rewrote every row and every index entry
+    once more (16 minutes at 1M). check_generated_scores then holds a sample of them
+    against the SQL that submit_evaluations uses."""
     from django.db import connection, transaction
 
     from accounts.models import Membership, Organization, Role, User
     from journeys.models import Journey, Stage
-    from scoring import sql
+    from scoring import formulas, sql
     from touchpoints.models import Criterion, CriterionVersion, TouchPoint
 
     rng = random.Random(1)
@@ -97,7 +116,7 @@ def generate(
                     )
                     for t in range(touch_points_per_stage)
                 )
-        versions: dict[int, list[tuple[int, int, str]]] = {}
+        rubrics: dict[int, list[tuple[int, int, formulas.Rubric]]] = {}
         for tp in tps:
             for c in range(CRITERIA):
                 criterion = Criterion.objects.create(
@@ -109,91 +128,126 @@ def generate(
                     number=1,
                     kind=kind,
                     scale_size=5 if kind == "scale" else None,
-                    target_value=20 if kind == "numeric" else None,
-                    worst_value=120 if kind == "numeric" else None,
+                    target_value=NUMERIC_TARGET if kind == "numeric" else None,
+                    worst_value=NUMERIC_WORST if kind == "numeric" else None,
                     weight=rng.choice([1, 1, 2, 3]),
                     critical=(c == 3 and rng.random() < 0.2),
                 )
                 criterion.current_version = version
                 criterion.save(update_fields=["current_version"])
-                versions.setdefault(tp.pk, []).append((criterion.pk, version.pk, kind))
+                rubric = formulas.Rubric(
+                    kind=kind,
+                    weight=version.weight,
+                    critical=version.critical,
+                    target=version.target_value,
+                    worst=version.worst_value,
+                )
+                rubrics.setdefault(tp.pk, []).append((criterion.pk, version.pk, rubric))
 
     hot = tps[0]
-    rest = tps[1:]
-    per_rest = (total - HOT_EVALUATIONS) // len(rest)
+    # The hot touch point gets about HOT_EVALUATIONS, the others share the rest evenly.
+    weights = [HOT_EVALUATIONS] + [(total - HOT_EVALUATIONS) / (len(tps) - 1)] * (len(tps) - 1)
+    cum_weights = list(itertools.accumulate(weights))
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
         cursor.execute("SELECT coalesce(max(id), 0) FROM touchpoints_evaluation")
         first_eval = cursor.fetchone()[0] + 1
         cursor.execute("SELECT coalesce(max(id), 0) FROM touchpoints_answer")
-        answer_id = cursor.fetchone()[0] + 1
+        first_answer = cursor.fetchone()[0] + 1
     quality = {tp.pk: rng.uniform(0.3, 0.95) for tp in tps}
+    answer_scores: dict[tuple[int, float], float | None] = {}  # (version, value): few distinct
+
+    def rows() -> Iterator[tuple[tuple[object, ...], list[tuple[object, ...]]]]:
+        """(evaluation row, its answer rows), ids assigned in order, scores included."""
+        eval_id, answer_id = first_eval, first_answer
+        # As the product stores them: in the order they arrive, which is roughly the order
+        # they were observed in, touch points mixed. (Made touch point by touch point, the
+        # table came out clustered by touch point, and the planner read one touch point's
+        # rows from a few contiguous pages, which no real table offers.)
+        start, step = now - timedelta(days=120), timedelta(days=120) / total
+        for i in range(total):
+            tp = rng.choices(tps, cum_weights=cum_weights)[0]
+            q = quality[tp.pk]
+            observed = start + i * step - timedelta(seconds=rng.randint(60, 3600))
+            given = []
+            answers = []
+            for criterion_id, version_id, rubric in rubrics[tp.pk]:
+                if rubric.kind == "scale":
+                    value = float(
+                        min(5, max(1, round(1 + 4 * rng.betavariate(q * 5, (1 - q) * 5))))
+                    )
+                elif rubric.kind == "yes_no":
+                    value = 1.0 if rng.random() < q else 0.0
+                else:
+                    value = rng.choice(NUMERIC_VALUES)
+                key = (version_id, value)
+                if key not in answer_scores:
+                    answer_scores[key] = formulas.answer_score(rubric, value)
+                given.append((rubric, value))
+                answers.append(
+                    (answer_id, eval_id, criterion_id, version_id, value, answer_scores[key])
+                )
+                answer_id += 1
+            evaluation = (
+                eval_id,
+                org.pk,
+                tp.journey_id,
+                tp.pk,
+                user.pk,
+                rng.choice(SOURCES),
+                None,
+                observed,
+                observed + timedelta(minutes=5),
+                "",
+                None,
+                1,
+                formulas.evaluation_score(given),
+            )
+            yield evaluation, answers
+            eval_id += 1
 
     started = time.perf_counter()
-    eval_id = first_eval
+    made = answers_made = 0
     raw = connection.connection  # the psycopg connection under Django's
     with transaction.atomic(), raw.cursor() as cur:
         # Bulk-load technique: the generated rows reference rows we just made, so skip the
         # per-row foreign-key triggers for this transaction only.
         cur.execute("SET LOCAL session_replication_role = replica")
-        with cur.copy(
-            "COPY touchpoints_evaluation (id, organization_id, journey_id, touch_point_id, "
-            "evaluator_id, source, site_id, observed_at, submitted_at, comment, client_key, "
-            "rubric_version) FROM STDIN"
-        ) as copy_e:
-            plan = [(hot, HOT_EVALUATIONS)] + [(tp, per_rest) for tp in rest]
-            answers_plan = []
-            for tp, count in plan:
-                for _ in range(count):
-                    observed = now - timedelta(seconds=rng.randint(60, 120 * 86400))
-                    copy_e.write_row(
-                        (
-                            eval_id,
-                            org.pk,
-                            tp.journey_id,
-                            tp.pk,
-                            user.pk,
-                            rng.choice(SOURCES),
-                            None,
-                            observed,
-                            observed + timedelta(minutes=5),
-                            "",
-                            None,
-                            1,
-                        )
-                    )
-                    answers_plan.append((eval_id, tp.pk))
-                    eval_id += 1
-        with cur.copy(
-            "COPY touchpoints_answer (id, evaluation_id, criterion_id, criterion_version_id, value) "
-            "FROM STDIN"
-        ) as copy_a:
-            for evaluation_id, tp_id in answers_plan:
-                q = quality[tp_id]
-                for criterion_id, version_id, kind in versions[tp_id]:
-                    if kind == "scale":
-                        value = float(
-                            min(5, max(1, round(1 + 4 * rng.betavariate(q * 5, (1 - q) * 5))))
-                        )
-                    elif kind == "yes_no":
-                        value = 1.0 if rng.random() < q else 0.0
-                    else:
-                        value = float(rng.randint(0, 150))
-                    copy_a.write_row((answer_id, evaluation_id, criterion_id, version_id, value))
-                    answer_id += 1
-        cur.execute("SELECT setval('touchpoints_evaluation_id_seq', %s)", [eval_id])
-        cur.execute("SELECT setval('touchpoints_answer_id_seq', %s)", [answer_id])
+        generated = rows()
+        while chunk := list(itertools.islice(generated, COPY_CHUNK)):
+            # One COPY per table per chunk: the rows of a chunk are all the memory held.
+            with cur.copy(
+                "COPY touchpoints_evaluation (id, organization_id, journey_id, touch_point_id, "
+                "evaluator_id, source, site_id, observed_at, submitted_at, comment, client_key, "
+                "rubric_version, score) FROM STDIN"
+            ) as copy:
+                for evaluation, _ in chunk:
+                    copy.write_row(evaluation)
+            with cur.copy(
+                "COPY touchpoints_answer "
+                "(id, evaluation_id, criterion_id, criterion_version_id, value, score) FROM STDIN"
+            ) as copy:
+                for _, answers in chunk:
+                    for answer in answers:
+                        copy.write_row(answer)
+                    answers_made += len(answers)
+            made += len(chunk)
+            if made % (COPY_CHUNK * 25) == 0:
+                elapsed = time.perf_counter() - started
+                print(f"  {made:,} evaluations in {elapsed:.0f} s", flush=True)
+        cur.execute("SELECT setval('touchpoints_evaluation_id_seq', %s)", [first_eval + made])
+        cur.execute("SELECT setval('touchpoints_answer_id_seq', %s)", [first_answer + answers_made])
     copy_seconds = time.perf_counter() - started
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE touchpoints_evaluation")
         cursor.execute("ANALYZE touchpoints_answer")
-    # Answer and evaluation scores and the day rollups, derived by the production SQL.
+    # The day rollups, built by the production SQL from the stored scores.
     started = time.perf_counter()
     with transaction.atomic():
-        for journey_id in sorted({tp.journey_id for tp in tps}):
-            sql.rescore_journey(journey_id)
-    rescore_seconds = time.perf_counter() - started
+        sql.roll_up("e.organization_id = %s", [org.pk])
+    rollup_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     with connection.cursor() as cursor:
         for table in (
             "touchpoints_evaluation",
@@ -205,11 +259,64 @@ def generate(
     return {
         "organization_id": org.pk,
         "hot_touch_point_id": hot.pk,
-        "evaluations": eval_id - first_eval,
-        "answers": answer_id - 1,
+        "hot_touch_point_evaluations": TouchPoint.objects.get(pk=hot.pk).evaluations.count(),
+        "evaluations": made,
+        "answers": answers_made,
+        "first_evaluation_id": first_eval,
         "copy_seconds": round(copy_seconds, 1),
-        "derive_scores_seconds": round(rescore_seconds, 1),
+        "rollup_seconds": round(rollup_seconds, 1),
+        "vacuum_seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def check_generated_scores(data: dict[str, object], sample: int = 300) -> None:
+    """Hold the generated scores of `sample` random evaluations (and their answers) against
+    the SQL that submit_evaluations derives them with (scoring.sql.score_evaluations), run
+    in a transaction that is rolled back. Any difference stops the bench: figures measured
+    on data the product would have scored otherwise would mean nothing."""
+    from django.db import connection, transaction
+
+    from scoring import sql
+
+    first, count = data["first_evaluation_id"], data["evaluations"]
+    assert isinstance(first, int) and isinstance(count, int)  # noqa: S101  (JSON shape)
+    ids = sorted(random.Random().sample(range(first, first + count), sample))
+
+    def scores() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, score FROM touchpoints_evaluation WHERE id = ANY(%s) ORDER BY id",
+                [ids],
+            )
+            evaluations = cursor.fetchall()
+            cursor.execute(
+                "SELECT id, score FROM touchpoints_answer WHERE evaluation_id = ANY(%s) "
+                "ORDER BY id",
+                [ids],
+            )
+            return evaluations, cursor.fetchall()
+
+    with transaction.atomic():
+        generated = scores()
+        sql.score_evaluations(ids)
+        production = scores()
+        transaction.set_rollback(True)
+    wrong = [
+        (mine, theirs)
+        for kind in (0, 1)
+        for mine, theirs in zip(generated[kind], production[kind], strict=True)
+        if mine != theirs
+    ]
+    if wrong or len(generated[0]) != sample:
+        sys.exit(
+            f"Generated scores differ from the production SQL's for {len(wrong)} rows "
+            f"(generated, production), e.g. {wrong[:5]}: fix the generator before measuring."
+        )
+    print(
+        f"Scores of {sample} random evaluations and their {len(generated[1])} answers: "
+        "identical to the production SQL's.",
+        flush=True,
+    )
 
 
 def worker_peak_memory(organization_id: int) -> float:
@@ -301,6 +408,7 @@ def main() -> None:
     ):
         print(f"Generating {args.evaluations:,} evaluations with COPY...", flush=True)
         data = generate(args.evaluations)
+        check_generated_scores(data)
         marker.write_text(json.dumps(data))
     print(f"Data: {data}", flush=True)
     org_id = data["organization_id"]
