@@ -54,8 +54,11 @@ format: install ## Apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: install services ## Run the benchmarks; they print their figures
-	DEBUG=true $(PY) bench/run.py
+# The scale bench's size: `make bench SCALE=10m` (about an hour the first time, to generate
+# the data into its own database). ONLY=scale (or scoring, api, load) runs one bench.
+SCALE ?= 1m
+bench: install services ## Run the benchmarks (SCALE=10m: scale bench at 10M; ONLY=scale: one)
+	DEBUG=true $(PY) bench/run.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 clean: ## Remove the virtualenv and caches
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache staticfiles
