@@ -32,6 +32,8 @@ import http.client
 import json
 import os
 import random
+import re
+import statistics
 import sys
 import tempfile
 import threading
@@ -499,6 +501,25 @@ def log_problems(text: str) -> int:
     return sum(1 for line in text.splitlines() if "Traceback" in line or " ERROR" in line)
 
 
+TASK_LINE = re.compile(r"Task scoring\.tasks\.(\w+)\[[^]]+\] succeeded in ([0-9.]+)s: (\S+)")
+
+
+def worker_tasks(log: str) -> dict[str, dict[str, Any]]:
+    """Per task (and what it returned), from the worker's INFO log: how often it ran and
+    for how long. Tells how busy the worker was beside the web server on the same cores."""
+    runs: dict[str, list[float]] = {}
+    for name, seconds, returned in TASK_LINE.findall(log):
+        runs.setdefault(f"{name} -> {returned}", []).append(float(seconds))
+    return {
+        task: {
+            "runs": len(times),
+            "mean_s": round(statistics.fmean(times), 3),
+            "total_s": round(sum(times), 1),
+        }
+        for task, times in sorted(runs.items())
+    }
+
+
 # --- Main ------------------------------------------------------------------------------------
 
 
@@ -573,7 +594,7 @@ def main() -> int:
             crowd.readers[0],
             {f"{SMALL_TOUCH_POINTS} touch points": small, "60 touch points": large[0]},
         )
-        worker_problems = log_problems(worker.log())
+        worker_log = worker.log()
     finally:
         if worker is not None:
             worker.stop()
@@ -608,7 +629,8 @@ def main() -> int:
             "within_bound": met,
         },
         "scores_queries": queries,
-        "log_problem_lines": {"gunicorn": gunicorn_problems, "worker": worker_problems},
+        "worker_tasks": worker_tasks(worker_log),
+        "log_problem_lines": {"gunicorn": gunicorn_problems, "worker": log_problems(worker_log)},
         "run_seconds_including_setup": round(time.monotonic() - begun, 1),
     }
     (RESULTS / "load.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -649,6 +671,11 @@ def main() -> int:
     print(
         f"Queries per scores request: rendered {queries['rendered']}, cached {queries['cached']}"
         f" ({'constant' if queries['constant'] else 'NOT constant'})"
+    )
+    worked = results["worker_tasks"].get("recompute_touch_point -> True", {})
+    print(
+        f"Worker: {worked.get('runs', 0)} recomputes that found stale touch points, "
+        f"{worked.get('total_s', 0)} s of work in all ({worked.get('mean_s', '-')} s each)"
     )
     print(
         f"Load average before / after: {results['load_average_before']} / "
