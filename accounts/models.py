@@ -131,6 +131,16 @@ class AuditEvent(models.Model):
         Organization, on_delete=models.CASCADE, related_name="audit_events"
     )
     actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    # The journey the changed object belongs to (none for sites), so a journey's history is
+    # one indexed read. No database constraint: the history outlives a deleted journey.
+    journey = models.ForeignKey(
+        "journeys.Journey",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     action = models.CharField(max_length=40)
     object_type = models.CharField(max_length=40)
     object_id = models.BigIntegerField()
@@ -142,7 +152,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["organization", "-at"])]
+        indexes = [
+            models.Index(fields=["organization", "-at"]),
+            models.Index(fields=["journey", "-at"], name="audit_journey_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.object_type} {self.object_repr}"

@@ -24,12 +24,24 @@ def record_audit(
     return AuditEvent.objects.create(
         organization_id=org_id,
         actor=actor,
+        journey_id=_journey_id_of(obj),
         action=action,
         object_type=obj._meta.model_name or type(obj).__name__.lower(),
         object_id=obj.pk,
         object_repr=str(obj)[:300],
         changes=changes or {},
     )
+
+
+def _journey_id_of(obj: models.Model) -> int | None:
+    """The journey a piece of structure belongs to: itself, its `journey` column, or (for a
+    criterion) its touch point's. None for what hangs off the organization only (sites)."""
+    if obj._meta.label == "journeys.Journey":
+        return int(obj.pk)
+    journey_id = getattr(obj, "journey_id", None)
+    if journey_id is None and getattr(obj, "touch_point_id", None) is not None:
+        journey_id = obj.touch_point.journey_id  # type: ignore[attr-defined]
+    return journey_id
 
 
 def _unique_slug(name: str) -> str:

@@ -230,13 +230,14 @@ def move_stage(*, actor: User, stage: Stage, position: int) -> list[int]:
     stage.refresh_from_db(fields=["position", "archived_at"])
     if stage.is_archived:
         raise ValidationError({"position": ["Restore the stage before moving it."]})
+    old_position = stage.position
     order = ordering.move(Stage.objects.filter(journey_id=stage.journey_id), stage.pk, position)
     record_audit(
         actor=actor,
         organization=stage.organization_id,
         action="reorder",
         obj=stage,
-        changes={"position": position},
+        changes={"position": [old_position, order.index(stage.pk)]},
     )
     return order
 

@@ -143,6 +143,7 @@ def move_touch_point(
     touch_point.refresh_from_db(fields=["position", "archived_at", "stage"])
     if touch_point.is_archived:
         raise ValidationError({"position": ["Restore the touch point before moving it."]})
+    old_position, old_stage = touch_point.position, touch_point.stage
     if stage is None or stage.pk == touch_point.stage_id:
         order = ordering.move(
             TouchPoint.objects.filter(stage_id=target_stage_id), touch_point.pk, position
@@ -158,12 +159,17 @@ def move_touch_point(
         touch_point.save(update_fields=["stage", "position"])
         order = ordering.insert(TouchPoint.objects.filter(stage=stage), touch_point.pk, position)
         ordering.close_gap(TouchPoint.objects.filter(stage_id=old_stage_id))
+    changes: dict[str, Any] = {"position": [old_position, order.index(touch_point.pk)]}
+    if target_stage_id != old_stage.pk:
+        # Names, as the history shows them; the ids too, should a stage be renamed later.
+        changes["stage"] = [old_stage.name, touch_point.stage.name]
+        changes["stage_id"] = [old_stage.pk, target_stage_id]
     record_audit(
         actor=actor,
         organization=touch_point.organization_id,
         action="reorder",
         obj=touch_point,
-        changes={"stage": target_stage_id, "position": position},
+        changes=changes,
     )
     # The journey's last touch point (its last impression) may have changed.
     from scoring.services import mark_stale
@@ -457,6 +463,7 @@ def move_criterion(*, actor: User, criterion: Criterion, position: int) -> list[
     criterion.refresh_from_db(fields=["position", "archived_at"])
     if criterion.is_archived:
         raise ValidationError({"position": ["Restore the criterion before moving it."]})
+    old_position = criterion.position
     order = ordering.move(
         Criterion.objects.filter(touch_point_id=criterion.touch_point_id), criterion.pk, position
     )
@@ -465,7 +472,7 @@ def move_criterion(*, actor: User, criterion: Criterion, position: int) -> list[
         organization=criterion.organization_id,
         action="reorder",
         obj=criterion,
-        changes={"position": position},
+        changes={"position": [old_position, order.index(criterion.pk)]},
     )
     return order
 

@@ -4,13 +4,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
 
-from web import views
+from web import audit, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<int:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<int:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
+    path("journeys/<int:journey_id>/history/", audit.journey_history, name="journey-history"),
+    path("activity/", audit.activity, name="activity"),
     path("touch-points/<int:touch_point_id>/", views.touch_point_detail, name="touch-point"),
     path(
         "touch-points/<int:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"

@@ -469,7 +469,7 @@ def test_an_update_is_audited_with_what_changed_from_what(personas: Any, world: 
     assert event.changes == {"name": [old_name, "Vet visit"], "target": [80.0, 85.0]}
 
 
-def test_a_reorder_is_audited_with_the_new_position(personas: Any, world: World) -> None:
+def test_a_reorder_is_audited_with_the_old_and_new_position(personas: Any, world: World) -> None:
     move_stage(actor=personas.manager, stage=world.stage, position=1)
 
     event = AuditEvent.objects.get(action="reorder")
@@ -478,7 +478,7 @@ def test_a_reorder_is_audited_with_the_new_position(personas: Any, world: World)
         "stage",
         world.stage.pk,
     )
-    assert event.changes == {"position": 1}
+    assert event.changes == {"position": [0, 1]}
 
 
 def test_an_update_that_changes_nothing_writes_no_audit_row(personas: Any, world: World) -> None:
