@@ -312,6 +312,15 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Failures from one address across all usernames before it is locked out too
+# (accounts/brute_force.py); addresses as the API throttle sees them (API_NUM_PROXIES).
+AXES_IP_FAILURE_LIMIT = env_int("AXES_IP_FAILURE_LIMIT", 100)
+AXES_HANDLER = "accounts.brute_force.LoginLockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "accounts.brute_force.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.brute_force.lockout_response"
+AXES_USERNAME_CALLABLE = "accounts.brute_force.attempted_username"
+# Log failed sign-ins with the client address (not masked); the typed username stays masked.
+AXES_SENSITIVE_PARAMETERS = ["username"]
 
 # --- Logging ------------------------------------------------------------------------
 LOG_JSON = env_bool("LOG_JSON", not DEBUG)

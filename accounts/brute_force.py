@@ -1,0 +1,92 @@
+"""Sign-in brute force (RELIABILITY S9): django-axes, extended to count per address too.
+
+Axes locks a (username, address) pair out after AXES_FAILURE_LIMIT failures, so one
+person's typos never lock a whole office out. That alone lets one address try a few
+passwords against every account; LoginLockoutHandler also locks an address out once its
+failures across all usernames reach AXES_IP_FAILURE_LIMIT, both for the cool-off time.
+The counts live in axes' AccessAttempt table, so every gunicorn worker sees the same ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address, as the API's AuthFailureThrottle sees it: the socket address,
+    unless API_NUM_PROXIES trusted proxies are configured (then X-Forwarded-For, counted
+    from the right). A client cannot choose it by sending X-Forwarded-For itself."""
+    if api_settings.NUM_PROXIES:
+        return str(BaseThrottle().get_ident(request))  # type: ignore[arg-type]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The email a sign-in tried, as axes counts it. Axes would look for the credential named
+    after USERNAME_FIELD ("email"), but the sign-in form and authenticate() call it
+    "username": without this, every attempt counted under no username at all, so the
+    per-user lockout never fired. Case and spaces folded: "Ann@X" is the same account."""
+    raw = (credentials or {}).get("username")
+    if raw is None:
+        raw = request.POST.get("username") if request is not None else None
+    return str(raw).strip().lower() or None if raw else None
+
+
+def address_failures(ip_address: str) -> int:
+    """Failed sign-ins from one address within the cool-off, whatever the username."""
+    attempts = AccessAttempt.objects.filter(ip_address=ip_address)
+    cool_off = get_cool_off()
+    if cool_off is not None:
+        attempts = attempts.filter(attempt_time__gte=timezone.now() - cool_off)
+    return int(attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0)
+
+
+class LoginLockoutHandler(AxesDatabaseHandler):
+    """Axes' database handler plus the per-address limit."""
+
+    @staticmethod
+    def address_locked(request: Any) -> bool:
+        limit = int(getattr(settings, "AXES_IP_FAILURE_LIMIT", 100))
+        return address_failures(request.axes_ip_address) >= limit
+
+    def is_locked(self, request: Any, credentials: dict[str, Any] | None = None) -> bool:
+        return super().is_locked(request, credentials) or self.address_locked(request)
+
+    def user_login_failed(
+        self, sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any
+    ) -> None:
+        """Axes flags the request for its lockout page only when the username's count is
+        reached; flag it when the address's is too."""
+        super().user_login_failed(sender, credentials, request, **kwargs)
+        flagged = request is None or getattr(request, "axes_locked_out", False)
+        if not flagged and self.address_locked(request):
+            request.axes_locked_out = True
+            request.axes_credentials = credentials
+
+
+def lockout_response(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None
+) -> HttpResponse:
+    """What a locked-out sign-in gets: the same page whether the username exists or not,
+    429 with Retry-After (the whole cool-off: the lock is not lifted early)."""
+    cool_off = get_cool_off(request)
+    seconds = int(cool_off.total_seconds()) if cool_off is not None else 3600
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"cool_off_minutes": max(seconds // 60, 1)},
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
