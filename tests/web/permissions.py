@@ -1,0 +1,75 @@
+"""Who may call which browser route with which method: the "browser, route by route" table
+of docs/permissions.md as data (RELIABILITY S3, ASVS 8.1.1).
+
+tests/web/test_web_walls.py sends every cell as a signed-in viewer, evaluator and manager
+and checks the answer against this table: a role listed for a cell is let through (a 2xx,
+or the redirect a form without JavaScript gets), a role not listed gets 403 and nothing is
+stored. The methods listed are the only ones a route accepts: any other of GET, POST, PUT,
+PATCH and DELETE answers 405. A route the URLconf serves that this table does not list
+fails that test. Keys are URL names (journey-map, editor-stage-move, ...) and methods.
+
+Another organization's objects are not in this table: they answer 404 to every role, like
+ids that do not exist (the tenancy walk in the same test module).
+"""
+
+from __future__ import annotations
+
+from accounts.models import Role
+
+MANAGER, EVALUATOR, VIEWER = Role.MANAGER, Role.EVALUATOR, Role.VIEWER
+
+EVERY_MEMBER = frozenset({MANAGER, EVALUATOR, VIEWER})
+WHO_EVALUATES = frozenset({MANAGER, EVALUATOR})
+WHO_EDITS_STRUCTURE = frozenset({MANAGER})
+
+BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
+    # Reading: the overview, the map, the touch-point page and the parts htmx polls
+    ("overview", "GET"): EVERY_MEMBER,
+    ("journey-map", "GET"): EVERY_MEMBER,
+    ("journey-map-body", "GET"): EVERY_MEMBER,
+    ("touch-point", "GET"): EVERY_MEMBER,
+    ("touch-point-card", "GET"): EVERY_MEMBER,
+    ("touch-point-scores", "GET"): EVERY_MEMBER,
+    # The person's own session, account and tokens
+    ("choose-organization", "POST"): EVERY_MEMBER,
+    ("account", "GET"): EVERY_MEMBER,
+    ("token-create", "POST"): EVERY_MEMBER,
+    ("token-revoke", "POST"): EVERY_MEMBER,
+    ("login", "GET"): EVERY_MEMBER,
+    ("login", "POST"): EVERY_MEMBER,
+    ("login", "PUT"): EVERY_MEMBER,  # Django's form views take PUT as POST (see the doc)
+    ("logout", "POST"): EVERY_MEMBER,
+    ("password_change", "GET"): EVERY_MEMBER,
+    ("password_change", "POST"): EVERY_MEMBER,
+    ("password_change", "PUT"): EVERY_MEMBER,
+    ("password_change_done", "GET"): EVERY_MEMBER,
+    # The audit log: who changed the structure, for those who can change it
+    ("journey-history", "GET"): WHO_EDITS_STRUCTURE,
+    ("activity", "GET"): WHO_EDITS_STRUCTURE,
+    # The evaluation form and its confirmation
+    ("evaluate", "GET"): WHO_EVALUATES,
+    ("evaluate", "POST"): WHO_EVALUATES,
+    ("evaluate-done", "GET"): WHO_EVALUATES,
+    # The structure editor: its forms and lists too, not only its changes
+    ("editor-journey-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-watch", "GET"): WHO_EDITS_STRUCTURE,
+    ("editor-archived", "GET"): WHO_EDITS_STRUCTURE,
+    ("editor-stage-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-stage-update", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-stage-move", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-stage-archive", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-stage-restore", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point-create", "GET"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point", "GET"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point-move", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point-archive", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-touch-point-restore", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-criteria", "GET"): WHO_EDITS_STRUCTURE,
+    ("editor-criteria", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-criterion", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-criterion-move", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-criterion-archive", "POST"): WHO_EDITS_STRUCTURE,
+    ("editor-criterion-restore", "POST"): WHO_EDITS_STRUCTURE,
+}
