@@ -536,8 +536,10 @@ def main() -> int:
         log_path = Path(tempfile.mkstemp(prefix="load-bench-gunicorn-", suffix=".log")[1])
         with gunicorn(port, log_path, WORKER_CLASS, database_url=DATABASE_URL, broker_url=BROKER):
             for token in crowd.readers:  # each worker's first request pays its imports
+                warm = Client(port, token)
                 for pk, _ in journeys:
-                    Client(port, token).send("GET", f"/api/v1/journeys/{pk}/scores/")
+                    warm.send("GET", f"/api/v1/journeys/{pk}/scores/")
+                warm.close()
             load_before = os.getloadavg()  # a shared machine: say how busy it was
             print(
                 f"Load: {EVALUATORS} evaluators and {READERS} readers for {args.seconds:g} s...",
@@ -545,8 +547,8 @@ def main() -> int:
             )
             out = run_load(port, args.seconds, crowd, criteria, journeys)
             stopped = time.monotonic()
-            fresh = freshness([*large, small], stopped)
             load_after = os.getloadavg()
+            fresh = freshness([*large, small], stopped)
             gunicorn_problems = log_problems(log_path.read_text(errors="replace"))
         accounts = accounting(out.accepted, [pk for pk, _ in crowd.evaluators])
         queries = scores_query_counts(
