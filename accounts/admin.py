@@ -15,7 +15,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from accounts.models import AuditEvent, Membership, Organization, User
-from accounts.services import record_audit
+from accounts.services import end_sessions, record_audit
 
 # --- Shared by the apps' admins ------------------------------------------------------------
 
@@ -188,6 +188,12 @@ class UserAdmin(DjangoUserAdmin):
     def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
         # Memberships are added once the user exists, like the rest of its options.
         return self.inlines if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Deactivated: sign them out everywhere now, not whenever their session expires.
+            end_sessions(user=obj)
 
 
 # --- Organizations -------------------------------------------------------------------------

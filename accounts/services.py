@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import AuditEvent, Membership, Organization, Role, User
@@ -87,3 +90,20 @@ def add_member(
         raise ValidationError(
             {"email": [f"{email} is already a member of {organization.name}."]}
         ) from None
+
+
+def end_sessions(*, user: User) -> int:
+    """Sign `user` out of every browser (ASVS 7.4.2: a deactivated account's sessions end,
+    so reactivating it later does not bring an old session back). Returns how many ended.
+
+    Sessions are stored by key, not by user, so this decodes each live session once: one
+    row per signed-in browser, which is small at this product's scale, and it runs only
+    when an account is deactivated."""
+    ended = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        data = session.get_decoded()
+        if data.get(SESSION_KEY) == str(user.pk) and HASH_SESSION_KEY in data:
+            ended.append(session.session_key)
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)
+
