@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -781,13 +781,33 @@ def _validate_item(
     return errors
 
 
+def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None:
+    """FOR SHARE on the touch points, in id order, until the caller's transaction ends.
+
+    Criterion edits hold these rows FOR NO KEY UPDATE (ordering.lock), so a rubric cannot
+    change between the moment a submission reads the current versions and the moment its
+    answers under them commit: otherwise an edit that still saw a version unanswered
+    would rewrite it in place under answers already scored by the old rubric. Concurrent
+    submissions share the lock and do not wait for each other.
+    """
+    if touch_point_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {TouchPoint._meta.db_table} "  # noqa: S608 (a model's table name)
+                "WHERE id = ANY(%s) AND organization_id = %s ORDER BY id FOR SHARE",
+                [sorted(touch_point_ids), organization.pk],
+            )
+
+
+@transaction.atomic
 def submit_evaluations(
     *, evaluator: User, organization: Organization, items: Sequence[EvaluationInput]
 ) -> list[Evaluation]:
     """Store a batch of evaluations, all or none, and queue their touch points' recompute.
 
     Every problem in every item is reported at once (BatchValidationError); nothing is
-    stored unless all items are valid.
+    stored unless all items are valid. Each answer is scored under, and points to, the
+    criterion's rubric version current when the submission reads it (_lock_rubrics).
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
@@ -798,6 +818,7 @@ def submit_evaluations(
         )
     now = timezone.now()
     touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
+    _lock_rubrics(organization, touch_point_ids)
     touch_points = {
         tp.pk: tp
         for tp in TouchPoint.objects.for_organization(organization)
