@@ -30,6 +30,9 @@ from web.forms_evaluate import EvaluationForm, new_client_key
 RECENT_LIMIT = 5
 # A phone list longer than this is a scroll nobody finishes; the search narrows it.
 PICKER_LIMIT = 100
+# A refused submission is a 4xx like the editor's and the API's, with the form and its
+# messages as the body (browsers show it the same; scripts and monitors see the refusal).
+REFUSED_STATUS = 400
 
 
 @dataclass
@@ -167,12 +170,14 @@ def _render_form(
     membership: Membership,
     form: EvaluationForm,
     touch_point: TouchPoint | None,
+    *,
+    status: int = 200,
 ) -> HttpResponse:
     picker = None
     if touch_point is None:
         picker = build_picker(request.user, membership.organization, "")  # type: ignore[arg-type]
     context = {"form": form, "touch_point": touch_point, "picker": picker}
-    return render(request, "web/evaluate.html", context)
+    return render(request, "web/evaluate.html", context, status=status)
 
 
 @login_required
@@ -223,7 +228,7 @@ def _submit(request: HttpRequest, membership: Membership) -> HttpResponse:
         sites=_active_sites(organization),
     )
     if not form.is_valid():
-        return _render_form(request, membership, form, touch_point)
+        return _render_form(request, membership, form, touch_point, status=REFUSED_STATUS)
     data = form.cleaned_data
     try:
         evaluation = submit_evaluation(
@@ -242,7 +247,7 @@ def _submit(request: HttpRequest, membership: Membership) -> HttpResponse:
         if already is not None:
             return redirect("evaluate-done", pk=already.pk)
         form.add_service_errors(exc.message_dict)
-        return _render_form(request, membership, form, touch_point)
+        return _render_form(request, membership, form, touch_point, status=REFUSED_STATUS)
     return redirect("evaluate-done", pk=evaluation.pk)
 
 

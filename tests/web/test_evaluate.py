@@ -280,7 +280,7 @@ def test_missing_answers_are_refused_beside_each_field_keeping_the_typed_values(
 
     response = client.post(URL, data)
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Evaluation.objects.exists()
     body = response.content.decode()
     # A summary at the top, linking to each field to fix.
@@ -308,7 +308,7 @@ def test_a_value_the_service_refuses_is_shown_beside_its_criterion(
         URL, rubric.good_post(**{f"answer_{rubric.scale.pk}": "9", "comment": "typed"})
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Evaluation.objects.exists()
     body = response.content.decode()
     assert f'id="answer_{rubric.scale.pk}-error">Must be a whole number from 1 to 5.' in body
@@ -328,7 +328,7 @@ def test_an_observation_in_the_future_is_refused_with_the_services_message(
 
     response = client.post(URL, rubric.good_post(observed_at=tomorrow, tz="UTC"))
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Evaluation.objects.exists()
     body = response.content.decode()
     assert "The observation cannot be in the future." in body
@@ -343,7 +343,7 @@ def test_no_touch_point_is_refused_and_the_list_is_offered(
 
     response = client.post(URL, rubric.good_post(touch_point=None))
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Evaluation.objects.exists()
     body = response.content.decode()
     assert "Choose a touch point." in body
@@ -359,7 +359,7 @@ def test_an_archived_journeys_touch_point_is_refused_by_the_service(
 
     response = signed_in(client, personas.evaluator).post(URL, rubric.good_post())
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Evaluation.objects.exists()
     assert "This journey is archived and takes no new evaluations." in response.content.decode()
 
@@ -425,7 +425,7 @@ def test_other_organizations_touch_point_is_not_found(personas: Personas, client
     )
 
     assert page.status_code == 404
-    assert post.status_code == 200
+    assert post.status_code == 400
     body = post.content.decode()
     assert "No such touch point." in body
     assert "Rival desk" not in body
@@ -441,7 +441,7 @@ def test_other_organizations_site_is_refused(
         URL, rubric.good_post(site=str(theirs.pk))
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "No such site." in response.content.decode()
     assert "Rival shop" not in response.content.decode()
     assert not Evaluation.objects.exists()
