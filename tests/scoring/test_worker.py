@@ -11,12 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Role
 from scoring import formulas
-from scoring.models import StaleMark, TouchPointScore
+from scoring.models import JourneyScore, StaleMark, TouchPointScore
+from scoring.services import recompute_journey
 from tests.factories import (
     CriterionFactory,
     JourneyFactory,
@@ -176,10 +178,30 @@ def test_evaluations_submitted_while_the_broker_is_down_are_scored_after_it_retu
     assert TouchPointScore.objects.get(touch_point=touch_points[0]).n == 13
 
 
+def snapshot_state(journey_id: int) -> list[tuple[object, ...]]:
+    """Everything a reader of the journey's scores sees, row by row."""
+    rows: list[tuple[object, ...]] = [
+        (s.touch_point_id, s.generation, s.n, s.smoothed, s.computed_at)
+        for s in TouchPointScore.objects.filter(journey_id=journey_id).order_by("touch_point_id")
+    ]
+    rows += JourneyScore.objects.filter(journey_id=journey_id).values_list(
+        "score", "n", "computed_at"
+    )
+    return rows
+
+
 def test_a_worker_killed_mid_recompute_leaves_no_partial_snapshot_and_the_sweep_recovers(
     workers: list[Worker], broker: RedisServer, journey_setup
 ) -> None:  # type: ignore[no-untyped-def]
+    """RELIABILITY R3: readers see the old snapshot or the new one, never a mix; after a
+    SIGKILL of the pool child and the main process, the sweep (not the hour-long
+    visibility timeout) recovers, with exactly one snapshot row per touch point."""
     org, evaluator, touch_points = journey_setup
+    journey_id = touch_points[0].journey_id
+    submit(org, evaluator, touch_points[0], 4)
+    submit(org, evaluator, touch_points[1], 3, seed=2)
+    recompute_journey(journey_id)  # the old snapshot, written here before any worker runs
+    old = snapshot_state(journey_id)
     marker = Path(tempfile.mkdtemp()) / "paused"
     doomed = Worker(
         broker.url, SCORING_TEST_PAUSE_SECONDS="120", SCORING_TEST_PAUSE_MARKER=str(marker)
@@ -187,18 +209,26 @@ def test_a_worker_killed_mid_recompute_leaves_no_partial_snapshot_and_the_sweep_
     workers.append(doomed)
     doomed.start()
 
-    submit(org, evaluator, touch_points[0], 6)
-    # The recompute has written its snapshot rows and is holding its transaction open.
+    submit(org, evaluator, touch_points[0], 6, seed=5)
+    # The recompute has written its new snapshot rows and is holding its transaction open.
     wait_for(marker.exists, timeout=60)
-    assert not TouchPointScore.objects.exists(), "an uncommitted snapshot was visible"
+    assert snapshot_state(journey_id) == old, "an uncommitted snapshot was visible"
 
     doomed.kill()  # SIGKILL the pool child, then the main process
-    # The message is unacknowledged and would only come back after the visibility
-    # timeout (an hour); the stale marks survived the rollback, so the sweep recovers.
+    assert snapshot_state(journey_id) == old
+    # The main process may live long enough to hand the message back (reject on worker
+    # lost); if not, it is unacknowledged and returns only after the visibility timeout
+    # (an hour). Drop it either way: the stale marks survived the rollback, and the
+    # sweep alone must recover.
+    redis.Redis.from_url(broker.url).flushall()
     assert StaleMark.objects.filter(touch_point=touch_points[0]).exists()
 
     survivor = Worker(broker.url)
     workers.append(survivor)
     survivor.start()
-    wait_for(lambda: scores_are_correct(touch_points[:1]), timeout=60)
-    assert TouchPointScore.objects.filter(touch_point=touch_points[0]).count() == 1
+    wait_for(lambda: scores_are_correct(touch_points), timeout=60)
+    assert TouchPointScore.objects.get(touch_point=touch_points[0]).n == 10
+    for tp in touch_points:
+        assert TouchPointScore.objects.filter(touch_point=tp).count() == 1
+    assert "recompute_journey[" in survivor.log(), "the sweep's recompute did it"
+    assert "recompute_touch_point[" not in survivor.log(), "the lost message came back"
