@@ -1,0 +1,72 @@
+"""Resource limits on lists (RELIABILITY S13): `page_size=1000000` is clamped on every list
+the API serves, found from the URLconf so a new list is covered the day it is added. (The
+clamp's value, 500, on real rows: tests/api/test_auth.py; a 100,000-item batch: 413 in
+tests/api/test_hostile_input.py; weak links' `limit`: tests/scoring/test_selectors.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.api import Pagination
+from tests.api.test_cross_tenant_walk import api_routes
+from tests.conftest import Personas
+from tests.factories import (
+    CriterionFactory,
+    JourneyFactory,
+    SiteFactory,
+    StageFactory,
+    TouchPointFactory,
+)
+from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
+
+LIST_ROUTES = sorted(r.name for r in api_routes() if r.actions.get("GET") == "list")
+ROWS = 3  # of every kind: one more than the clamp below
+
+
+def test_the_walk_finds_the_lists() -> None:
+    assert {"journey-list", "evaluation-list"} <= set(LIST_ROUTES)
+
+
+@pytest.fixture
+def three_of_everything(personas: Personas) -> None:
+    journeys = [JourneyFactory(organization=personas.org) for _ in range(ROWS)]
+    stages = [StageFactory(journey=journeys[0]) for _ in range(ROWS)]
+    touch_points = [TouchPointFactory(stage=stages[0]) for _ in range(ROWS)]
+    criteria = [CriterionFactory(touch_point=touch_points[0]) for _ in range(ROWS)]
+    for _ in range(ROWS):
+        SiteFactory(organization=personas.org)
+    submit_evaluations(
+        evaluator=personas.evaluator,
+        organization=personas.org,
+        items=[
+            EvaluationInput(
+                touch_point_id=touch_points[0].pk,
+                source="supervisor",
+                observed_at=timezone.now(),
+                answers=[AnswerInput(criteria[0].pk, 3)],
+            )
+            for _ in range(ROWS)
+        ],
+    )
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES)
+def test_every_list_clamps_a_huge_page_size_to_the_maximum(
+    three_of_everything: None,
+    viewer_api: APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    route: str,
+) -> None:
+    # A maximum below the rows at hand shows the clamp without making 501 rows of each kind.
+    monkeypatch.setattr(Pagination, "max_page_size", ROWS - 1)
+
+    response = viewer_api.get(reverse(route), {"page_size": "1000000"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] >= ROWS
+    assert len(body["results"]) == ROWS - 1
+    assert body["next"] is not None
