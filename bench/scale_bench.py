@@ -48,6 +48,9 @@ RESULTS = ROOT / "bench" / "results"
 # worker would take hints naming touch points of another database.
 BROKER = os.environ.get("BENCH_SCALE_BROKER_URL", "redis://127.0.0.1:6379/13")
 # Tables whose plans matter: they grow with the evaluations.
+# How a plan names the index a node reads: "Index [Only] Scan [Backward] using x", "Bitmap
+# Index Scan on x".
+INDEX_USE = r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)"
 BIG = (
     "touchpoints_evaluation",
     "touchpoints_answer",
@@ -239,9 +242,7 @@ def explain_hot_paths(data: dict[str, Any], token: str, out: Path) -> dict[str, 
                 {
                     "sql": " ".join(text.split())[:160],
                     "execution_ms": float(re.findall(r"Execution Time: ([\d.]+) ms", plan)[-1]),
-                    "indexes": sorted(
-                        set(re.findall(r"Index (?:Only )?Scan (?:Backward )?using (\w+)", plan))
-                    ),
+                    "indexes": sorted(set(re.findall(INDEX_USE, plan))),
                     "seq_scans_of_big_tables": sorted(
                         set(re.findall(r"Seq Scan on (\w+)", plan)) & set(BIG)
                     ),
