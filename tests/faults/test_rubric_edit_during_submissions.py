@@ -18,7 +18,7 @@ from accounts.models import Role
 from scoring import formulas
 from tests.factories import MembershipFactory
 from tests.faults.conftest import Stoppable, World
-from tests.faults.reference import problems, rubric_of
+from tests.faults.reference import problems, reference_evaluation_scores, rubric_of
 from tests.processes import RedisServer, Worker, wait_for
 from touchpoints.models import Answer, Criterion, Evaluation
 from touchpoints.services import update_criterion
@@ -61,7 +61,9 @@ def test_weight_edits_during_submissions_pin_each_evaluation_to_its_version(
 
     def submitter(offset: int) -> None:
         try:
-            world.submit(tp, EVALUATIONS // CLIENTS, seed=offset * 100)
+            for i in range(EVALUATIONS // CLIENTS):
+                world.submit(tp, 1, seed=offset * 100 + i)
+                time.sleep(0.02)  # a client's pace: edits find moments between submissions
         except BaseException as error:
             errors.append(error)
         finally:
@@ -100,6 +102,10 @@ def test_weight_edits_during_submissions_pin_each_evaluation_to_its_version(
     assert len(used) > 1, "the edits did not overlap the submissions"
     assert answers_off_their_version() == []
     scores = dict(Evaluation.objects.values_list("pk", "score"))
+    reference = reference_evaluation_scores([tp.journey_id])
+    assert [pk for pk, score in scores.items() if abs(score - reference[pk]) > 1e-6] == [], (
+        "evaluations scored under another rubric than their answers' versions"
+    )
 
     settle(world)
     update_criterion(actor=manager, criterion=scale, data={"weight": 9.5})  # after the fact
