@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import threading
 import time
 import uuid
@@ -20,7 +22,7 @@ from accounts.models import IdempotencyRecord
 from accounts.tokens import create_token
 from tests.faults.conftest import Stoppable, World
 from tests.faults.reference import problems
-from tests.processes import Gunicorn, RedisServer, Worker, wait_for
+from tests.processes import Gunicorn, RedisServer, Worker, start_all, wait_for
 from touchpoints.models import Answer, Evaluation
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
@@ -44,7 +46,9 @@ def body(world: World, i: int) -> bytes:
     ).encode()
 
 
-def post_all(server: Gunicorn, token: str, bodies: list[bytes]) -> list[tuple[int, float, str]]:
+def post_all(
+    server: Gunicorn, token: str, bodies: list[bytes], clients: int = CLIENTS
+) -> list[tuple[int, float, str]]:
     """POST every body once, from CLIENTS threads with keep-alive connections; returns
     (status, seconds, key) per request. A connection error counts as status 0."""
     results: list[tuple[int, float, str]] = []
@@ -81,7 +85,7 @@ def post_all(server: Gunicorn, token: str, bodies: list[bytes]) -> list[tuple[in
                 results.append((status, time.monotonic() - started, key))
         conn.close()
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -122,6 +126,36 @@ def test_ingest_through_the_api_while_the_broker_is_dead_stores_everything_and_s
     except TimeoutError:
         pytest.fail(f"{problems(world_journeys)[:5]}; worker log {worker.log_path}")
     _report(p99=p99, latencies=latencies)
+
+
+def test_a_frozen_broker_slows_each_request_by_its_timeout_not_more(
+    started: list[Stoppable], broker: RedisServer, world: World
+) -> None:
+    """SIGSTOP: the port still accepts connections but nothing answers, the case where an
+    unbounded publish hangs (celery/celery#4296). Each request waits out the 1 s Redis
+    timeouts of request_recompute at most once, and still answers 201."""
+    _, token = create_token(user=world.evaluator, name="fault test client")
+    worker = Worker(broker.url)
+    server = Gunicorn(broker.url)
+    started.extend([worker, server])
+    start_all(worker, server)
+
+    assert broker.proc is not None
+    os.kill(broker.proc.pid, signal.SIGSTOP)
+    try:
+        results = post_all(server, token, [body(world, i) for i in range(40)], clients=8)
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
+
+    assert sorted({status for status, _, _ in results}) == [201]
+    assert Evaluation.objects.count() == 40
+    assert "Could not queue a recompute" in server.log()
+    wait_for(lambda: not problems(world.journeys), timeout=60, interval=1)
+    latencies = sorted(seconds for _, seconds, _ in results)
+    print(  # noqa: T201
+        f"\nR1 (SIGSTOP): 40 POSTs, 8 clients: p50 {latencies[20] * 1000:.0f} ms, "
+        f"max {latencies[-1] * 1000:.0f} ms"
+    )
 
 
 def _report(**figures: Any) -> None:
