@@ -119,8 +119,14 @@ class DayRollup(models.Model):
     groups merge with Chan's formula, which keeps it exact where sums of squares cancel.
     """
 
-    touch_point = models.ForeignKey(TouchPoint, on_delete=models.CASCADE, related_name="+")
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    # No index of their own: dayrollup_unique starts with the touch point and
+    # dayrollup_journey_day with the journey, both followed by the day. Beside those, a
+    # one-column index is smaller, so the planner picked it for a window and filtered the
+    # days out row by row: every day ever rolled up, read for a 90-day window.
+    touch_point = models.ForeignKey(
+        TouchPoint, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     source = models.CharField(max_length=20)
     site_id = models.BigIntegerField(null=True)
@@ -147,10 +153,14 @@ class DayRollup(models.Model):
 class CriterionDayRollup(models.Model):
     """Answer scores of one criterion, one UTC day, one source, one site (see DayRollup)."""
 
+    # Indexed by criteriondayrollup_unique (criterion, day, ...) and criterionrollup_tp_day
+    # (touch point, day): see DayRollup.
     criterion = models.ForeignKey(
-        "touchpoints.Criterion", on_delete=models.CASCADE, related_name="+"
+        "touchpoints.Criterion", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    touch_point = models.ForeignKey(TouchPoint, on_delete=models.CASCADE, related_name="+")
+    touch_point = models.ForeignKey(
+        TouchPoint, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     day = models.DateField()
     source = models.CharField(max_length=20)
     site_id = models.BigIntegerField(null=True)
