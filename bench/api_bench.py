@@ -17,8 +17,8 @@ against its own database (touchstone_bench_api), then measures in the same run:
       The four reads take turns (5 rounds of 2 s each), so they share the machine's drift.
 Goals: (a) >= 2,000 evaluations/s; (b) scores/ping >= 0.5.
 
-The 1M-evaluation journey is generated once with scoring_bench.generate (COPY, then the
-production SQL derives scores and rollups) and found again through a data marker. Ingest
+The 1M-evaluation journey is generated once with scoring_bench.generate (COPY with the
+scores, rollups by the production SQL) and found again through a data marker. Ingest
 goes to a separate small organization, so the scored journey stays exactly as generated.
 
 Usage: python bench/api_bench.py [--evaluations N] [--fresh] [--seconds S] [--clients N]
