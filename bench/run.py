@@ -23,7 +23,11 @@ BENCHMARKS = ["scoring_bench.py", "api_bench.py", "load_bench.py", "scale_bench.
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", default="1m", help="the scale bench's size: 1m, 10m, ...")
-    parser.add_argument("--only", help="run this bench alone: scoring, api, load or scale")
+    parser.add_argument(
+        "--only",
+        choices=[name.removesuffix("_bench.py") for name in BENCHMARKS],
+        help="run this bench alone",
+    )
     ours, shared = parser.parse_known_args()
     failed = 0
     for name in BENCHMARKS:
