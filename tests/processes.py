@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import kombu.pools
@@ -88,6 +89,134 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
+
+
+class PostgresCluster:
+    """A private PostgreSQL cluster (initdb into a temporary directory) on its own port, for
+    tests that stop the database server itself; the shared one on 5432 must stay up.
+
+    fsync stays on: crash tests are about durability. PostgreSQL refuses to run as root,
+    so under root (CI, this machine) the server runs as the `postgres` user.
+    """
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="pgcluster-"))
+        self.data = self.root / "data"
+        self.log_path = self.root / "postgres.log"
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+
+    @staticmethod
+    def find_bin_dir() -> Path | None:
+        """Debian's newest server binaries (/usr/lib/postgresql/<version>/bin), if any."""
+        found = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        )
+        return found[-1].parent if found else None
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self._as_owner, str(self.bin_dir / program), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def init(self) -> None:
+        # --no-sync only skips flushing initdb's own files; the server runs with fsync on.
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "--no-sync",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Start (or restart after a crash: recovery replays the WAL) and wait until ready."""
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.root} -c shared_buffers=16MB "
+            "-c max_connections=40 -c fsync=on -c synchronous_commit=on"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log_path), "-o", options,
+            "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl -m immediate` is a crash: backends are killed, nothing is checkpointed."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def pid(self) -> int | None:
+        """The postmaster's PID while it runs (first line of postmaster.pid)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def clone(self, source: dict[str, object], database: str) -> None:
+        """Create `database` here as a copy (schema and rows) of the Django database whose
+        settings_dict is `source`: pg_dump piped into psql."""
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database)
+        dump = subprocess.Popen(
+            [
+                str(self.bin_dir / "pg_dump"),
+                "--no-owner",
+                "--no-privileges",
+                "-h",
+                str(source["HOST"] or "127.0.0.1"),
+                "-p",
+                str(source["PORT"] or 5432),
+                "-U",
+                str(source["USER"]),
+                str(source["NAME"]),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        restore = subprocess.run(
+            [
+                str(self.bin_dir / "psql"),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ],
+            stdin=dump.stdout,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert dump.stdout is not None
+        dump.stdout.close()
+        if dump.wait(timeout=60) != 0 or restore.returncode != 0:
+            raise RuntimeError(f"cloning {source['NAME']} failed: {restore.stderr.decode()}")
+
+    def destroy(self) -> None:
+        """Stop the server whatever its state (killing its postmaster by PID if pg_ctl
+        cannot) and delete the cluster."""
+        pid = self.pid()
+        if pid is not None:
+            try:
+                self.stop("immediate")
+            except (subprocess.SubprocessError, OSError):
+                # Only our own postmaster: a stale postmaster.pid may name a reused PID.
+                with suppress(OSError):
+                    if str(self.data) in Path(f"/proc/{pid}/cmdline").read_text():
+                        os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Worker:
@@ -184,10 +313,18 @@ class Gunicorn:
     """The production WSGI server (DEBUG off) against the test database and a given broker,
     on its own port. Throttles are lifted: fault tests send hundreds of requests a minute."""
 
-    def __init__(self, broker_url: str, *, workers: int = 2, threads: int = 4) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        workers: int = 2,
+        threads: int = 4,
+        database_url: str | None = None,
+    ) -> None:
         self.broker_url = broker_url
         self.workers = workers
         self.threads = threads
+        self.database_url = database_url  # None: the test database
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
@@ -198,6 +335,9 @@ class Gunicorn:
 
     def start(self, *, timeout: float = 60) -> None:
         db = connection.settings_dict
+        database_url = self.database_url or (
+            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
         env = {
             **os.environ,
             "DEBUG": "false",
@@ -206,7 +346,7 @@ class Gunicorn:
             "SECURE_SSL_REDIRECT": "false",
             "LOG_JSON": "false",
             "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DATABASE_URL": database_url,
             "DATABASE_CONN_MAX_AGE": "0",
             "CELERY_BROKER_URL": self.broker_url,
             "API_EVALUATION_RATE": "1000000/min",
