@@ -15,7 +15,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.models import Model, QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role, User
 from accounts.tokens import TOKEN_PREFIX, authenticate_token
+from config.database_unavailable import RETRY_AFTER_SECONDS, database_unavailable
 
 security_log = logging.getLogger("touchstone.security")
 
@@ -264,13 +264,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    if isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
-    ):
+    if database_unavailable(exc):
         return Response(
             {"detail": "The database is unavailable; nothing was stored. Retry shortly."},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     from rest_framework.views import exception_handler
 

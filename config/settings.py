@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Early, so every later middleware's log lines and the response carry the id.
     "config.request_id.RequestIdMiddleware",
+    # A lost database gives the pages a 503 with Retry-After instead of a 500.
+    "config.database_unavailable.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
