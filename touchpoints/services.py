@@ -367,7 +367,7 @@ def create_criterion(
         for key, messages in exc.message_dict.items():
             errors.setdefault(key, []).extend(messages)
     raise_if(errors)
-    ordering.lock(TouchPoint, touch_point.pk)
+    _lock_rubric(touch_point.pk)
     siblings = Criterion.objects.filter(touch_point=touch_point)
     criterion = Criterion.objects.create(
         organization_id=touch_point.organization_id,
@@ -398,7 +398,7 @@ def update_criterion(*, actor: User, criterion: Criterion, data: dict[str, Any])
     unknown = set(data) - set(CRITERION_TEXT_FIELDS) - set(RUBRIC_FIELDS)
     if unknown:
         raise ValidationError({"__all__": [f"Unknown fields: {', '.join(sorted(unknown))}."]})
-    ordering.lock(TouchPoint, criterion.touch_point_id)
+    _lock_rubric(criterion.touch_point_id)
     criterion = Criterion.objects.select_related("current_version").get(pk=criterion.pk)
     changes: dict[str, Any] = {}
     for text_field in CRITERION_TEXT_FIELDS:
@@ -480,7 +480,7 @@ def move_criterion(*, actor: User, criterion: Criterion, position: int) -> list[
 @transaction.atomic
 def archive_criterion(*, actor: User, criterion: Criterion) -> Criterion:
     require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(TouchPoint, criterion.touch_point_id)
+    _lock_rubric(criterion.touch_point_id)
     criterion.refresh_from_db(fields=["position", "archived_at"])
     if not criterion.is_archived:
         criterion.archived_at = timezone.now()
@@ -501,7 +501,7 @@ def restore_criterion(
     *, actor: User, criterion: Criterion, position: int | None = None
 ) -> Criterion:
     require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(TouchPoint, criterion.touch_point_id)
+    _lock_rubric(criterion.touch_point_id)
     criterion.refresh_from_db(fields=["position", "archived_at"])
     if criterion.is_archived:
         siblings = Criterion.objects.filter(touch_point_id=criterion.touch_point_id)
@@ -526,7 +526,7 @@ def delete_criterion(*, actor: User, criterion: Criterion) -> bool:
     if Answer.objects.filter(criterion_id=criterion.pk).exists():
         archive_criterion(actor=actor, criterion=criterion)
         return False
-    ordering.lock(TouchPoint, criterion.touch_point_id)
+    _lock_rubric(criterion.touch_point_id)
     record_audit(
         actor=actor, organization=criterion.organization_id, action="delete", obj=criterion
     )
@@ -781,20 +781,29 @@ def _validate_item(
     return errors
 
 
-def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None:
-    """FOR SHARE on the touch points, in id order, until the caller's transaction ends.
+def _lock_rubric(touch_point_id: int) -> None:
+    """FOR UPDATE on the touch point whose rubric (its criteria, their versions, which are
+    active) is about to change, until the transaction ends. It waits for submissions in
+    flight on that touch point (they hold it FOR KEY SHARE, see _lock_rubrics) and they
+    wait for it. Reorders take the weaker FOR NO KEY UPDATE (ordering.lock), which
+    submissions do not wait for: a new order changes no score."""
+    TouchPoint.objects.select_for_update().only("pk").get(pk=touch_point_id)
 
-    Criterion edits hold these rows FOR NO KEY UPDATE (ordering.lock), so a rubric cannot
-    change between the moment a submission reads the current versions and the moment its
+
+def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None:
+    """FOR KEY SHARE on the touch points, in id order, until the caller's transaction ends.
+
+    Rubric edits hold these rows FOR UPDATE (_lock_rubric), so a rubric cannot change
+    between the moment a submission reads the current versions and the moment its
     answers under them commit: otherwise an edit that still saw a version unanswered
     would rewrite it in place under answers already scored by the old rubric. Concurrent
-    submissions share the lock and do not wait for each other.
+    submissions share the lock, and reorders (FOR NO KEY UPDATE) do not block them.
     """
     if touch_point_ids:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id FROM {TouchPoint._meta.db_table} "  # noqa: S608 (a model's table name)
-                "WHERE id = ANY(%s) AND organization_id = %s ORDER BY id FOR SHARE",
+                "WHERE id = ANY(%s) AND organization_id = %s ORDER BY id FOR KEY SHARE",
                 [sorted(touch_point_ids), organization.pk],
             )
 
