@@ -265,8 +265,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     if database_unavailable(exc):
+        # Not "nothing was stored": a connection lost during COMMIT may follow a durable
+        # commit (seen in the R8 crash test). The key's replay tells the client which.
         return Response(
-            {"detail": "The database is unavailable; nothing was stored. Retry shortly."},
+            {
+                "detail": (
+                    "The database is unavailable. Retry shortly with the same "
+                    "Idempotency-Key: a request that was stored is then answered, not "
+                    "stored twice."
+                )
+            },
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
