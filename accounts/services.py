@@ -106,4 +106,3 @@ def end_sessions(*, user: User) -> int:
             ended.append(session.session_key)
     Session.objects.filter(session_key__in=ended).delete()
     return len(ended)
-
