@@ -6,6 +6,9 @@ from django.views.decorators.cache import never_cache
 
 from web import audit, views
 
+# Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
+FORM_METHODS = ["get", "post", "head", "options"]
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
     path("organization/", views.choose_organization, name="choose-organization"),
@@ -29,13 +32,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("edit/", include("web.editor_urls")),
     path(
         "sign-in/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, http_method_names=FORM_METHODS
+        ),
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "account/password/",
-        never_cache(auth_views.PasswordChangeView.as_view()),
+        never_cache(auth_views.PasswordChangeView.as_view(http_method_names=FORM_METHODS)),
         name="password_change",
     ),
     path(

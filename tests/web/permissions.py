@@ -37,11 +37,9 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("token-revoke", "POST"): EVERY_MEMBER,
     ("login", "GET"): EVERY_MEMBER,
     ("login", "POST"): EVERY_MEMBER,
-    ("login", "PUT"): EVERY_MEMBER,  # Django's form views take PUT as POST (see the doc)
     ("logout", "POST"): EVERY_MEMBER,
     ("password_change", "GET"): EVERY_MEMBER,
     ("password_change", "POST"): EVERY_MEMBER,
-    ("password_change", "PUT"): EVERY_MEMBER,
     ("password_change_done", "GET"): EVERY_MEMBER,
     # The audit log: who changed the structure, for those who can change it
     ("journey-history", "GET"): WHO_EDITS_STRUCTURE,
