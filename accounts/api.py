@@ -17,7 +17,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.pagination import PageNumberPagination
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     # lazily, or settings would import a half-loaded module.
     from rest_framework.views import APIView
 
+from accounts.concurrency import ErrorSerializer
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role, User
 from accounts.tokens import TOKEN_PREFIX, authenticate_token
 from config.database_unavailable import RETRY_AFTER_SECONDS, database_unavailable
@@ -50,6 +51,45 @@ ORGANIZATION_PARAMETER = OpenApiParameter(
         "more than one organization; otherwise their only organization is used."
     ),
 )
+
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": 'Messages by field: {"field": ["message", ...]}.',
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+# What any operation can refuse before its own code runs: the token check
+# (BearerTokenAuthentication, AuthFailureThrottle) and request_membership.
+ACCESS_REFUSALS: dict[int, tuple[Any, str]] = {
+    400: (
+        FIELD_ERRORS_SCHEMA,
+        "X-Organization is missing and you belong to several organizations.",
+    ),
+    401: (ErrorSerializer, "Missing, invalid or revoked token."),
+    403: (ErrorSerializer, "You are not a member of any organization."),
+    404: (ErrorSerializer, "X-Organization names none of your organizations."),
+    429: (
+        ErrorSerializer,
+        "Too many failed token checks from your address; retry after Retry-After seconds.",
+    ),
+}
+
+
+def with_access_refusals(responses: dict[int, Any]) -> dict[int, Any]:
+    """An operation's documented responses plus the refusals every operation can give
+    (ACCESS_REFUSALS): a status the operation documents itself keeps its body and
+    examples, and its description gains the access reason."""
+    merged = dict(responses)
+    for code, (body, reason) in ACCESS_REFUSALS.items():
+        own = merged.get(code)
+        if own is None:
+            merged[code] = OpenApiResponse(body, description=reason)
+        elif isinstance(own, OpenApiResponse):
+            merged[code] = OpenApiResponse(
+                own.response, description=f"{own.description} Or: {reason}", examples=own.examples
+            )
+        else:
+            raise TypeError(f"Document {code} as an OpenApiResponse, with its description.")
+    return merged
 
 
 class AuthFailureThrottle(SimpleRateThrottle):
@@ -247,6 +287,15 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500  # larger requests are clamped, not refused
+
+
+# DRF's pagination answers a page it cannot serve with 404 "Invalid page.".
+NO_SUCH_PAGE = {
+    404: OpenApiResponse(
+        ErrorSerializer,
+        description="No such page: `page` is not a whole number from 1, or is past the last page.",
+    )
+}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

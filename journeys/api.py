@@ -31,7 +31,12 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.throttling import BaseThrottle
 
-from accounts.api import ORGANIZATION_PARAMETER, TenantScopedMixin
+from accounts.api import (
+    NO_SUCH_PAGE,
+    ORGANIZATION_PARAMETER,
+    TenantScopedMixin,
+    with_access_refusals,
+)
 from accounts.concurrency import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
@@ -243,23 +248,22 @@ FIELD_ERRORS = OpenApiResponse(
         )
     ],
 )
-ERRORS: dict[int, Any] = {
-    401: OpenApiResponse(ErrorSerializer, description="Missing, invalid or revoked token."),
-    403: OpenApiResponse(ErrorSerializer, description="Your role may not do this."),
-    404: OpenApiResponse(
-        ErrorSerializer,
-        description="No such object in your organization (or unknown X-Organization).",
-    ),
+ROLE_REFUSED = {403: OpenApiResponse(ErrorSerializer, description="Your role may not do this.")}
+NOT_FOUND = {
+    404: OpenApiResponse(ErrorSerializer, description="No such object in your organization.")
 }
 TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The body is larger than 1 MB.")}
 THROTTLED = {429: OpenApiResponse(ErrorSerializer, description="Too many writes; retry later.")}
-DETAIL_WRITE_ERRORS = {
-    **ERRORS,
-    400: FIELD_ERRORS,
-    **PRECONDITION_RESPONSES,
-    **TOO_LARGE,
-    **THROTTLED,
-}
+DETAIL_WRITE_ERRORS = with_access_refusals(
+    {
+        400: FIELD_ERRORS,
+        **ROLE_REFUSED,
+        **NOT_FOUND,
+        **PRECONDITION_RESPONSES,
+        **TOO_LARGE,
+        **THROTTLED,
+    }
+)
 
 
 def document_structure(
@@ -283,19 +287,23 @@ def document_structure(
         "list": extend_schema(
             summary=f"List {plural}",
             description="Paginated. Archived rows are left out unless include_archived=true.",
-            responses={200: serializer(many=True), 400: FIELD_ERRORS, **ERRORS},
+            responses=with_access_refusals(
+                {200: serializer(many=True), 400: FIELD_ERRORS, **NO_SUCH_PAGE}
+            ),
         ),
         "create": extend_schema(
             summary=f"Create a {noun}",
             request=serializer,
-            responses={201: written, 400: FIELD_ERRORS, **ERRORS, **TOO_LARGE, **THROTTLED},
+            responses=with_access_refusals(
+                {201: written, 400: FIELD_ERRORS, **ROLE_REFUSED, **TOO_LARGE, **THROTTLED}
+            ),
             parameters=[ETAG_HEADER],
             examples=[request_example, answer_example],
         ),
         "retrieve": extend_schema(
             summary=f"Read a {noun}",
             description="Also finds archived rows. The ETag header is what writes send back in If-Match.",
-            responses={200: serializer, **ERRORS},
+            responses=with_access_refusals({200: serializer, **NOT_FOUND}),
             parameters=[ETAG_HEADER],
             examples=[answer_example],
         ),

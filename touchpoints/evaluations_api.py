@@ -28,7 +28,13 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.throttling import ScopedRateThrottle
 
-from accounts.api import ORGANIZATION_PARAMETER, TenantScopedMixin
+from accounts.api import (
+    FIELD_ERRORS_SCHEMA,
+    NO_SUCH_PAGE,
+    ORGANIZATION_PARAMETER,
+    TenantScopedMixin,
+    with_access_refusals,
+)
 from accounts.idempotency import (
     IDEMPOTENCY_HEADER,
     StoredResponse,
@@ -118,7 +124,6 @@ SUBMISSION_ERRORS = {
         },
     ]
 }
-FIELD_ERRORS = {"type": "object", "additionalProperties": _MESSAGES}
 
 ONE_EVALUATION = {
     "touch_point": 12,
@@ -159,24 +164,30 @@ SUBMIT_SCHEMA = extend_schema(
     ),
     parameters=[IDEMPOTENCY_PARAMETER],
     request=SUBMISSION,
-    responses={
-        201: OpenApiResponse(SUBMITTED, description="Stored: the evaluation, or the list."),
-        400: OpenApiResponse(
-            SUBMISSION_ERRORS,
-            description="Refused, nothing stored. One evaluation: messages by field. A "
-            "batch: a detail and the errors of each bad item by its index.",
-        ),
-        403: OpenApiResponse(DetailSerializer, description="Viewers cannot submit."),
-        409: OpenApiResponse(
-            DetailSerializer,
-            description="The Idempotency-Key was used with a different request, or its "
-            "first request is still running (with Retry-After).",
-        ),
-        413: OpenApiResponse(
-            DetailSerializer,
-            description=f"Body over 1 MB, or more than {MAX_BATCH} evaluations.",
-        ),
-    },
+    responses=with_access_refusals(
+        {
+            201: OpenApiResponse(SUBMITTED, description="Stored: the evaluation, or the list."),
+            400: OpenApiResponse(
+                SUBMISSION_ERRORS,
+                description="Refused, nothing stored. One evaluation: messages by field. A "
+                "batch: a detail and the errors of each bad item by its index.",
+            ),
+            403: OpenApiResponse(DetailSerializer, description="Viewers cannot submit."),
+            409: OpenApiResponse(
+                DetailSerializer,
+                description="The Idempotency-Key was used with a different request, or its "
+                "first request is still running (with Retry-After).",
+            ),
+            413: OpenApiResponse(
+                DetailSerializer,
+                description=f"Body over 1 MB, or more than {MAX_BATCH} evaluations.",
+            ),
+            429: OpenApiResponse(
+                DetailSerializer,
+                description="Too many submissions; retry after Retry-After seconds.",
+            ),
+        }
+    ),
     examples=[
         OpenApiExample("One evaluation", value=ONE_EVALUATION, request_only=True),
         OpenApiExample(
@@ -242,20 +253,25 @@ class SubmissionThrottle(ScopedRateThrottle):
         summary="List evaluations, newest observation first",
         description="Every member of the organization may read. Filter by touch point, "
         "journey, site, source and a half-open observed_at window.",
-        responses={
-            200: EvaluationSerializer(many=True),
-            400: OpenApiResponse(FIELD_ERRORS, description="A malformed filter value."),
-        },
+        responses=with_access_refusals(
+            {
+                200: EvaluationSerializer(many=True),
+                400: OpenApiResponse(FIELD_ERRORS_SCHEMA, description="A malformed filter value."),
+                **NO_SUCH_PAGE,
+            }
+        ),
     ),
     retrieve=extend_schema(
         summary="One evaluation with its answers",
         description="Another organization's evaluation answers 404, like a missing one.",
-        responses={
-            200: EvaluationSerializer,
-            404: OpenApiResponse(
-                DetailSerializer, description="No such evaluation in your organization."
-            ),
-        },
+        responses=with_access_refusals(
+            {
+                200: EvaluationSerializer,
+                404: OpenApiResponse(
+                    DetailSerializer, description="No such evaluation in your organization."
+                ),
+            }
+        ),
         examples=[OpenApiExample("Stored", value=STORED_EVALUATION, response_only=True)],
     ),
     create=SUBMIT_SCHEMA,

@@ -14,9 +14,9 @@ Checks: no 5xx, every response's content type and body as the schema documents i
 every status code documented for its operation.
 
 Bugs found and reported but not yet fixed (in code this test does not own) are listed in
-KNOWN_FAILURES, each with a strict xfail test at the end of this module that reproduces it
-directly: when one is fixed, its xfail test fails (XPASS) and the entry must go, so the run
-checks that case again. (The first run's 500s, on instants PostgreSQL cannot store and on
+KNOWN_FAILURES (none at present), each with a strict xfail test at the end of this module
+that reproduces it directly: when one is fixed, its xfail test fails (XPASS) and the entry
+must go, so the run checks that case again. (The first run's 500s, on instants PostgreSQL cannot store and on
 paths no route knows, were fixed in 7d05619; tests/api/test_time_edges.py keeps them.)
 """
 
@@ -40,7 +40,6 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure
-from schemathesis.openapi.checks import UndefinedStatusCode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -71,18 +70,6 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-# Refusals an operation gives without documenting them (reported; see the xfail test
-# test_every_operation_documents_the_refusals_it_can_give).
-UNDOCUMENTED_REFUSALS: dict[str, set[int]] = {
-    "GET /api/v1/criteria/{id}/": {400},
-    "GET /api/v1/evaluations/": {401, 403, 404},
-    "POST /api/v1/evaluations/": {401, 404, 429},
-    "GET /api/v1/evaluations/{id}/": {400, 401, 403},
-    "GET /api/v1/journeys/{id}/": {400},
-    "GET /api/v1/sites/{id}/": {400},
-    "GET /api/v1/stages/{id}/": {400},
-    "GET /api/v1/touchpoints/{id}/": {400},
-}
 # Fields of bodies and query strings that name objects → the kind they name.
 ID_FIELDS = {
     "journey": "journey",
@@ -113,15 +100,10 @@ def _content_type(response: Any) -> str:
     return str((response.headers.get("content-type") or [""])[0])
 
 
-def _undocumented_refusal(failure: Failure, case: Any, response: Any) -> bool:
-    """test_every_operation_documents_the_refusals_it_can_give."""
-    documented_later = UNDOCUMENTED_REFUSALS.get(case.operation.label, set())
-    return isinstance(failure, UndefinedStatusCode) and response.status_code in documented_later
-
-
-KNOWN_FAILURES: list[Callable[[Failure, Any, Any], bool]] = [
-    _undocumented_refusal,
-]
+# Reported bugs the run would find, each a predicate on (failure, case, response), with its
+# strict xfail below. None open now: the undocumented 400/401/403/404/429 refusals are
+# documented (accounts.api.with_access_refusals).
+KNOWN_FAILURES: list[Callable[[Failure, Any, Any], bool]] = []
 
 
 def keep_failure(context: Any, failure: Failure, case: Any, response: Any) -> bool:
@@ -349,8 +331,8 @@ def test_every_operation_answers_as_documented(case: Any, bearer: dict[str, str]
     case.call_and_validate(headers=bearer, checks=CHECKS)
 
 
-# --- Bugs the run found, reproduced directly (each strict: a fix turns it into a failure
-# that says to remove the bug's entry above) --------------------------------------------------
+# --- Beside the run: what every operation must document, and bugs the run found, each
+# reproduced directly (a known bug's strict xfail goes here with its KNOWN_FAILURES entry) ---
 
 
 def _refusals_needed(method: str, operation: dict[str, Any]) -> set[int]:
@@ -366,16 +348,11 @@ def _refusals_needed(method: str, operation: dict[str, Any]) -> set[int]:
 
 
 def _operations() -> list[Any]:
-    cases = []
-    for path, operations in openapi_schema()["paths"].items():
-        for method, operation in operations.items():
-            label = f"{method.upper()} {path}"
-            marks = []
-            if label in UNDOCUMENTED_REFUSALS:
-                reason = f"{label} does not document {sorted(UNDOCUMENTED_REFUSALS[label])}"
-                marks.append(pytest.mark.xfail(strict=True, reason=reason))
-            cases.append(pytest.param(method, path, operation, marks=marks, id=label))
-    return cases
+    return [
+        pytest.param(method, path, operation, id=f"{method.upper()} {path}")
+        for path, operations in openapi_schema()["paths"].items()
+        for method, operation in operations.items()
+    ]
 
 
 @pytest.mark.parametrize(("method", "path", "operation"), _operations())
