@@ -11,29 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import ORGANIZATION_PARAMETER, request_membership
+from accounts.api import ORGANIZATION_PARAMETER, request_membership, with_access_refusals
 from accounts.models import Role
-
-FIELD_ERRORS = {
-    "type": "object",
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-}
 
 
 class PingSerializer(serializers.Serializer[Any]):
     organization = serializers.CharField(help_text="Slug of the organization acted in.")
     role = serializers.ChoiceField(choices=Role.choices, help_text="Your role in it.")
     time = serializers.DateTimeField(help_text="The server's clock (UTC).")
-
-
-class PingErrorSerializer(serializers.Serializer[Any]):
-    detail = serializers.CharField()
 
 
 class PingView(APIView):
@@ -48,20 +39,7 @@ class PingView(APIView):
             "nothing more."
         ),
         parameters=[ORGANIZATION_PARAMETER],
-        responses={
-            200: PingSerializer,
-            400: OpenApiResponse(
-                FIELD_ERRORS,
-                description="X-Organization missing while you belong to several organizations.",
-            ),
-            401: OpenApiResponse(PingErrorSerializer, description="No or an invalid token."),
-            403: OpenApiResponse(
-                PingErrorSerializer, description="Not a member of any organization."
-            ),
-            404: OpenApiResponse(
-                PingErrorSerializer, description="X-Organization names none of yours."
-            ),
-        },
+        responses=with_access_refusals({200: PingSerializer}),
         examples=[
             OpenApiExample(
                 "Acting in one organization",

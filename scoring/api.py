@@ -30,7 +30,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from accounts.api import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
+from accounts.api import (
+    ORGANIZATION_PARAMETER,
+    TenantScopedMixin,
+    request_membership,
+    with_access_refusals,
+)
 from journeys.models import Journey
 from scoring import selectors
 from scoring.serializers import (
@@ -85,7 +90,7 @@ LIMIT_PARAMETER = OpenApiParameter(
 ERRORS = {
     400: OpenApiResponse(
         ScoresQueryErrorSerializer,
-        description="A bad query parameter, named with its messages; or X-Organization missing.",
+        description="A bad query parameter, named with its messages.",
         examples=[
             OpenApiExample(
                 "Window backwards",
@@ -95,11 +100,9 @@ ERRORS = {
             )
         ],
     ),
-    401: OpenApiResponse(ScoresErrorSerializer, description="No or an invalid token."),
-    403: OpenApiResponse(ScoresErrorSerializer, description="Not a member of any organization."),
     404: OpenApiResponse(
         ScoresErrorSerializer,
-        description="No such object in your organization (or X-Organization names none of yours).",
+        description="No such object in your organization.",
     ),
 }
 ETAG_PARAMETER = OpenApiParameter(
@@ -351,11 +354,15 @@ class JourneyScoresView(_ScoresView):
             "does; send it back in If-None-Match to get 304 while it holds."
         ),
         parameters=[*FILTER_PARAMETERS, ETAG_PARAMETER],
-        responses={
-            200: JourneyScoresSerializer,
-            304: OpenApiResponse(description="Not modified: your copy (If-None-Match) is current."),
-            **ERRORS,
-        },
+        responses=with_access_refusals(
+            {
+                200: JourneyScoresSerializer,
+                304: OpenApiResponse(
+                    description="Not modified: your copy (If-None-Match) is current."
+                ),
+                **ERRORS,
+            }
+        ),
         examples=[JOURNEY_EXAMPLE],
     )
     def get(self, request: Request, pk: str) -> HttpResponse:
@@ -408,7 +415,7 @@ class TouchPointScoresView(_ScoresView):
             "evaluations) and the last 12 weeks. An archived touch point has no scores: 404."
         ),
         parameters=FILTER_PARAMETERS,
-        responses={200: TouchPointScoresSerializer, **ERRORS},
+        responses=with_access_refusals({200: TouchPointScoresSerializer, **ERRORS}),
         examples=[TOUCH_POINT_EXAMPLE],
     )
     def get(self, request: Request, pk: str) -> Response:
@@ -436,7 +443,7 @@ class WeakLinksView(generics.GenericAPIView):  # type: ignore[type-arg]
             "priority (weighted gap) first."
         ),
         parameters=[*FILTER_PARAMETERS, LIMIT_PARAMETER],
-        responses={200: OrganizationWeakLinksSerializer, **ERRORS},
+        responses=with_access_refusals({200: OrganizationWeakLinksSerializer, **ERRORS}),
         examples=[WEAK_LINKS_EXAMPLE],
     )
     def get(self, request: Request) -> Response:

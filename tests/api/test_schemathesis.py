@@ -338,10 +338,11 @@ def test_every_operation_answers_as_documented(case: Any, bearer: dict[str, str]
 def _refusals_needed(method: str, operation: dict[str, Any]) -> set[int]:
     """What any operation can answer besides success: 400 (several organizations and no
     X-Organization, or a bad parameter), 401, 403 (no organization), 404 (an unknown
-    X-Organization); writes also 413 and 429; If-Match writes 412 and 428."""
-    needed = {400, 401, 403, 404}
+    X-Organization), 429 (too many failed token checks from the address); writes also 413;
+    If-Match writes 412 and 428."""
+    needed = {400, 401, 403, 404, 429}
     if method != "get":
-        needed |= {413, 429}
+        needed |= {413}
     if any(p["name"] == "If-Match" for p in operation.get("parameters", [])):
         needed |= {412, 428}
     return needed
