@@ -20,7 +20,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -34,7 +34,12 @@ from touchpoints import services as tp_services
 from touchpoints.models import Channel, Criterion, CriterionKind, TouchPoint
 from web import forms_editor as forms
 from web.context import require_membership
-from web.views import _acting_in, _journey_for_member, _map_context, _organization_ids
+from web.views import (
+    _acting_in,
+    _journey_for_member,
+    _map_context,
+    _member_object,
+)
 
 View = Callable[..., HttpResponse]
 FORM_ERROR_STATUS = 400
@@ -70,38 +75,29 @@ def _journey(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership
 
 
 def _stage(request: HttpRequest, stage_id: int) -> tuple[Stage, Membership]:
-    stage = (
-        Stage.objects.for_organizations(_organization_ids(request))
-        .select_related("journey__organization")
-        .filter(pk=stage_id)
-        .first()
+    stage = _member_object(
+        request, Stage.objects.select_related("journey__organization"), stage_id, "stage"
     )
-    if stage is None:
-        raise Http404("No such stage.")
     return stage, _as_manager(request, stage.organization_id)
 
 
 def _touch_point(request: HttpRequest, touch_point_id: int) -> tuple[TouchPoint, Membership]:
-    touch_point = (
-        TouchPoint.objects.for_organizations(_organization_ids(request))
-        .select_related("stage", "journey__organization")
-        .filter(pk=touch_point_id)
-        .first()
+    touch_point = _member_object(
+        request,
+        TouchPoint.objects.select_related("stage", "journey__organization"),
+        touch_point_id,
+        "touch point",
     )
-    if touch_point is None:
-        raise Http404("No such touch point.")
     return touch_point, _as_manager(request, touch_point.organization_id)
 
 
 def _criterion(request: HttpRequest, criterion_id: int) -> tuple[Criterion, Membership]:
-    criterion = (
-        Criterion.objects.for_organizations(_organization_ids(request))
-        .select_related("touch_point__journey", "current_version")
-        .filter(pk=criterion_id)
-        .first()
+    criterion = _member_object(
+        request,
+        Criterion.objects.select_related("touch_point__journey", "current_version"),
+        criterion_id,
+        "criterion",
     )
-    if criterion is None:
-        raise Http404("No such criterion.")
     return criterion, _as_manager(request, criterion.organization_id)
 
 

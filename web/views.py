@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import ApiToken, Membership
+from accounts.models import ApiToken, Membership, TenantQuerySet
 from accounts.tokens import create_token, revoke_token
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
@@ -64,16 +64,20 @@ def _acting_in(request: HttpRequest, organization_id: int) -> Membership:
     return membership
 
 
+def _member_object(request: HttpRequest, objects: TenantQuerySet, pk: int, name: str) -> Any:
+    """The object `pk` of `objects` if it belongs to one of the user's organizations;
+    any other id is a 404, the same as a missing one."""
+    found = objects.for_organizations(_organization_ids(request)).filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {name}.")
+    return found
+
+
 def _journey_for_member(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
     """A journey of one of the user's organizations; any other id is a 404."""
-    journey = (
-        Journey.objects.for_organizations(_organization_ids(request))
-        .select_related("organization")
-        .filter(pk=journey_id)
-        .first()
+    journey = _member_object(
+        request, Journey.objects.select_related("organization"), journey_id, "journey"
     )
-    if journey is None:
-        raise Http404("No such journey.")
     return journey, _acting_in(request, journey.organization_id)
 
 
@@ -81,14 +85,12 @@ def _touch_point_for_member(
     request: HttpRequest, touch_point_id: int
 ) -> tuple[TouchPoint, Membership]:
     """A touch point of one of the user's organizations; any other id is a 404."""
-    touch_point = (
-        TouchPoint.objects.for_organizations(_organization_ids(request))
-        .select_related("stage", "journey__organization")
-        .filter(pk=touch_point_id)
-        .first()
+    touch_point = _member_object(
+        request,
+        TouchPoint.objects.select_related("stage", "journey__organization"),
+        touch_point_id,
+        "touch point",
     )
-    if touch_point is None:
-        raise Http404("No such touch point.")
     return touch_point, _acting_in(request, touch_point.organization_id)
 
 
