@@ -1,8 +1,10 @@
 """Personas every test module can call on: a manager, an evaluator and a viewer of one
-organization, and an outsider who manages a different organization."""
+organization, and an outsider who manages a different organization; and `broker`, a
+private redis-server for the tests that run real workers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from django.core.cache import cache
 
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.processes import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -69,3 +72,12 @@ def recompute_requests(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     sent: list[list[int]] = []
     monkeypatch.setattr("scoring.services.request_recompute", lambda ids: sent.append(sorted(ids)))
     return sent
+
+
+@pytest.fixture
+def broker() -> Iterator[RedisServer]:
+    """A throwaway redis-server on its own port, for a test's workers and publishing."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

@@ -33,14 +33,6 @@ class Stoppable(Protocol):
 
 
 @pytest.fixture
-def broker() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def started(transactional_db: None, broker: RedisServer) -> Iterator[list[Stoppable]]:
     """Processes a test starts (workers, gunicorn): stopped before the
     database is flushed. This process publishes to the private broker meanwhile."""

@@ -34,14 +34,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
 
 @pytest.fixture
-def broker() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def workers(transactional_db: None, broker: RedisServer) -> Iterator[list[Worker]]:
     """Workers a test starts; all stopped before the database is flushed."""
     started: list[Worker] = []
