@@ -36,7 +36,8 @@ from tests.factories import (
     StageFactory,
     TouchPointFactory,
 )
-from touchpoints.models import Answer, Criterion, CriterionVersion, Evaluation, Source, TouchPoint
+from tests.faults.reference import rubric_of
+from touchpoints.models import Answer, Criterion, Evaluation, Source, TouchPoint
 from touchpoints.services import (
     AnswerInput,
     EvaluationInput,
@@ -52,17 +53,6 @@ def close(actual: float | None, expected: float | None) -> bool:
     if actual is None or expected is None:
         return actual is expected
     return math.isclose(actual, expected, rel_tol=0, abs_tol=TIGHT)
-
-
-def rubric_of(version: CriterionVersion) -> formulas.Rubric:
-    return formulas.Rubric(
-        kind=version.kind,
-        weight=version.weight,
-        critical=version.critical,
-        scale_size=version.scale_size or 5,
-        target=version.target_value,
-        worst=version.worst_value,
-    )
 
 
 # ---------------------------------------------------------------------------
