@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "accounts",
+    "core",
     "journeys",
     "touchpoints",
     "scoring",

@@ -1,0 +1,9 @@
+"""The shared core every domain app builds on: text and id validation, the ordered-item
+lifecycle with the one "map changed" hook, the API's base classes, CSV cell escaping and
+broker access. It imports no domain app; the domain apps import it."""
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "core"
