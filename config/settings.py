@@ -232,7 +232,18 @@ CELERY_BEAT_SCHEDULE = {
 # Throttle counters only. Per process on purpose: the API must keep answering while Redis
 # is down (evaluations are stored in PostgreSQL), so nothing on the request path may
 # depend on Redis. Limits are therefore per gunicorn worker.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Counters that must be shared by every process (limits on the open internet, failed
+    # authentications across gunicorn workers). Short socket timeouts: code reading it must
+    # fail open when Redis is away, as the request path never waits on Redis.
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("THROTTLE_CACHE_URL", REDIS_URL),
+        "KEY_PREFIX": "throttle",
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    },
+}
 
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {

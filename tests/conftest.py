@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -27,6 +27,7 @@ def _fast_password_hashing(settings: Any) -> None:
 def _fresh_throttles() -> None:
     """Throttle counters live in the cache; one test's requests must not throttle the next."""
     cache.clear()
+    caches["throttle"].clear()
 
 
 @dataclass
