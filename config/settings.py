@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "touchpoints",
     "scoring",
     "notify",
+    "team",
     "web",
 ]
 

@@ -70,4 +70,15 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("editor-criterion-move", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-archive", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-restore", "POST"): WHO_EDITS_STRUCTURE,
+    # The team: members, invitations, roles, removal
+    ("team", "GET"): WHO_EDITS_STRUCTURE,
+    ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-invitation-resend", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-invitation-revoke", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-member-role", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-member-remove", "GET"): WHO_EDITS_STRUCTURE,
+    ("team-member-remove", "POST"): WHO_EDITS_STRUCTURE,
+    # An invitation link from an email: anyone holding it (the link is the credential)
+    ("team-join", "GET"): EVERY_MEMBER,
+    ("team-join", "POST"): EVERY_MEMBER,
 }
