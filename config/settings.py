@@ -6,6 +6,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.email_url import parse_email_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -79,6 +81,7 @@ INSTALLED_APPS = [
     "journeys",
     "touchpoints",
     "scoring",
+    "notify",
     "web",
 ]
 
@@ -138,7 +141,8 @@ AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Looks the email up by the normalised identifier the lockout counts under.
+    "accounts.backends.EmailBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -221,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-touch-points": {
         "task": "scoring.tasks.sweep_stale",
         "schedule": SCORING_SWEEP_SECONDS,
+    },
+    "send-unsent-email": {
+        "task": "notify.tasks.sweep_unsent",
+        "schedule": 60,
     },
     "purge-idempotency-records": {
         "task": "accounts.tasks.purge_idempotency_records",
@@ -364,3 +372,38 @@ LOGGING = {
 
 # --- Touchstone ---------------------------------------------------------------------
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")
+
+# --- Email ----------------------------------------------------------------------------
+# One variable (config/email_url.py): smtp://user:password@host:587/?tls=true, smtps://…,
+# console://. Invitations (team/) and password reset send email, and both are always on,
+# so production refuses to start without EMAIL_URL; `console://` is an explicit choice
+# that prints messages (and their links) to the worker's log instead. With DEBUG on the
+# default is console://, so `make run` prints invitation links in its terminal.
+_email_url = os.environ.get("EMAIL_URL", "")
+if not _email_url:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set EMAIL_URL (e.g. smtp://user:password@mail.example.com:587/?tls=true): "
+            "invitations and password reset send email. EMAIL_URL=console:// prints them "
+            "to the log instead."
+        )
+    _email_url = "console://"
+_email = parse_email_url(_email_url)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("EMAIL_FROM", "Touchstone <touchstone@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Delivery (notify/): a message is tried this many times in all, transient SMTP errors
+# only (a 4xx answer, a dropped or refused connection), waiting EMAIL_RETRY_SECONDS,
+# then twice as long each time. A message that finally fails is logged and listed for
+# the organization's managers on the Team page.
+EMAIL_MAX_ATTEMPTS = 5
+EMAIL_RETRY_SECONDS = 30
+# Invitation links (team/) stop working after this many days.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
 
+from accounts.forms import SignInForm
 from web import audit, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
@@ -34,14 +35,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "sign-in/",
         auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, http_method_names=FORM_METHODS
+            authentication_form=SignInForm,
+            redirect_authenticated_user=True,
+            http_method_names=FORM_METHODS,
         ),
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "account/password/",
-        never_cache(auth_views.PasswordChangeView.as_view(http_method_names=FORM_METHODS)),
+        never_cache(views.PasswordChange.as_view(http_method_names=FORM_METHODS)),
         name="password_change",
     ),
     path(
