@@ -12,6 +12,7 @@ FORM_METHODS = ["get", "post", "head", "options"]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<int:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<int:journey_id>/map/", views.journey_map_body, name="journey-map-body"),

@@ -25,6 +25,7 @@ WHO_EDITS_STRUCTURE = frozenset({MANAGER})
 BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     # Reading: the overview, the map, the touch-point page and the parts htmx polls
     ("overview", "GET"): EVERY_MEMBER,
+    ("favicon", "GET"): EVERY_MEMBER,  # and anonymous visitors: browsers ask for it unbidden
     ("journey-map", "GET"): EVERY_MEMBER,
     ("journey-map-body", "GET"): EVERY_MEMBER,
     ("touch-point", "GET"): EVERY_MEMBER,

@@ -136,6 +136,7 @@ TOKEN_ROUTES: dict[str, dict[str, str]] = {
 # organization, never on an id in the path.
 OWN_ROUTES = {
     "overview",
+    "favicon",
     "activity",
     "choose-organization",
     "account",
@@ -153,7 +154,7 @@ OWN_ROUTES = {
 # "already revoked or does not exist" (then another person's token must get just that).
 NOT_404 = {"token-revoke"}
 # Answer anonymous visitors; every other route sends them to sign in.
-PUBLIC_ROUTES = {"login", "logout", *TOKEN_ROUTES}
+PUBLIC_ROUTES = {"login", "logout", "favicon", *TOKEN_ROUTES}
 
 
 def accepted(route: str) -> tuple[str, ...]:
@@ -623,7 +624,7 @@ def test_methods_the_table_does_not_list_are_405(world: World, db: None, route: 
 @pytest.mark.parametrize("route", web_routes(), ids=lambda r: r.name)
 def test_anonymous_visitors_are_sent_to_sign_in(world: World, db: None, route: WebRoute) -> None:
     if route.name in PUBLIC_ROUTES:
-        pytest.skip("the sign-in and sign-out routes answer anonymous visitors")
+        pytest.skip("sign-in, sign-out and the favicon answer anonymous visitors")
     pk = own_object(route.name, world.rival, Role.MANAGER).pk if route.kwargs else None
     before = web_state()
     for method in accepted(route.name):
