@@ -1,6 +1,7 @@
 """Touchstone settings: everything from the environment, refusing unsafe production defaults."""
 
 import os
+import ssl
 from pathlib import Path
 
 import dj_database_url
@@ -183,6 +184,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 # --- Celery -----------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# kombu's Redis transport, fixed so a broker restart cannot end a worker (issue 20).
+CELERY_BROKER_TRANSPORT = "config.redis_transport:Transport"
+if CELERY_BROKER_URL.startswith("rediss://"):
+    # Naming the transport class hides the URL's scheme from kombu, so say TLS here (and
+    # verify the certificate, which kombu's own rediss default does not).
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
