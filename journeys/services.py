@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.access import require_role
@@ -13,6 +12,7 @@ from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
 from accounts.services import record_audit
 from core import ordering
 from core.map_changes import map_changed
+from core.text import clean_text, raise_if
 from journeys.models import Journey, JourneyStatus, Stage
 
 JOURNEY_FIELDS = ("name", "persona", "description", "status", "target")
@@ -20,27 +20,6 @@ JOURNEY_FIELDS = ("name", "persona", "description", "status", "target")
 # count in the organization's weak links.
 SCORED_JOURNEY_FIELDS = frozenset({"status", "target"})
 STAGE_FIELDS = ("name", "description")
-
-
-def clean_text(
-    errors: dict[str, list[str]], field: str, value: Any, *, max_length: int, required: bool = False
-) -> str:
-    """Validate one text field, adding messages to `errors`; returns the stripped text."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors.setdefault(field, []).append("Must be text.")
-        return ""
-    text: str = value.strip()
-    if "\x00" in text:
-        errors.setdefault(field, []).append("Must not contain NUL characters.")
-    if required and not text:
-        errors.setdefault(field, []).append("This field is required.")
-    if len(text) > max_length:
-        errors.setdefault(field, []).append(
-            f"Must be at most {max_length} characters (it has {len(text)})."
-        )
-    return text
 
 
 def clean_score(errors: dict[str, list[str]], field: str, value: Any) -> float:
@@ -51,11 +30,6 @@ def clean_score(errors: dict[str, list[str]], field: str, value: Any) -> float:
     if not 0 <= value <= 100:  # also refuses NaN, which compares false
         errors.setdefault(field, []).append("Must be a number from 0 to 100.")
     return float(value)
-
-
-def raise_if(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise ValidationError(errors)
 
 
 def _journey_values(data: dict[str, Any]) -> dict[str, Any]:
