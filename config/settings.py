@@ -304,6 +304,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: a nullable reference is oneOf [the schema, null]; 3.0 has no way to say it
+    # (nullable beside allOf is ignored by validators and generators alike).
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema_hooks.add_common_responses",
+    ],
 }
 
 # --- Security headers ------------------------------------------------------------

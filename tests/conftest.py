@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache, caches
+from django.test import Client
 
 from accounts.models import Membership, Organization, Role, User
+from tests import openapi_check
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
 from tests.processes import RedisServer
@@ -22,6 +24,25 @@ def _fast_password_hashing(settings: Any) -> None:
     """PBKDF2 at Django's full strength takes most of a second a user on this hardware,
     and every test makes four; tests need a password that works, not one that resists."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _api_responses_match_the_schema(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every /api/v1/ response the test client produces must conform to /api/v1/schema/
+    (tests/openapi_check.py). A test that breaks the app on purpose to see how it fails
+    opts out with @pytest.mark.breaks_the_schema_on_purpose."""
+    if request.node.get_closest_marker("breaks_the_schema_on_purpose"):
+        return
+    original = Client.request
+
+    def checked(self: Client, **kwargs: Any) -> Any:
+        response = original(self, **kwargs)
+        openapi_check.check(response)
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)
 
 
 @pytest.fixture(autouse=True)

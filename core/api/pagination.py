@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.pagination import PageNumberPagination
 
@@ -12,6 +14,16 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500  # larger requests are clamped, not refused
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """DRF's page schema says `nullable`, which OpenAPI 3.1 (our schema's version) no
+        longer has: `next` and `previous` are null on the last and first pages."""
+        page = super().get_paginated_response_schema(schema)
+        for link in ("next", "previous"):
+            prop = page["properties"][link]
+            prop.pop("nullable", None)
+            prop["type"] = ["string", "null"]
+        return page
 
 
 # DRF's pagination answers a page it cannot serve with 404 "Invalid page.".
