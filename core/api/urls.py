@@ -1,7 +1,7 @@
-"""Account-level API routes, mounted under /api/v1/ by config/urls.py."""
+"""The API routes of the core (the ping), mounted under /api/v1/ by config/urls.py."""
 
 from django.urls import path
 
-from accounts.api_views import PingView
+from core.api.ping import PingView
 
 urlpatterns = [path("ping/", PingView.as_view(), name="api-ping")]
