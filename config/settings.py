@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "touchpoints",
     "scoring",
     "web",
+    "demo",
 ]
 
 MIDDLEWARE = [

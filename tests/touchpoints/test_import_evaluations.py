@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command, execute_from_comm
 
 from accounts.models import Organization
 from core.csv import csv_line
-from journeys.demo import ANA, DEMO_SLUG, load_demo
+from demo.loader import ANA, DEMO_SLUG, load_demo
 from scoring.models import StaleMark
 from tests.conftest import Personas
 from tests.factories import (
