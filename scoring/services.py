@@ -27,8 +27,10 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
+from core import broker
+from core.broker import broker_redis
 from journeys.models import Journey
-from scoring import formulas, sql
+from scoring import formulas, heartbeat, sql
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from touchpoints.models import Criterion, Site, Source, TouchPoint
 
@@ -53,25 +55,11 @@ def mark_stale(touch_point_ids: Iterable[int]) -> None:
 
 
 PENDING_KEY = "touchstone:recompute-pending:{}"
-
-
-def _broker_redis() -> redis.Redis:
-    """A client for the broker's Redis with short timeouts: a slow broker must not hold
-    up the request that already committed its evaluations. Half a second: a frozen broker
-    (accepting connections, answering nothing) cost each request a full second at 1 s, and
-    p99 went past RELIABILITY R1's 2 s under load; a busy but healthy Redis answers in
-    milliseconds, and a missed enqueue only waits for the sweep."""
-    from config.celery import app
-
-    url = str(app.conf.broker_url)
-    client = _redis_clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        _redis_clients[url] = client
-    return client
-
-
-_redis_clients: dict[str, redis.Redis] = {}
+# When the last sweep finished (Unix time), for `manage.py scoring_status` and the admin.
+LAST_SWEEP_KEY = "touchstone:last-sweep"
+# The tasks services publish, by name (core.broker): scoring.tasks imports this module.
+RECOMPUTE_TOUCH_POINT = "scoring.tasks.recompute_touch_point"
+RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
 
 
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
@@ -82,17 +70,15 @@ def request_recompute(touch_point_ids: Iterable[int]) -> None:
     costs one recompute per debounce window. The stale marks are the real record: if
     Redis is down, the periodic sweep re-queues whatever was not sent.
     """
-    from scoring import tasks
-
     debounce = settings.SCORING_DEBOUNCE_SECONDS
     try:
-        client = _broker_redis()
+        client = broker_redis()
         for pk in touch_point_ids:
             key = PENDING_KEY.format(pk)
             if not client.set(key, 1, nx=True, ex=int(debounce) + 60):
                 continue  # one is already pending; it will cover this change
             try:
-                tasks.recompute_touch_point.apply_async(args=(pk,), countdown=debounce)
+                broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=debounce)
             except Exception:
                 client.delete(key)
                 raise
@@ -104,7 +90,7 @@ def request_recompute(touch_point_ids: Iterable[int]) -> None:
 def clear_pending(touch_point_id: int) -> None:
     """Called as a recompute starts: changes committed from now on need another one."""
     try:
-        _broker_redis().delete(PENDING_KEY.format(touch_point_id))
+        broker_redis().delete(PENDING_KEY.format(touch_point_id))
     except redis.RedisError:
         log.warning("Could not clear the pending marker of %s.", touch_point_id, exc_info=True)
 
@@ -571,8 +557,6 @@ def sweep_stale() -> int:
     """Re-queue every touch point still marked stale past the debounce (a lost message, a
     broker outage, a killed worker), and journeys whose window has moved on. Returns how
     many recomputes were queued."""
-    from scoring import tasks
-
     grace = timezone.now() - timedelta(seconds=settings.SCORING_DEBOUNCE_SECONDS + 5)
     journeys = set(
         StaleMark.objects.values("touch_point__journey_id")
@@ -587,7 +571,9 @@ def sweep_stale() -> int:
         JourneyScore.objects.filter(computed_at__lt=old).values_list("journey_id", flat=True)
     )
     for journey_id in sorted(stale | expired):
-        tasks.recompute_journey.delay(journey_id, full=journey_id in expired)
+        broker.send_task(
+            RECOMPUTE_JOURNEY, args=(journey_id,), kwargs={"full": journey_id in expired}
+        )
     return len(stale | expired)
 
 
@@ -621,8 +607,6 @@ def scoring_status() -> dict[str, Any]:
     heartbeat) are None with `broker_error` saying why when it does not answer within
     its 1 s timeouts, because this is what one runs while something is wrong.
     """
-    from scoring import heartbeat, tasks
-
     now = time.time()
 
     def age(moment: float | None) -> float | None:
@@ -645,10 +629,10 @@ def scoring_status() -> dict[str, Any]:
         "broker_error": None,
     }
     try:
-        client = _broker_redis()
+        client = broker_redis()
         # Messages no worker has taken yet; those a worker holds (ETA, prefetch) are not here.
         length = int(client.llen(queue))
-        raw_sweep = client.get(tasks.LAST_SWEEP_KEY)
+        raw_sweep = client.get(LAST_SWEEP_KEY)
         beat = heartbeat.last_heartbeat()
     except redis.RedisError as error:
         log.warning("scoring_status: the broker did not answer: %s", error)
