@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from core import broker
 from core.broker import broker_redis
+from core.models import JourneyStaleMark
 from journeys.models import Journey
 from scoring import formulas, heartbeat, sql
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -131,19 +132,31 @@ def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCORING_LOCK, journey_id])
+        # Journey marks (core.map_changes: the map or the settings changed) ask for every
+        # touch point's breakdown; touch point marks (new evaluations) for theirs.
+        journey_marks = list(
+            JourneyStaleMark.objects.filter(journey_id=journey_id).values_list("id", flat=True)
+        )
         journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
         if journey is None:
+            JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
             return False
         marks = list(
             StaleMark.objects.filter(touch_point__journey_id=journey_id).values_list(
                 "id", "touch_point_id"
             )
         )
-        if not marks and not full:
+        if not marks and not journey_marks and not full:
             return False
-        _write_journey(journey, stale={tp for _, tp in marks}, full=full, now=timezone.now())
+        _write_journey(
+            journey,
+            stale={tp for _, tp in marks},
+            full=full or bool(journey_marks),
+            now=timezone.now(),
+        )
         _test_pause()
         StaleMark.objects.filter(id__in=[mark_id for mark_id, _ in marks]).delete()
+        JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
     return True
 
 
@@ -166,9 +179,8 @@ def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
     """The touch points on these journeys' maps (neither they nor their stage archived), in
     map order: journey, then stage position, then position inside the stage."""
     return (
-        TouchPoint.objects.filter(
-            journey_id__in=journey_ids, archived_at__isnull=True, stage__archived_at__isnull=True
-        )
+        TouchPoint.objects.filter(journey_id__in=journey_ids)
+        .on_map()
         .select_related("stage")
         .order_by("journey_id", "stage__position", "position")
     )
@@ -554,8 +566,8 @@ def _write_journey_score(journey: Journey, result: JourneyResult, *, now: dateti
 
 
 def sweep_stale() -> int:
-    """Re-queue every touch point still marked stale past the debounce (a lost message, a
-    broker outage, a killed worker), and journeys whose window has moved on. Returns how
+    """Re-queue every journey with a touch point or journey mark older than the debounce (a
+    lost message, a broker outage, a killed worker), and journeys whose window has moved on. Returns how
     many recomputes were queued."""
     grace = timezone.now() - timedelta(seconds=settings.SCORING_DEBOUNCE_SECONDS + 5)
     journeys = set(
@@ -563,6 +575,8 @@ def sweep_stale() -> int:
         .annotate(first=Min("marked_at"))
         .filter(first__lt=grace)
         .values_list("touch_point__journey_id", flat=True)
+    ) | set(
+        JourneyStaleMark.objects.filter(marked_at__lt=grace).values_list("journey_id", flat=True)
     )
     # The window slides even when nobody evaluates: snapshots older than this are redone.
     stale = set(journeys)
@@ -615,10 +629,22 @@ def scoring_status() -> dict[str, Any]:
     def at(moment: float | None) -> datetime | None:
         return None if moment is None else datetime.fromtimestamp(moment, tz=UTC)
 
-    oldest = StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"]
+    oldest = min(
+        (
+            moment
+            for moment in (
+                StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"],
+                JourneyStaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"],
+            )
+            if moment is not None
+        ),
+        default=None,
+    )
     queue = str(settings.CELERY_TASK_DEFAULT_QUEUE)
     status: dict[str, Any] = {
         "stale_touch_points": StaleMark.objects.values("touch_point_id").distinct().count(),
+        # Journeys whose map or scoring settings changed (core.map_changes).
+        "stale_journeys": JourneyStaleMark.objects.values("journey_id").distinct().count(),
         "oldest_stale_seconds": age(oldest.timestamp()) if oldest else None,
         "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
         "queue": queue,

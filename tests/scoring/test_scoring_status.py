@@ -89,6 +89,7 @@ def test_nothing_behind_on_a_fresh_install(broker: RedisServer) -> None:
 
     assert status == {
         "stale_touch_points": 0,
+        "stale_journeys": 0,
         "oldest_stale_seconds": None,
         "last_computed_at": None,
         "queue": "scoring",
