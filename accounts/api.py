@@ -36,6 +36,7 @@ from accounts.concurrency import ErrorSerializer
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role, User
 from accounts.tokens import TOKEN_PREFIX, authenticate_token
 from config.database_unavailable import RETRY_AFTER_SECONDS, database_unavailable
+from core.ids import parse_id
 
 security_log = logging.getLogger("touchstone.security")
 
@@ -218,8 +219,8 @@ def request_membership(request: Request) -> Membership:
     ref = (request.headers.get(ORGANIZATION_HEADER) or "").strip()
     if ref:
         match = memberships.filter(organization__slug=ref).first()
-        if match is None and ref.isdigit():
-            match = memberships.filter(organization_id=int(ref)).first()
+        if match is None and parse_id(ref) is not None:
+            match = memberships.filter(organization_id=parse_id(ref)).first()
         if match is None:
             raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
     else:

@@ -7,3 +7,7 @@ from django.apps import AppConfig
 
 class CoreConfig(AppConfig):
     name = "core"
+
+    def ready(self) -> None:
+        # Registers the `<id:...>` path converter before any URLconf is read.
+        from core import ids  # noqa: F401

@@ -13,22 +13,20 @@ FORM_METHODS = ["get", "post", "head", "options"]
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
     path("organization/", views.choose_organization, name="choose-organization"),
-    path("journeys/<int:journey_id>/", views.journey_map, name="journey-map"),
-    path("journeys/<int:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
-    path("journeys/<int:journey_id>/history/", audit.journey_history, name="journey-history"),
+    path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
+    path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
+    path("journeys/<id:journey_id>/history/", audit.journey_history, name="journey-history"),
     path("activity/", audit.activity, name="activity"),
-    path("touch-points/<int:touch_point_id>/", views.touch_point_detail, name="touch-point"),
+    path("touch-points/<id:touch_point_id>/", views.touch_point_detail, name="touch-point"),
+    path("touch-points/<id:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"),
     path(
-        "touch-points/<int:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"
-    ),
-    path(
-        "touch-points/<int:touch_point_id>/scores/",
+        "touch-points/<id:touch_point_id>/scores/",
         views.touch_point_scores_part,
         name="touch-point-scores",
     ),
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),
-    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("account/tokens/<id:token_id>/revoke/", views.token_revoke, name="token-revoke"),
     path("evaluate/", include("web.evaluate_urls")),
     path("edit/", include("web.editor_urls")),
     path(

@@ -33,7 +33,7 @@ from touchpoints.models import Evaluation
 
 pytestmark = pytest.mark.urls(__name__)
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+MODEL_BACKEND = "accounts.backends.EmailBackend"
 
 
 class OrganizationView(APIView):
