@@ -10,18 +10,9 @@ from typing import Any
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
-from core.ids import IdFormField
+from core.api.filters import IdFilter
 from touchpoints.models import Evaluation, Source
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(django_filters.NumberFilter):
-    """An id as core.ids parses it (NumberFilter alone would take 1.5, "١٢" and 10**30)."""
-
-    field_class = IdFormField
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):

@@ -5,13 +5,14 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
 
 from accounts.forms import SignInForm
-from web import audit, views
+from web import audit, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
@@ -27,6 +28,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<id:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("team/", team.team, name="team"),
+    path("team/invite/", team.invite, name="team-invite"),
+    path(
+        "team/invitations/<id:invitation_id>/resend/",
+        team.invitation_resend,
+        name="team-invitation-resend",
+    ),
+    path(
+        "team/invitations/<id:invitation_id>/revoke/",
+        team.invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("team/members/<id:membership_id>/role/", team.member_role, name="team-member-role"),
+    path("team/members/<id:membership_id>/remove/", team.member_remove, name="team-member-remove"),
+    path("team/join/<str:token>/", team.join, name="team-join"),
     path("evaluate/", include("web.evaluate_urls")),
     path("edit/", include("web.editor_urls")),
     path(

@@ -7,8 +7,11 @@ so another organization's journey or touch point is a 404, exactly like one that
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import GuardedPasswordChangeForm
@@ -247,6 +250,22 @@ def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpRe
     """The score sections of the detail page, polled while a recompute is pending."""
     touch_point, membership = _touch_point_for_member(request, touch_point_id)
     return render(request, "web/touch_point.html#scores", _scores_context(touch_point, membership))
+
+
+FAVICON = Path(settings.BASE_DIR) / "static" / "favicon.ico"
+
+
+@cache
+def _favicon_bytes() -> bytes:
+    return FAVICON.read_bytes()
+
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on their own whatever the page links: the same
+    icon as the linked static one, so the first load of every page is not a 404."""
+    return HttpResponse(_favicon_bytes(), content_type="image/x-icon")
 
 
 @login_required
