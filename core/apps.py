@@ -13,3 +13,5 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         register(check_utc_and_broker, Tags.compatibility)
+        # Registers the `<id:...>` path converter before any URLconf is read.
+        from core import ids  # noqa: F401

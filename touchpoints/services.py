@@ -225,6 +225,29 @@ RUBRIC_FIELDS = (
 )
 MAX_SCALE_SIZE = 11
 
+# Rubric and answer numbers are bounded so that nothing accepted can make scoring leave
+# float8: PostgreSQL raises on overflow (a 1e308 target minus a -1e308 worst value) and on
+# an underflow to 0 (5e-324 / 10), where Python quietly gives inf or 0. Within these
+# bounds every answer score, weighted sum and mean stays far inside float8's range
+# (tests/api/test_rubric_bounds.py scores evaluations at every extreme).
+MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
+MAX_MEASURE = 1e9  # a numeric criterion's target and worst value, either sign
+# A non-zero measure or numeric answer must be at least this far from 0 (answers may be
+# as large as any finite number: scoring compares them with the rubric before dividing).
+MIN_MAGNITUDE = 1e-9
+
+
+MEASURE_MESSAGE = (
+    f"Must be a number from {-MAX_MEASURE:g} to {MAX_MEASURE:g}, "
+    f"0 or at least {MIN_MAGNITUDE:g} away from 0."
+)
+ANSWER_MESSAGE = f"Must be 0 or at least {MIN_MAGNITUDE:g} away from 0."
+
+
+def _within(value: float, limit: float) -> bool:
+    """|value| <= limit, and either 0 or at least MIN_MAGNITUDE away from it."""
+    return value == 0 or MIN_MAGNITUDE <= abs(value) <= limit
+
 
 def _is_finite(value: int | float) -> bool:
     """math.isfinite, except that an int too large for a float is not finite (not a crash)."""
@@ -257,11 +280,10 @@ def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
         "target_value": None,
         "worst_value": None,
     }
-    weight = _finite_number(
-        errors, "weight", data.get("weight", 1.0), "Weight must be a number greater than 0."
-    )
-    if weight is not None and weight <= 0:
-        errors.setdefault("weight", []).append("Weight must be a number greater than 0.")
+    weight_message = f"Weight must be a number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}."
+    weight = _finite_number(errors, "weight", data.get("weight", 1.0), weight_message)
+    if weight is not None and not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+        errors.setdefault("weight", []).append(weight_message)
     values["weight"] = weight
     critical = data.get("critical", False)
     if not isinstance(critical, bool):
@@ -298,6 +320,9 @@ def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
             data.get("worst_value"),
             "A numeric criterion needs a worst value.",
         )
+        for name, number in (("target_value", target), ("worst_value", worst)):
+            if number is not None and not _within(number, MAX_MEASURE):
+                errors.setdefault(name, []).append(MEASURE_MESSAGE)
         if target is not None and worst is not None and target == worst:
             errors["worst_value"] = ["The worst value must differ from the target."]
         values["target_value"], values["worst_value"] = target, worst
@@ -641,6 +666,8 @@ def _check_value(version: CriterionVersion, value: Any) -> str | None:
             return f"Must be a whole number from 1 to {size}."
     elif version.kind == CriterionKind.YES_NO and value not in (0, 1):
         return "Must be 1 (yes) or 0 (no)."
+    elif version.kind == CriterionKind.NUMERIC and not _within(value, math.inf):
+        return ANSWER_MESSAGE
     return None
 
 
