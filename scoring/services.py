@@ -632,11 +632,14 @@ def scoring_status() -> dict[str, Any]:
         return None if moment is None else datetime.fromtimestamp(moment, tz=UTC)
 
     oldest = StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"]
+    # Every recompute writes its journey's row, so the newest row is the last recompute.
+    last_computed = JourneyScore.objects.aggregate(last=Max("computed_at"))["last"]
     queue = str(settings.CELERY_TASK_DEFAULT_QUEUE)
     status: dict[str, Any] = {
         "stale_touch_points": StaleMark.objects.values("touch_point_id").distinct().count(),
         "oldest_stale_seconds": age(oldest.timestamp()) if oldest else None,
-        "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
+        "last_computed_at": last_computed,
+        "last_computed_seconds": age(last_computed.timestamp()) if last_computed else None,
         "queue": queue,
         "queue_length": None,
         "last_sweep_at": None,
