@@ -382,6 +382,7 @@ class Gunicorn:
             **os.environ,
             "DEBUG": "false",
             "SECRET_KEY": "fault-tests-" + "x" * 50,
+            "EMAIL_URL": "console://",
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "LOG_JSON": "false",
