@@ -53,6 +53,9 @@ def mark_stale(touch_point_ids: Iterable[int]) -> None:
 
 
 PENDING_KEY = "touchstone:recompute-pending:{}"
+# Lives while a debounce window of the touch point runs: a recompute queued then waits for
+# its end (leading-edge debounce, see request_recompute).
+WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
 def _broker_redis() -> redis.Redis:
@@ -75,24 +78,33 @@ _redis_clients: dict[str, redis.Redis] = {}
 
 
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
-    """Queue recomputes, debounced and never failing the caller.
+    """Queue recomputes, debounced on the leading edge and never failing the caller.
 
     At most one recompute per touch point is pending at a time (a SET NX marker the task
-    clears as it starts), due SCORING_DEBOUNCE_SECONDS later, so a burst of submissions
-    costs one recompute per debounce window. The stale marks are the real record: if
-    Redis is down, the periodic sweep re-queues whatever was not sent.
+    clears as it starts). A touch point that had no recompute in the last
+    SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
+    fresh as soon as a worker has run it; one that did waits for the end of that window,
+    and the delayed run opens the next window, so a burst of submissions costs one
+    recompute per window plus the first. The stale marks are the real record: if Redis is
+    down, the periodic sweep re-queues whatever was not sent.
     """
     from scoring import tasks
 
-    debounce = settings.SCORING_DEBOUNCE_SECONDS
+    debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
         client = _broker_redis()
         for pk in touch_point_ids:
             key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=int(debounce) + 60):
+            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
                 continue  # one is already pending; it will cover this change
+            window = WINDOW_KEY.format(pk)
+            if client.set(window, 1, nx=True, px=debounce_ms):
+                delay_ms = 0  # idle: the leading edge, now
+            else:
+                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
+                client.set(window, 1, px=delay_ms + debounce_ms)
             try:
-                tasks.recompute_touch_point.apply_async(args=(pk,), countdown=debounce)
+                tasks.recompute_touch_point.apply_async(args=(pk,), countdown=delay_ms / 1000)
             except Exception:
                 client.delete(key)
                 raise
