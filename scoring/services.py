@@ -61,25 +61,37 @@ LAST_SWEEP_KEY = "touchstone:last-sweep"
 # The tasks services publish, by name (core.broker): scoring.tasks imports this module.
 RECOMPUTE_TOUCH_POINT = "scoring.tasks.recompute_touch_point"
 RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
+# Lives while a debounce window of the touch point runs: a recompute queued then waits for
+# its end (leading-edge debounce, see request_recompute).
+WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
-    """Queue recomputes, debounced and never failing the caller.
+    """Queue recomputes, debounced on the leading edge and never failing the caller.
 
     At most one recompute per touch point is pending at a time (a SET NX marker the task
-    clears as it starts), due SCORING_DEBOUNCE_SECONDS later, so a burst of submissions
-    costs one recompute per debounce window. The stale marks are the real record: if
-    Redis is down, the periodic sweep re-queues whatever was not sent.
+    clears as it starts). A touch point that had no recompute in the last
+    SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
+    fresh as soon as a worker has run it; one that did waits for the end of that window,
+    and the delayed run opens the next window, so a burst of submissions costs one
+    recompute per window plus the first. The stale marks are the real record: if Redis is
+    down, the periodic sweep re-queues whatever was not sent.
     """
-    debounce = settings.SCORING_DEBOUNCE_SECONDS
+    debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
         client = broker_redis()
         for pk in touch_point_ids:
             key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=int(debounce) + 60):
+            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
                 continue  # one is already pending; it will cover this change
+            window = WINDOW_KEY.format(pk)
+            if client.set(window, 1, nx=True, px=debounce_ms):
+                delay_ms = 0  # idle: the leading edge, now
+            else:
+                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
+                client.set(window, 1, px=delay_ms + debounce_ms)
             try:
-                broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=debounce)
+                broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=delay_ms / 1000)
             except Exception:
                 client.delete(key)
                 raise
@@ -640,13 +652,16 @@ def scoring_status() -> dict[str, Any]:
         ),
         default=None,
     )
+    # Every recompute writes its journey's row, so the newest row is the last recompute.
+    last_computed = JourneyScore.objects.aggregate(last=Max("computed_at"))["last"]
     queue = str(settings.CELERY_TASK_DEFAULT_QUEUE)
     status: dict[str, Any] = {
         "stale_touch_points": StaleMark.objects.values("touch_point_id").distinct().count(),
         # Journeys whose map or scoring settings changed (core.map_changes).
         "stale_journeys": JourneyStaleMark.objects.values("journey_id").distinct().count(),
         "oldest_stale_seconds": age(oldest.timestamp()) if oldest else None,
-        "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
+        "last_computed_at": last_computed,
+        "last_computed_seconds": age(last_computed.timestamp()) if last_computed else None,
         "queue": queue,
         "queue_length": None,
         "last_sweep_at": None,
