@@ -14,12 +14,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.concurrency import ETAG_HEADER, IF_MATCH_PARAMETER
+from core.api.concurrency import ETAG_HEADER, IF_MATCH_PARAMETER
+from core.api.filters import IdFilter
+from core.api.viewsets import DETAIL_WRITE_ERRORS, StructureViewSet, document_structure
 from feedback import services
 from feedback.models import FeedbackLink
 from feedback.serializers import FeedbackLinkSerializer
-from journeys.api import DETAIL_WRITE_ERRORS, StructureViewSet, document_structure
-from journeys.filters import IdFilter
 from touchpoints.models import TouchPoint
 
 

@@ -6,8 +6,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.serializers import ServiceInputSerializer
 from feedback.models import FeedbackLink
-from journeys.serializers import ServiceInputSerializer
 
 
 class FeedbackLinkSerializer(ServiceInputSerializer):

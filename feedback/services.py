@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, User
 from accounts.services import record_audit
+from core.text import clean_text, raise_if
 from feedback.models import (
     LABEL_MAX_LENGTH,
     MAX_QUESTIONS,
@@ -32,7 +33,6 @@ from feedback.models import (
     FeedbackSetup,
     Language,
 )
-from journeys.services import clean_text, raise_if
 from touchpoints.models import Criterion, CriterionKind, Evaluation, Site, Source, TouchPoint
 from touchpoints.services import AnswerInput, submit_evaluation
 
