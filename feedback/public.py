@@ -25,6 +25,7 @@ from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
 from accounts.brute_force import client_ip
+from core.text import is_storable
 from feedback import selectors, services
 from feedback.models import PUBLIC_COMMENT_MAX_LENGTH, FeedbackLink
 from touchpoints.models import CriterionKind
@@ -108,20 +109,26 @@ def _parse(form: selectors.PublicForm, data: Any) -> tuple[dict[int, float], str
     answers: dict[int, float] = {}
     errors: dict[str, str] = {}
     for question in form.questions:
-        raw = data.get(question.field, "")
+        given = data.getlist(question.field)
+        raw = given[0] if len(given) == 1 else ("" if not given else None)
         if raw == "":
             continue
+        # One value, exactly one of the choices shown: "4.0", " 4", "NaN", "٣", a second
+        # value for the same question are all refused, never coerced.
         choice = next((c for c in question.choices if c.value == raw), None)
         if choice is None:
             errors[question.field] = translation.gettext("Choose one of the answers shown.")
         else:
             answers[question.criterion_id] = choice.number
-    comment = data.get("comment", "") if form.ask_comment else ""
-    if len(comment) > PUBLIC_COMMENT_MAX_LENGTH:
+    comments = data.getlist("comment") if form.ask_comment else []
+    comment = comments[0] if len(comments) == 1 else ""
+    if len(comments) > 1:
+        errors["comment"] = translation.gettext("Please send one comment.")
+    elif len(comment) > PUBLIC_COMMENT_MAX_LENGTH:
         errors["comment"] = translation.gettext(
             "Please keep your comment under %(max)d characters."
         ) % {"max": PUBLIC_COMMENT_MAX_LENGTH}
-    elif "\x00" in comment:
+    elif not is_storable(comment):
         errors["comment"] = translation.gettext(
             "Your comment contains a character we cannot store."
         )
