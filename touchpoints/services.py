@@ -777,21 +777,36 @@ def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None
 
 @transaction.atomic
 def submit_evaluations(
-    *, evaluator: User, organization: Organization, items: Sequence[EvaluationInput]
+    *, evaluator: User | None, organization: Organization, items: Sequence[EvaluationInput]
 ) -> list[Evaluation]:
     """Store a batch of evaluations, all or none, and queue their touch points' recompute.
 
     Every problem in every item is reported at once (BatchValidationError); nothing is
     stored unless all items are valid. Each answer is scored under, and points to, the
     criterion's rubric version current when the submission reads it (_lock_rubrics).
+
+    `evaluator=None` is a customer answering through a feedback link, nobody signed in:
+    the caller (feedback.services) has already checked the link, and every item must be a
+    customer survey. Everything else (touch point, answers, rubric pinning, scoring, the
+    recompute) is the same path as staff entries take.
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
-    membership = membership_for(evaluator, organization)
-    if membership is None or not membership.can_evaluate:
-        raise ValidationError(
-            {"evaluator": ["You must be a manager or evaluator of this organization to evaluate."]}
-        )
+    if evaluator is None:
+        if any(i.source != Source.CUSTOMER_SURVEY for i in items):
+            raise ValidationError(
+                {"source": ["Only customer survey responses are stored without a user."]}
+            )
+    else:
+        membership = membership_for(evaluator, organization)
+        if membership is None or not membership.can_evaluate:
+            raise ValidationError(
+                {
+                    "evaluator": [
+                        "You must be a manager or evaluator of this organization to evaluate."
+                    ]
+                }
+            )
     now = timezone.now()
     touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
     _lock_rubrics(organization, touch_point_ids)
@@ -890,7 +905,7 @@ def submit_evaluations(
 
 def submit_evaluation(
     *,
-    evaluator: User,
+    evaluator: User | None,
     organization: Organization,
     touch_point_id: int,
     source: str,
