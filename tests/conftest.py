@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache, caches
 
+from accounts import access_cache
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
@@ -26,9 +27,11 @@ def _fast_password_hashing(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles() -> None:
-    """Throttle counters live in the cache; one test's requests must not throttle the next."""
+    """Throttle counters live in the cache; one test's requests must not throttle the next.
+    Nor may a token resolution cached by one test serve the next (accounts.access_cache)."""
     cache.clear()
     caches["throttle"].clear()
+    access_cache.clear()
 
 
 @dataclass
