@@ -10,7 +10,6 @@ class AccountsConfig(AppConfig):
 
         from accounts import access_cache
         from accounts.models import ApiToken, Membership, Organization, User
-        from config import checks  # noqa: F401  (registers the system checks)
 
         # Whatever changes what an API token reaches ends its cached resolution.
         for model in (ApiToken, Membership, Organization, User):

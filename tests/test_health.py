@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from core.broker import broker_redis
 from scoring import heartbeat
 from tests.processes import RedisServer, Worker, free_port, publishing_to, wait_for
 
@@ -28,7 +29,7 @@ def broker(redis_server: RedisServer, db: None) -> Iterator[RedisServer]:
     if redis_server.proc is None:
         redis_server.start()
     with publishing_to(redis_server.url):
-        heartbeat._broker_redis().flushdb()
+        broker_redis().flushdb()
         yield redis_server
 
 
@@ -88,7 +89,7 @@ def test_readyz_is_unavailable_without_any_heartbeat(client: Client, broker: Red
 def test_readyz_needs_a_heartbeat_at_most_30_seconds_old(
     client: Client, broker: RedisServer, age: int, ready: bool
 ) -> None:
-    heartbeat._broker_redis().set(heartbeat.HEARTBEAT_KEY, repr(time.time() - age))
+    broker_redis().set(heartbeat.HEARTBEAT_KEY, repr(time.time() - age))
 
     response = client.get("/readyz")
 

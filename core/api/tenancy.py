@@ -19,6 +19,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role
+from core.ids import parse_id
 
 if TYPE_CHECKING:
     # For annotations only: importing it here would be an import cycle (see above).
@@ -62,8 +63,8 @@ def _acting_in(memberships: tuple[Membership, ...], ref: str) -> Membership:
     """The membership X-Organization names (slug, else id), or the only one."""
     if ref:
         match = next((m for m in memberships if m.organization.slug == ref), None)
-        if match is None and ref.isdigit():
-            match = next((m for m in memberships if m.organization_id == int(ref)), None)
+        if match is None and parse_id(ref) is not None:
+            match = next((m for m in memberships if m.organization_id == parse_id(ref)), None)
         if match is None:
             raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
         return match

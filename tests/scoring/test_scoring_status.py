@@ -18,6 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from core.broker import broker_redis
 from scoring import services, tasks
 from scoring.models import StaleMark
 from tests.factories import TouchPointFactory, UserFactory
@@ -42,7 +43,7 @@ def broker(redis_server: RedisServer, db: None) -> Iterator[RedisServer]:
     if redis_server.proc is None:
         redis_server.start()
     with publishing_to(redis_server.url):
-        services._broker_redis().flushdb()
+        broker_redis().flushdb()
         yield redis_server
 
 
@@ -88,6 +89,7 @@ def test_nothing_behind_on_a_fresh_install(broker: RedisServer) -> None:
 
     assert status == {
         "stale_touch_points": 0,
+        "stale_journeys": 0,
         "oldest_stale_seconds": None,
         "last_computed_at": None,
         "last_computed_seconds": None,
@@ -153,7 +155,7 @@ def test_a_running_worker_and_beat_show_as_a_recent_sweep_and_heartbeat(
 ) -> None:
     mark_stale(touch_points=1, marks_each=1, oldest_age=600)  # for the sweep to recompute
     with publishing_to(redis_server.url):
-        services._broker_redis().flushdb()
+        broker_redis().flushdb()
         worker = Worker(redis_server.url)  # sweeps every 2 s
         worker.start()
         try:

@@ -35,6 +35,7 @@ def lines(status: dict[str, Any]) -> list[tuple[str, str]]:
     unknown = f"unknown ({status['broker_error']})"
     return [
         ("Stale touch points", str(status["stale_touch_points"])),
+        ("Stale journeys (map changed)", str(status["stale_journeys"])),
         ("Oldest stale mark", seconds(status["oldest_stale_seconds"], none="none")),
         (
             f'Queue "{status["queue"]}"',
