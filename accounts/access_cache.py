@@ -95,7 +95,9 @@ def current_epoch() -> str | None:
         _redis_down_until = time.monotonic() + RETRY_SECONDS
         log.warning("Access cache: Redis did not answer; resolving from the database.")
         return None
-    return None if raw is None else raw.decode()
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def lookup(prefix: str, secret_hash: str, epoch: str | None) -> Resolution | None:

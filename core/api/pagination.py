@@ -3,6 +3,7 @@ beside it, and how their refusals are documented."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -42,7 +43,7 @@ class PageOrCursorPagination(Pagination):
         self.cursor: _Cursor | None = None
 
     def paginate_queryset(
-        self, queryset: QuerySet[Any], request: Request, view: Any = None
+        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None
     ) -> list[Any] | None:
         if self.cursor_query_param in request.query_params:
             self.cursor = _Cursor()
