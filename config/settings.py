@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "notify",
     "team",
     "web",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -93,7 +94,7 @@ MIDDLEWARE = [
     # Early, so every later middleware's log lines and the response carry the id.
     "config.request_id.RequestIdMiddleware",
     # A lost database gives the pages a 503 with Retry-After instead of a 500.
-    "config.database_unavailable.DatabaseUnavailableMiddleware",
+    "core.database_unavailable.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -242,7 +243,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
     },
     "purge-idempotency-records": {
-        "task": "accounts.tasks.purge_idempotency_records",
+        "task": "core.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
 }

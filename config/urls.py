@@ -19,7 +19,7 @@ def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 
 api_v1 = [
-    path("", include("accounts.api_urls")),
+    path("", include("core.api.urls")),
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),

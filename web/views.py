@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership, TenantQuerySet
 from accounts.tokens import create_token, revoke_all_tokens, revoke_token
+from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
@@ -299,10 +300,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 @require_POST
 def choose_organization(request: HttpRequest) -> HttpResponse:
     """Switch the acting organization (kept in the session) and go back where the user was."""
-    try:
-        organization_id = int(request.POST.get("organization", ""))
-    except ValueError:
-        organization_id = 0
+    organization_id = parse_id(request.POST.get("organization", "")) or 0
     if choose(request, organization_id) is None:
         messages.error(request, "You are not a member of that organization.")
     return HttpResponseRedirect(_safe_next(request, reverse("overview")))
