@@ -85,6 +85,7 @@ RESOURCE_KINDS = {
     "criteria": "criterion",
     "sites": "site",
     "evaluations": "evaluation",
+    "feedback-links": "feedbacklink",
 }
 
 
