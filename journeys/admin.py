@@ -12,7 +12,6 @@ from django.http import HttpRequest
 
 from accounts.admin import AuditedAdmin, ReadOnlyTabularInline
 from journeys.models import Journey, Stage
-from touchpoints.models import TouchPoint
 
 STRUCTURE_HELP = (
     "Positions, archiving, targets and new children are changed in the journey map or "
@@ -82,13 +81,6 @@ class JourneyAdmin(AuditedAdmin):
         super().save_model(request, obj, form, change)
 
 
-class TouchPointInline(ReadOnlyTabularInline):
-    model = TouchPoint
-    fields = ("name", "position", "channel", "importance", archived)
-    ordering = ("position", "id")
-    show_change_link = True
-
-
 @admin.register(Stage)
 class StageAdmin(AuditedAdmin):
     """Stages are added, moved and archived in the journey map or the API; here they
@@ -109,7 +101,8 @@ class StageAdmin(AuditedAdmin):
             },
         ),
     )
-    inlines = (TouchPointInline,)
+    # Its touch points are listed by touchpoints.admin, which re-registers this admin
+    # with their inline: journeys does not import the layer above it.
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

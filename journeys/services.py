@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
-from accounts.services import record_audit
+from accounts.services import audit_changes, record_audit
 from journeys import ordering
 from journeys.models import Journey, JourneyStatus, Stage
 
@@ -109,11 +109,7 @@ def create_journey(
 def update_journey(*, actor: User, journey: Journey, data: dict[str, Any]) -> Journey:
     require_role(actor, journey.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _journey_values(data)
-    changes = {
-        field: [getattr(journey, field), value]
-        for field, value in values.items()
-        if getattr(journey, field) != value
-    }
+    changes = audit_changes(journey, values)
     for field, value in values.items():
         setattr(journey, field, value)
     if changes:
@@ -207,7 +203,7 @@ def create_stage(
 def update_stage(*, actor: User, stage: Stage, data: dict[str, Any]) -> Stage:
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _stage_values(data)
-    changes = {f: [getattr(stage, f), v] for f, v in values.items() if getattr(stage, f) != v}
+    changes = audit_changes(stage, values)
     for field, value in values.items():
         setattr(stage, field, value)
     if changes:
