@@ -44,10 +44,11 @@ run: demo ## Install, migrate, load demo data, start web + worker + beat
 test: install services ## Run the whole test suite (real PostgreSQL, Redis, Celery, Chromium)
 	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff, format check, mypy, missing migrations
+lint: install ## ruff, format check, mypy, import layers, missing migrations
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DEBUG=true .venv/bin/mypy
+	.venv/bin/lint-imports
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 format: install ## Apply ruff's fixes and formatting
