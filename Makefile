@@ -12,10 +12,10 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(DB_NAME)
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .DEFAULT_GOAL := help
-.PHONY: help install services db migrate demo run test lint format bench clean
+.PHONY: help install services db migrate demo run test test-fast lint format bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -23,7 +23,13 @@ help: ## List the targets
 	$(PIP) install --quiet ".[dev]"
 	touch $@
 
-install: .venv/.installed ## Create .venv and install the pinned dependencies
+# Test-only JavaScript (axe-core for the browser tests' accessibility checks), pinned in
+# package-lock.json; npm ci installs exactly that into node_modules/ (gitignored).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+install: .venv/.installed node_modules/.installed ## Create .venv and node_modules/ with the pinned dependencies
 
 services: ## Start PostgreSQL and Redis if they are not running
 	@scripts/ensure-services.sh
@@ -41,8 +47,15 @@ demo: migrate ## Load the demo organization (once; safe to rerun)
 run: demo ## Install, migrate, load demo data, start web + worker + beat
 	DEBUG=true scripts/run-all.sh
 
+# Parallel test processes (pytest-xdist). Most of the suite waits on real processes
+# (workers, brokers, Chromium, PostgreSQL), so more processes than the 2 cores pay off;
+# each gets its own test database and throttle keys. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
 test: install services ## Run the whole test suite (real PostgreSQL, Redis, Celery, Chromium)
-	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: install services ## The inner loop: everything but worker, browser and slow tests
+	DEBUG=true $(PY) -m pytest -n 2 -m "not worker and not browser and not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff, format check, mypy, import layers, missing migrations
 	.venv/bin/ruff check .
@@ -62,4 +75,4 @@ bench: install services ## Run the benchmarks (SCALE=10m: scale bench at 10M; ON
 	DEBUG=true $(PY) bench/run.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 clean: ## Remove the virtualenv and caches
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache staticfiles
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache staticfiles

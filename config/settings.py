@@ -1,10 +1,13 @@
 """Touchstone settings: everything from the environment, refusing unsafe production defaults."""
 
 import os
+import ssl
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.email_url import parse_email_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -79,6 +82,9 @@ INSTALLED_APPS = [
     "journeys",
     "touchpoints",
     "scoring",
+    "feedback",
+    "notify",
+    "team",
     "web",
     "demo",
 ]
@@ -139,7 +145,8 @@ AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Looks the email up by the normalised identifier the lockout counts under.
+    "accounts.backends.EmailBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -152,6 +159,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
+# The staff pages are in English; the public feedback page speaks these (feedback/locale).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -179,6 +188,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 # --- Celery -----------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# kombu's Redis transport, fixed so a broker restart cannot end a worker (issue 20).
+CELERY_BROKER_TRANSPORT = "config.redis_transport:Transport"
+if CELERY_BROKER_URL.startswith("rediss://"):
+    # Naming the transport class hides the URL's scheme from kombu, so say TLS here (and
+    # verify the certificate, which kombu's own rediss default does not).
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -222,6 +237,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-touch-points": {
         "task": "scoring.tasks.sweep_stale",
         "schedule": SCORING_SWEEP_SECONDS,
+    },
+    "send-unsent-email": {
+        "task": "notify.tasks.sweep_unsent",
+        "schedule": 60,
     },
     "purge-idempotency-records": {
         "task": "core.tasks.purge_idempotency_records",
@@ -363,5 +382,53 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
+# --- Customer feedback links (feedback/) ---------------------------------------------
+# Answers one link takes per window, and one client address across all links (addresses
+# as sign-in sees them: API_NUM_PROXIES). Counted in caches["throttle"] by django-ratelimit;
+# when Redis is away the limits fail open (the page keeps answering).
+FEEDBACK_LINK_RATE = env("FEEDBACK_LINK_RATE", "1000/h")
+FEEDBACK_ADDRESS_RATE = env("FEEDBACK_ADDRESS_RATE", "30/h")
+# A device that answered a link gets the thank-you page for this long (a signed cookie).
+FEEDBACK_REPEAT_SECONDS = env_int("FEEDBACK_REPEAT_SECONDS", 6 * 3600)
+# A public answer is a few fields: anything bigger is refused (413) before it is parsed.
+FEEDBACK_MAX_BODY_BYTES = env_int("FEEDBACK_MAX_BODY_BYTES", 16_384)
+RATELIMIT_USE_CACHE = "throttle"
+RATELIMIT_FAIL_OPEN = True
+
 # --- Touchstone ---------------------------------------------------------------------
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")
+
+# --- Email ----------------------------------------------------------------------------
+# One variable (config/email_url.py): smtp://user:password@host:587/?tls=true, smtps://…,
+# console://. Invitations (team/) and password reset send email, and both are always on,
+# so production refuses to start without EMAIL_URL; `console://` is an explicit choice
+# that prints messages (and their links) to the worker's log instead. With DEBUG on the
+# default is console://, so `make run` prints invitation links in its terminal.
+_email_url = os.environ.get("EMAIL_URL", "")
+if not _email_url:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set EMAIL_URL (e.g. smtp://user:password@mail.example.com:587/?tls=true): "
+            "invitations and password reset send email. EMAIL_URL=console:// prints them "
+            "to the log instead."
+        )
+    _email_url = "console://"
+_email = parse_email_url(_email_url)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("EMAIL_FROM", "Touchstone <touchstone@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Delivery (notify/): a message is tried this many times in all, transient SMTP errors
+# only (a 4xx answer, a dropped or refused connection), waiting EMAIL_RETRY_SECONDS,
+# then twice as long each time. A message that finally fails is logged and listed for
+# the organization's managers on the Team page.
+EMAIL_MAX_ATTEMPTS = 5
+EMAIL_RETRY_SECONDS = 30
+# Invitation links (team/) stop working after this many days.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)

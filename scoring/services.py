@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from core import broker
 from core.broker import broker_redis
+from core.models import JourneyStaleMark
 from journeys.models import Journey
 from scoring import formulas, heartbeat, sql
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -60,25 +61,37 @@ LAST_SWEEP_KEY = "touchstone:last-sweep"
 # The tasks services publish, by name (core.broker): scoring.tasks imports this module.
 RECOMPUTE_TOUCH_POINT = "scoring.tasks.recompute_touch_point"
 RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
+# Lives while a debounce window of the touch point runs: a recompute queued then waits for
+# its end (leading-edge debounce, see request_recompute).
+WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
-    """Queue recomputes, debounced and never failing the caller.
+    """Queue recomputes, debounced on the leading edge and never failing the caller.
 
     At most one recompute per touch point is pending at a time (a SET NX marker the task
-    clears as it starts), due SCORING_DEBOUNCE_SECONDS later, so a burst of submissions
-    costs one recompute per debounce window. The stale marks are the real record: if
-    Redis is down, the periodic sweep re-queues whatever was not sent.
+    clears as it starts). A touch point that had no recompute in the last
+    SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
+    fresh as soon as a worker has run it; one that did waits for the end of that window,
+    and the delayed run opens the next window, so a burst of submissions costs one
+    recompute per window plus the first. The stale marks are the real record: if Redis is
+    down, the periodic sweep re-queues whatever was not sent.
     """
-    debounce = settings.SCORING_DEBOUNCE_SECONDS
+    debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
         client = broker_redis()
         for pk in touch_point_ids:
             key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=int(debounce) + 60):
+            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
                 continue  # one is already pending; it will cover this change
+            window = WINDOW_KEY.format(pk)
+            if client.set(window, 1, nx=True, px=debounce_ms):
+                delay_ms = 0  # idle: the leading edge, now
+            else:
+                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
+                client.set(window, 1, px=delay_ms + debounce_ms)
             try:
-                broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=debounce)
+                broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=delay_ms / 1000)
             except Exception:
                 client.delete(key)
                 raise
@@ -131,19 +144,31 @@ def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCORING_LOCK, journey_id])
+        # Journey marks (core.map_changes: the map or the settings changed) ask for every
+        # touch point's breakdown; touch point marks (new evaluations) for theirs.
+        journey_marks = list(
+            JourneyStaleMark.objects.filter(journey_id=journey_id).values_list("id", flat=True)
+        )
         journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
         if journey is None:
+            JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
             return False
         marks = list(
             StaleMark.objects.filter(touch_point__journey_id=journey_id).values_list(
                 "id", "touch_point_id"
             )
         )
-        if not marks and not full:
+        if not marks and not journey_marks and not full:
             return False
-        _write_journey(journey, stale={tp for _, tp in marks}, full=full, now=timezone.now())
+        _write_journey(
+            journey,
+            stale={tp for _, tp in marks},
+            full=full or bool(journey_marks),
+            now=timezone.now(),
+        )
         _test_pause()
         StaleMark.objects.filter(id__in=[mark_id for mark_id, _ in marks]).delete()
+        JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
     return True
 
 
@@ -166,9 +191,8 @@ def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
     """The touch points on these journeys' maps (neither they nor their stage archived), in
     map order: journey, then stage position, then position inside the stage."""
     return (
-        TouchPoint.objects.filter(
-            journey_id__in=journey_ids, archived_at__isnull=True, stage__archived_at__isnull=True
-        )
+        TouchPoint.objects.filter(journey_id__in=journey_ids)
+        .on_map()
         .select_related("stage")
         .order_by("journey_id", "stage__position", "position")
     )
@@ -554,8 +578,8 @@ def _write_journey_score(journey: Journey, result: JourneyResult, *, now: dateti
 
 
 def sweep_stale() -> int:
-    """Re-queue every touch point still marked stale past the debounce (a lost message, a
-    broker outage, a killed worker), and journeys whose window has moved on. Returns how
+    """Re-queue every journey with a touch point or journey mark older than the debounce (a
+    lost message, a broker outage, a killed worker), and journeys whose window has moved on. Returns how
     many recomputes were queued."""
     grace = timezone.now() - timedelta(seconds=settings.SCORING_DEBOUNCE_SECONDS + 5)
     journeys = set(
@@ -563,6 +587,8 @@ def sweep_stale() -> int:
         .annotate(first=Min("marked_at"))
         .filter(first__lt=grace)
         .values_list("touch_point__journey_id", flat=True)
+    ) | set(
+        JourneyStaleMark.objects.filter(marked_at__lt=grace).values_list("journey_id", flat=True)
     )
     # The window slides even when nobody evaluates: snapshots older than this are redone.
     stale = set(journeys)
@@ -615,12 +641,27 @@ def scoring_status() -> dict[str, Any]:
     def at(moment: float | None) -> datetime | None:
         return None if moment is None else datetime.fromtimestamp(moment, tz=UTC)
 
-    oldest = StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"]
+    oldest = min(
+        (
+            moment
+            for moment in (
+                StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"],
+                JourneyStaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"],
+            )
+            if moment is not None
+        ),
+        default=None,
+    )
+    # Every recompute writes its journey's row, so the newest row is the last recompute.
+    last_computed = JourneyScore.objects.aggregate(last=Max("computed_at"))["last"]
     queue = str(settings.CELERY_TASK_DEFAULT_QUEUE)
     status: dict[str, Any] = {
         "stale_touch_points": StaleMark.objects.values("touch_point_id").distinct().count(),
+        # Journeys whose map or scoring settings changed (core.map_changes).
+        "stale_journeys": JourneyStaleMark.objects.values("journey_id").distinct().count(),
         "oldest_stale_seconds": age(oldest.timestamp()) if oldest else None,
-        "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
+        "last_computed_at": last_computed,
+        "last_computed_seconds": age(last_computed.timestamp()) if last_computed else None,
         "queue": queue,
         "queue_length": None,
         "last_sweep_at": None,

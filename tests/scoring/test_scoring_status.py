@@ -89,8 +89,10 @@ def test_nothing_behind_on_a_fresh_install(broker: RedisServer) -> None:
 
     assert status == {
         "stale_touch_points": 0,
+        "stale_journeys": 0,
         "oldest_stale_seconds": None,
         "last_computed_at": None,
+        "last_computed_seconds": None,
         "queue": "scoring",
         "queue_length": 0,
         "last_sweep_at": None,
@@ -151,6 +153,7 @@ def test_with_the_broker_down_its_figures_are_unknown_and_the_rest_still_come(
 def test_a_running_worker_and_beat_show_as_a_recent_sweep_and_heartbeat(
     transactional_db: None, redis_server: RedisServer
 ) -> None:
+    mark_stale(touch_points=1, marks_each=1, oldest_age=600)  # for the sweep to recompute
     with publishing_to(redis_server.url):
         broker_redis().flushdb()
         worker = Worker(redis_server.url)  # sweeps every 2 s
@@ -161,15 +164,21 @@ def test_a_running_worker_and_beat_show_as_a_recent_sweep_and_heartbeat(
             )
             status = wait_for(
                 lambda: (
-                    (s := services.scoring_status())["worker_heartbeat_seconds"] is not None and s
+                    (s := services.scoring_status())["worker_heartbeat_seconds"] is not None
+                    and s["last_computed_at"] is not None
+                    and s
                 ),
                 timeout=30,
             )
         finally:
             worker.stop()
+    out, _ = command()
 
     assert status["last_sweep_seconds"] < 10  # type: ignore[index]
     assert status["worker_heartbeat_seconds"] < 10  # type: ignore[index]
+    assert status["last_computed_seconds"] < 30  # type: ignore[index]
+    assert "Last recompute:" in out
+    assert "s ago)" in out.split("Last recompute:")[1].splitlines()[0]
 
 
 # --- manage.py scoring_status ----------------------------------------------------------------
