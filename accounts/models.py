@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
@@ -10,9 +11,6 @@ from django.db.models import Q
 
 from accounts import access_cache
 from accounts.identity import normalised_email
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 
 class AccessQuerySet(models.QuerySet[Any]):

@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.access import require_role
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.services import end_sessions, record_audit
-from journeys.services import clean_text, raise_if
+from core.text import clean_text, raise_if
 from notify.services import clean_address, header_text, send_email
 from team.models import Invitation, InvitationStatus
 
