@@ -34,6 +34,11 @@ api_v1 = [
     re_path(r"^(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]
 
+# JSON under /api/v1/, the error pages elsewhere (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
