@@ -254,12 +254,14 @@ class _ScoresView(TenantScopedMixin, generics.GenericAPIView):  # type: ignore[t
 # Everything a journey's snapshot answer shows, as text: the journey (name, target), its
 # snapshot (when, over which window), each stage (name, position, archived), each touch
 # point (stage, name, channel, importance, target, position, archived), its snapshot row
-# (generation and time: a recompute always writes both) and whether it has a stale mark.
+# (generation and time: a recompute always writes both) and whether it or the journey has
+# a stale mark.
 # Rows become text with row(...)::text, which quotes and positions every value, so no
 # name can make two different states read alike. The journey must be the organization's.
 _VERSION_SQL = """
 SELECT md5(concat(
-    row(j.name, j.target, js.computed_at, js.window_start, js.window_end)::text,
+    row(j.name, j.target, js.computed_at, js.window_start, js.window_end,
+        EXISTS (SELECT 1 FROM core_journeystalemark jm WHERE jm.journey_id = j.id))::text,
     (SELECT string_agg(row(s.id, s.name, s.position, s.archived_at IS NULL)::text, ';'
                        ORDER BY s.id)
        FROM journeys_stage s WHERE s.journey_id = j.id),

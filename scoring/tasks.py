@@ -10,11 +10,9 @@ import time
 
 from celery import shared_task
 
+from core.broker import broker_redis
 from core.retry import TRANSIENT_ERRORS
 from scoring import services
-
-# When the last sweep finished (Unix time), for `manage.py scoring_status` and the admin.
-LAST_SWEEP_KEY = "touchstone:last-sweep"
 
 # A recompute that failed for a reason that heals (the database restarting) is retried
 # with backoff; anything else (a bad argument, a bug) fails at once, as a retry would
@@ -35,7 +33,7 @@ def recompute_journey(journey_id: int, full: bool = True) -> bool:
 @shared_task(acks_late=True)
 def sweep_stale() -> int:
     queued = services.sweep_stale()
-    services._broker_redis().set(LAST_SWEEP_KEY, repr(time.time()))
+    broker_redis().set(services.LAST_SWEEP_KEY, repr(time.time()))
     return queued
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from rest_framework.settings import api_settings
 
-from config.checks import check_proxy_trust
+from core.checks import check_proxy_trust
 from tests.conftest import Personas
 from tests.factories import PASSWORD
 from tests.test_settings import a_secret_key, run

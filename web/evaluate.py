@@ -13,7 +13,7 @@ from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -24,7 +24,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Membership, Organization, User
 from core.ids import parse_id
-from journeys.models import JourneyStatus
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import submit_evaluation
 from web.context import require_membership
@@ -63,16 +62,10 @@ class Picker:
 
 
 def evaluable_touch_points(organization: Organization) -> QuerySet[TouchPoint]:
-    """Touch points that take evaluations: active, in an active stage and a live journey,
-    with at least one criterion to answer."""
-    active_criteria = Criterion.objects.filter(
-        touch_point_id=OuterRef("pk"), archived_at__isnull=True
-    )
+    """Touch points that take evaluations (TouchPointQuerySet.evaluable)."""
     return (
         TouchPoint.objects.for_organization(organization)
-        .filter(archived_at__isnull=True, stage__archived_at__isnull=True)
-        .exclude(journey__status=JourneyStatus.ARCHIVED)
-        .filter(Exists(active_criteria))
+        .evaluable()
         .select_related("stage", "journey")
     )
 

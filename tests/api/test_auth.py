@@ -33,6 +33,7 @@ from touchpoints.models import Evaluation
 
 pytestmark = pytest.mark.urls(__name__)
 
+# The backend sign-in uses (config/settings.py): a session made with another is refused.
 MODEL_BACKEND = "accounts.backends.EmailBackend"
 
 

@@ -32,6 +32,7 @@ from tests.factories import (
 from touchpoints.models import Criterion, Evaluation, TouchPoint
 from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
 
+# The backend sign-in uses (config/settings.py): a session made with another is refused.
 MODEL_BACKEND = "accounts.backends.EmailBackend"
 # Per-user state that a page view may legitimately touch (the acting organization is kept
 # in the session; axes and the idempotency store are not reached by GETs, but are state).

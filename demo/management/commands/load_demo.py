@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from journeys.demo import load_demo
+from demo.loader import load_demo
 
 
 class Command(BaseCommand):

@@ -1,14 +1,13 @@
-"""System checks for what must hold in every deployment."""
+"""System checks for what must hold in every deployment (registered by core.apps)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import Error, Warning
 
 
-@register(Tags.compatibility)
 def check_utc_and_broker(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = []
     if settings.TIME_ZONE != "UTC" or not settings.USE_TZ:
@@ -32,7 +31,6 @@ def check_utc_and_broker(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return errors
 
 
-@register(Tags.security, deploy=False)
 def check_proxy_trust(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
     """Trusting a proxy's X-Forwarded-Proto while counting the proxy's own address as the
     client's (or the reverse) is the contradiction TRUSTED_PROXIES exists to prevent: every
