@@ -306,6 +306,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "writes": env("API_WRITE_RATE", "600/min"),
         "evaluations": env("API_EVALUATION_RATE", "600/min"),
+        # The OpenAPI document, per client (core/api/schema.py builds it once per process).
+        "schema": env("API_SCHEMA_RATE", "60/min"),
     },
 }
 # Failed token authentications per client address (then 429 with Retry-After).
