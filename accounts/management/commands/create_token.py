@@ -14,16 +14,20 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Membership, User
 from accounts.tokens import create_token
+from core.text import text_argument
 
 
 class Command(BaseCommand):
     help = "Create an API token for an active user and print it (shown only once)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("email", help="Email of the user the token acts as.")
+        parser.add_argument(
+            "email", type=text_argument(max_length=254), help="Email of the user the token acts as."
+        )
         parser.add_argument(
             "--name",
             default="command line",
+            type=text_argument(max_length=100),
             help="What the token is for, e.g. 'BI nightly import' (1 to 100 characters).",
         )
 

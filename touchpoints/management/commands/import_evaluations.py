@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization, User
+from core.text import text_argument
 from touchpoints import csv_import
 
 BAR_WIDTH = 30
@@ -27,11 +28,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="The CSV file (UTF-8).")
         parser.add_argument(
-            "--organization", required=True, help="Slug of the organization to import into."
+            "--organization",
+            required=True,
+            type=text_argument(max_length=60),
+            help="Slug of the organization to import into.",
         )
         parser.add_argument(
             "--evaluator",
             required=True,
+            type=text_argument(max_length=254),
             help="Email of the manager or evaluator the evaluations are recorded as made by.",
         )
 
