@@ -30,6 +30,12 @@ class Command(BaseCommand):
             type=text_argument(max_length=100),
             help="What the token is for, e.g. 'BI nightly import' (1 to 100 characters).",
         )
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            default=None,
+            help="Days until the token stops working (default: it never expires).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         email = User.objects.normalize_email(options["email"].strip()).lower()
@@ -42,7 +48,9 @@ class Command(BaseCommand):
                 "first; no token was created."
             )
         try:
-            token, raw = create_token(user=user, name=options["name"])
+            token, raw = create_token(
+                user=user, name=options["name"], expires_in_days=options["expires_days"]
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
 
