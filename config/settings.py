@@ -410,6 +410,11 @@ RATELIMIT_USE_CACHE = "throttle"
 RATELIMIT_FAIL_OPEN = True
 
 # --- Touchstone ---------------------------------------------------------------------
+# Largest CSV file `manage.py import_evaluations` takes (20 MB, about 280,000 rows). The
+# file is read as a stream, but all-or-none needs every row parsed before the first is
+# stored: about 4 bytes of memory per byte of file (bench/csv_import_memory.py), so the
+# cap is what bounds the memory (about 85 MB at 20 MB; docs/import-evaluations.md).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")
 
 # --- Email ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -49,15 +50,24 @@ class Command(BaseCommand):
         evaluator = User.objects.filter(email=email).first()
         if evaluator is None:
             raise CommandError(f"No user has the email {email!r}.")
+        limit = settings.IMPORT_MAX_BYTES
         try:
-            data = path.read_bytes()
+            size = path.stat().st_size
+            data = path.open("rb")  # read as a stream, line by line, never whole
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+        if size > limit:
+            data.close()
+            raise CommandError(
+                f"{path} is {size:,} bytes; the import takes files up to {limit:,} bytes "
+                "(IMPORT_MAX_BYTES). Split it and import the parts. Nothing was imported."
+            )
 
         try:
-            result = csv_import.import_evaluations(
-                data, organization=organization, evaluator=evaluator, progress=self._progress
-            )
+            with data:
+                result = csv_import.import_evaluations(
+                    data, organization=organization, evaluator=evaluator, progress=self._progress
+                )
         except csv_import.ImportFileError as exc:
             raise CommandError(f"{path} {exc} Nothing was imported.") from None
         except csv_import.ImportRefusedError as exc:
