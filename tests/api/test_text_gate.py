@@ -302,3 +302,30 @@ def test_an_outsider_cannot_write_text_into_another_organizations_journey(
         f"/api/v1/journeys/{world.journey.pk}/", {"name": "owned"}, format="json"
     )
     assert response.status_code == 404
+
+
+def test_every_browser_form_text_field_is_the_gated_field() -> None:
+    """Every Django form class of the project uses core.text.TextFormField for text, so a
+    new field cannot skip the gate."""
+    import inspect
+    from importlib import import_module
+
+    from django import forms as django_forms
+
+    from core.text import TextFormField
+
+    checked = 0
+    for app in ("web", "team", "feedback", "accounts"):
+        for module_name in ("forms", "forms_evaluate", "forms_editor", "views", "team"):
+            try:
+                module = import_module(f"{app}.{module_name}")
+            except ModuleNotFoundError:
+                continue
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                if not issubclass(cls, django_forms.Form) or cls.__module__ != module.__name__:
+                    continue
+                for name, field in cls.base_fields.items():
+                    if type(field) is django_forms.CharField:
+                        raise AssertionError(f"{cls.__name__}.{name}: use TextFormField")
+                    checked += isinstance(field, TextFormField)
+    assert checked >= 3
