@@ -195,6 +195,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # None: never expires. After it, the token is refused like a revoked one.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = AccessQuerySet.as_manager()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +14,9 @@ from accounts import access_cache
 from accounts.models import ApiToken, Membership, User
 from core.text import clean_text, raise_if
 
+MAX_EXPIRY_DAYS = 3650
+# What the account page offers; the service takes any number of days up to the maximum.
+EXPIRY_CHOICES = ((None, "Never"), (30, "30 days"), (90, "90 days"), (365, "1 year"))
 TOKEN_PREFIX = "tst_"  # noqa: S105  (a public marker, not a secret)
 
 
@@ -21,16 +25,30 @@ def _hash(secret: str) -> str:
 
 
 @transaction.atomic
-def create_token(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a token; returns it with the full secret, which is never stored or shown again."""
+def create_token(
+    *, user: User, name: str, expires_in_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token (expiring after `expires_in_days`, or never); returns it with the
+    full secret, which is never stored or shown again."""
     errors: dict[str, list[str]] = {}
     name = clean_text(errors, "name", name, max_length=100)
     if not name:
         errors.setdefault("name", []).insert(0, "Give the token a name of 1 to 100 characters.")
+    if expires_in_days is not None and (
+        isinstance(expires_in_days, bool)
+        or not isinstance(expires_in_days, int)
+        or not 1 <= expires_in_days <= MAX_EXPIRY_DAYS
+    ):
+        errors["expires_in_days"] = [f"Give a whole number of days from 1 to {MAX_EXPIRY_DAYS}."]
     raise_if(errors)
+    expires_at = (
+        timezone.now() + timedelta(days=expires_in_days) if expires_in_days is not None else None
+    )
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=prefix, key_hash=_hash(secret))
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=prefix, key_hash=_hash(secret), expires_at=expires_at
+    )
     return token, f"{TOKEN_PREFIX}{prefix}_{secret}"
 
 
@@ -65,6 +83,8 @@ def authenticate_token(raw: str) -> ApiToken | None:
         access_cache.store(prefix, epoch, token, memberships)
         token.memberships = tuple(memberships)
     now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
     # Touch last_used_at at most once a minute: not a write per request.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
