@@ -3,8 +3,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
-from web import audit, team, views
+from accounts.forms import SignInForm
+from web import audit, password_reset, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -48,15 +50,37 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "sign-in/",
         auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, http_method_names=FORM_METHODS
+            authentication_form=SignInForm,
+            redirect_authenticated_user=True,
+            http_method_names=FORM_METHODS,
         ),
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "account/password/",
-        never_cache(auth_views.PasswordChangeView.as_view(http_method_names=FORM_METHODS)),
+        never_cache(views.PasswordChange.as_view(http_method_names=FORM_METHODS)),
         name="password_change",
+    ),
+    path("password-reset/", password_reset.ResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        # Its dispatch answers a bad link before any method check: refuse PUT and the
+        # like first.
+        require_http_methods(["GET", "POST", "HEAD", "OPTIONS"])(
+            password_reset.ResetConfirmView.as_view()
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
     ),
     path(
         "account/password/done/",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -20,8 +21,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership, TenantQuerySet
-from accounts.tokens import create_token, revoke_token
+from accounts.tokens import create_token, revoke_all_tokens, revoke_token
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
@@ -319,3 +321,21 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         return _render_tokens(request, context)
     messages.success(request, note)
     return HttpResponseRedirect(reverse("account"))
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Django's password change with the old password throttled like a sign-in, and an
+    offer (ticked by default) to revoke the user's API tokens with the old password."""
+
+    form_class = GuardedPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: GuardedPasswordChangeForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_valid(form)
+        if form.cleaned_data.get("revoke_tokens"):
+            revoked = revoke_all_tokens(user=form.user)
+            if revoked:
+                messages.success(request=self.request, message=f"{revoked} API token(s) revoked.")
+        return response

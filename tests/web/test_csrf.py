@@ -32,7 +32,7 @@ from tests.factories import (
 from touchpoints.models import Criterion, Evaluation, TouchPoint
 from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+MODEL_BACKEND = "accounts.backends.EmailBackend"
 # Per-user state that a page view may legitimately touch (the acting organization is kept
 # in the session; axes and the idempotency store are not reached by GETs, but are state).
 NOT_DOMAIN_STATE = {"sessions.Session"}
@@ -136,6 +136,7 @@ def posts(s: Site, personas: Personas) -> list[tuple[str, dict[str, Any]]]:
         (reverse("team-member-role", args=[s.membership.pk]), {"role": "evaluator"}),
         (reverse("team-member-remove", args=[s.membership.pk]), {}),
         (reverse("team-join", args=[link_token(s.invitation)]), {"name": "Mallory"}),
+        (reverse("password_reset"), {"email": "viewer@northwind.test"}),
         (reverse("logout"), {}),
     ]
 
@@ -230,6 +231,7 @@ def kwargs_for(name: str, site: Site) -> dict[str, Any]:
         "membership_id": site.membership.pk,
         "invitation_id": site.invitation.pk,
         "token": link_token(site.invitation),
+        "uidb64": "MQ",
         "journey_id": site.journey.pk,
         "stage_id": site.stage.pk,
         "touch_point_id": site.touch_point.pk,
