@@ -18,16 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from accounts.api import (
-    FIELD_ERRORS_SCHEMA,
-    NO_SUCH_PAGE,
-    ORGANIZATION_PARAMETER,
-    TenantScopedMixin,
-    request_membership,
-    with_access_refusals,
-)
-from accounts.concurrency import ErrorSerializer
 from accounts.models import Membership, Role, User
+from core.api.errors import FIELD_ERRORS_SCHEMA, ErrorSerializer, with_access_refusals
+from core.api.pagination import NO_SUCH_PAGE
+from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
 from team import services
 from team.models import Invitation
 from team.serializers import (

@@ -7,8 +7,11 @@ so another organization's journey or touch point is a 404, exactly like one that
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,12 +21,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership, TenantQuerySet
 from accounts.tokens import create_token, revoke_all_tokens, revoke_token
+from core.ids import parse_id
+from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
@@ -124,14 +129,26 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- Journey map ------------------------------------------------------------------------------
 
 
+def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None) -> dict[int, int]:
+    """Customers' own answers (through a feedback link) among each score's evaluations."""
+    if window is None:  # never computed: no score includes anything yet
+        return {}
+    return feedback_selectors.customer_voices(
+        touch_point_ids, since=window.since, until=window.until
+    )
+
+
 def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey)
     stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
+    voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
     for row in scores.touch_points:
-        cards.setdefault(row.stage.id, []).append({"row": row, "rank": ranks.get(row.id)})
+        cards.setdefault(row.stage.id, []).append(
+            {"row": row, "rank": ranks.get(row.id), "voices": voices.get(row.id, 0)}
+        )
     line = charts.journey_line(
         [
             charts.LinePoint(row.name, row.stage.name, row.smoothed_score, row.target, row.status)
@@ -218,6 +235,20 @@ def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str
     }
     if scores is not None:
         context["criteria"] = _criteria_rows(scores)
+        # Customers who answered through a feedback link, apart from staff-entered
+        # customer surveys: in the score, per site, and beside the perception gap.
+        window = scores.window
+        context["via_link"] = _customer_voices([touch_point.pk], window).get(touch_point.pk, 0)
+        by_site = (
+            feedback_selectors.customer_voices_by_site(
+                touch_point.pk, since=window.since, until=window.until
+            )
+            if window
+            else {}
+        )
+        context["sites"] = [
+            {"split": s, "via_link": by_site.get(s.site_id, 0)} for s in scores.by_site
+        ]
         context["trend"] = charts.trend_chart(
             [charts.WeekPoint(w.week_start, w.n, w.mean) for w in scores.weeks],
             scores.touch_point.target,
@@ -236,6 +267,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     )
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
+    context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
     if request.htmx and request.GET.get("page"):
         return render(request, "web/touch_point.html#evaluations", context)
     return render(request, "web/touch_point.html", context)
@@ -248,14 +280,27 @@ def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpRe
     return render(request, "web/touch_point.html#scores", _scores_context(touch_point, membership))
 
 
+FAVICON = Path(settings.BASE_DIR) / "static" / "favicon.ico"
+
+
+@cache
+def _favicon_bytes() -> bytes:
+    return FAVICON.read_bytes()
+
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on their own whatever the page links: the same
+    icon as the linked static one, so the first load of every page is not a 404."""
+    return HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+
+
 @login_required
 @require_POST
 def choose_organization(request: HttpRequest) -> HttpResponse:
     """Switch the acting organization (kept in the session) and go back where the user was."""
-    try:
-        organization_id = int(request.POST.get("organization", ""))
-    except ValueError:
-        organization_id = 0
+    organization_id = parse_id(request.POST.get("organization", "")) or 0
     if choose(request, organization_id) is None:
         messages.error(request, "You are not a member of that organization.")
     return HttpResponseRedirect(_safe_next(request, reverse("overview")))

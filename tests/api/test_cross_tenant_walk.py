@@ -35,6 +35,14 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Membership, Organization, Role, User
+from feedback.models import FeedbackLink, FeedbackQuestion, FeedbackResponse, FeedbackSetup
+from feedback.services import (
+    QuestionInput,
+    create_link,
+    revoke_link,
+    save_questions,
+    submit_response,
+)
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import archive_stage
 from notify.models import OutboundEmail
@@ -163,6 +171,8 @@ DETAIL_ROUTES: dict[str, str] = {
     "member-detail": "membership",
     "invitation-detail": "invitation",
     "invitation-resend": "invitation",
+    "feedback-link-detail": "feedbacklink",
+    "feedback-link-revoke": "feedbacklink",
 }
 # The retrieve route of each kind, to read the victim's representation for full bodies.
 RETRIEVE_ROUTES = {
@@ -174,6 +184,7 @@ RETRIEVE_ROUTES = {
     "evaluation": "evaluation-detail",
     "membership": "member-detail",
     "invitation": "invitation-detail",
+    "feedbacklink": "feedback-link-detail",
 }
 # Collection routes (no kwargs): URL name → the kind of row listed.
 COLLECTION_ROUTES: dict[str, str] = {
@@ -183,6 +194,7 @@ COLLECTION_ROUTES: dict[str, str] = {
     "criterion-list": "criterion",
     "site-list": "site",
     "evaluation-list": "evaluation",
+    "feedback-link-list": "feedbacklink",
     "weak-links": "weak_link",
     "member-list": "membership",
     "invitation-list": "invitation",
@@ -317,6 +329,19 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
         sent_at=now,
         expires_at=now + timedelta(days=7),
     )
+    # Customer feedback: the weak touch point asks its yes/no criterion through two links,
+    # one revoked, and one customer has answered (as a customer answers: via the link).
+    save_questions(
+        actor=manager,
+        touch_point=weak,
+        questions=[QuestionInput(criteria[1].pk, "Did we keep our promise?")],
+        ask_comment=True,
+    )
+    link = create_link(actor=manager, touch_point=weak, label="Counter", site_id=site.pk)
+    revoked_link = revoke_link(
+        actor=manager, link=create_link(actor=manager, touch_point=weak, label="Old receipt")
+    )
+    customer = submit_response(link=link, answers={criteria[1].pk: 1.0}, comment="Quick.")
     recompute_journey(journey.pk)
     return Tenant(
         org=org,
@@ -326,10 +351,11 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "touchpoint": [weak, fine, archived_touch_point],
             "criterion": [*criteria, fine_criterion, archived_criterion],
             "site": [site, archived_site],
-            "evaluation": list(evaluations),
+            "evaluation": [*evaluations, customer],
             "weak_link": [weak],
             "membership": [member],
             "invitation": [invitation],
+            "feedbacklink": [link, revoked_link],
         },
     )
 
@@ -353,6 +379,10 @@ def everything() -> list[list[dict[str, Any]]]:
         Membership,
         Invitation,
         OutboundEmail,
+        FeedbackSetup,
+        FeedbackQuestion,
+        FeedbackLink,
+        FeedbackResponse,
     ]
     return [list(model.objects.order_by("pk").values()) for model in models]
 

@@ -83,6 +83,7 @@ def create_body(route: str, tenant: Tenant, role: Role) -> dict[str, Any]:
         "criterion-list": {"touch_point": touch_point.pk, "name": name, "kind": "yes_no"},
         "site-list": {"name": name, "code": role.upper()},
         "invitation-list": {"email": f"new.{role}@example.test", "role": "viewer"},
+        "feedback-link-list": {"touch_point": touch_point.pk, "label": name},
         "evaluation-list": {
             "touch_point": touch_point.pk,
             "source": "supervisor",

@@ -106,7 +106,7 @@ def _content_type(response: Any) -> str:
 
 # Reported bugs the run would find, each a predicate on (failure, case, response), with its
 # strict xfail below. None open now: the undocumented 400/401/403/404/429 refusals are
-# documented (accounts.api.with_access_refusals).
+# documented (core.api.errors.with_access_refusals).
 KNOWN_FAILURES: list[Callable[[Failure, Any, Any], bool]] = []
 
 
@@ -335,6 +335,7 @@ def bearer(role: Role, personas: Personas) -> dict[str, str]:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.slow  # 2-3 minutes of generated requests: the whole suite runs it, test-fast not
 @pytest.mark.django_db(transaction=True)
 @schema.parametrize()
 @pytest.mark.usefixtures("bearer")  # parametrized by role; schemathesis's wrapper hides it

@@ -25,6 +25,7 @@ WHO_EDITS_STRUCTURE = frozenset({MANAGER})
 BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     # Reading: the overview, the map, the touch-point page and the parts htmx polls
     ("overview", "GET"): EVERY_MEMBER,
+    ("favicon", "GET"): EVERY_MEMBER,  # and anonymous visitors: browsers ask for it unbidden
     ("journey-map", "GET"): EVERY_MEMBER,
     ("journey-map-body", "GET"): EVERY_MEMBER,
     ("touch-point", "GET"): EVERY_MEMBER,
@@ -70,6 +71,13 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("editor-criterion-move", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-archive", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-restore", "POST"): WHO_EDITS_STRUCTURE,
+    # Customer feedback: questions, links and posters (the public /f/ pages are not here:
+    # they answer anyone holding a link's token, see tests/feedback/)
+    ("feedback-setup", "GET"): WHO_EDITS_STRUCTURE,
+    ("feedback-setup", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-poster", "GET"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,

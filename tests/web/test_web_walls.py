@@ -42,6 +42,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
+from feedback.models import FeedbackLink, FeedbackQuestion
 from journeys.models import Journey, Stage
 from notify.models import OutboundEmail
 from scoring.services import recompute_journey
@@ -62,6 +63,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 OTHER_PREFIXES = ("admin/", "api/v1/")
 # Load-balancer probes at the site root: no session, no organization, no ids.
 PROBES = {"healthz", "readyz"}
+# The customer feedback pages: anonymous by design, reached by a link's unguessable token
+# (no id, no session), tested in tests/feedback/.
+PUBLIC_FEEDBACK = {"feedback-answer", "feedback-thanks"}
 
 # --- The URLconf ------------------------------------------------------------------------
 
@@ -85,7 +89,9 @@ def _walk(patterns: list[Any], prefix: str) -> Iterator[WebRoute]:
 
 def web_routes() -> list[WebRoute]:
     """Every URL pattern of the browser side, from the project's URLconf."""
-    routes = [r for r in _walk(get_resolver().url_patterns, "") if r.name not in PROBES]
+    routes = [
+        r for r in _walk(get_resolver().url_patterns, "") if r.name not in PROBES | PUBLIC_FEEDBACK
+    ]
     names = [r.name for r in routes]
     assert len(names) == len(set(names)), f"web URL names must be unique to be walked: {names}"
     return routes
@@ -118,6 +124,10 @@ OBJECT_ROUTES: dict[str, str] = {
     "editor-criterion-move": "criterion",
     "editor-criterion-archive": "criterion",
     "editor-criterion-restore": "criterion",
+    "feedback-setup": "touchpoint",
+    "feedback-link-create": "touchpoint",
+    "feedback-link-revoke": "feedbacklink",
+    "feedback-poster": "feedbacklink",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -135,6 +145,7 @@ TOKEN_ROUTES: dict[str, dict[str, str]] = {
 # organization, never on an id in the path.
 OWN_ROUTES = {
     "overview",
+    "favicon",
     "activity",
     "choose-organization",
     "account",
@@ -158,6 +169,7 @@ NOT_404 = {"token-revoke"}
 PUBLIC_ROUTES = {
     "login",
     "logout",
+    "favicon",
     "password_reset",
     "password_reset_done",
     "password_reset_complete",
@@ -207,6 +219,8 @@ def _mark(tenant: Tenant) -> None:
     Criterion.objects.filter(touch_point__journey__in=journeys).update(name=marked)
     Site.objects.for_organization(org).update(name=marked)
     Evaluation.objects.for_organization(org).update(comment=f"{RIVAL_MARK} comment")
+    FeedbackLink.objects.for_organization(org).update(label=f"{RIVAL_MARK} poster")
+    FeedbackQuestion.objects.for_organization(org).update(text=f"{RIVAL_MARK} question?")
     for journey in journeys:
         recompute_journey(journey.pk)
     for row in tenant.objects.values():
@@ -323,6 +337,11 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "editor-criteria": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion-move": {"position": "0"},
+        "feedback-setup": {
+            "ask": str(side.tenant.objects["criterion"][1].pk),
+            f"text_{side.tenant.objects['criterion'][1].pk}": f"Asked by the {role}?",
+        },
+        "feedback-link-create": {"label": name, "site": str(side.first("site").pk)},
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
         "password_reset": {"email": side.people[role].email},
@@ -620,7 +639,7 @@ def test_methods_the_table_does_not_list_are_405(world: World, db: None, route: 
 @pytest.mark.parametrize("route", web_routes(), ids=lambda r: r.name)
 def test_anonymous_visitors_are_sent_to_sign_in(world: World, db: None, route: WebRoute) -> None:
     if route.name in PUBLIC_ROUTES:
-        pytest.skip("the sign-in and sign-out routes answer anonymous visitors")
+        pytest.skip("sign-in, sign-out and the favicon answer anonymous visitors")
     pk = own_object(route.name, world.rival, Role.MANAGER).pk if route.kwargs else None
     before = web_state()
     for method in accepted(route.name):
