@@ -6,7 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignInForm
-from web import audit, password_reset, team, views
+from web import audit, journey_settings, password_reset, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -18,6 +18,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
     path("journeys/<id:journey_id>/history/", audit.journey_history, name="journey-history"),
+    path(
+        "journeys/<id:journey_id>/settings/",
+        journey_settings.journey_settings,
+        name="journey-settings",
+    ),
     path("activity/", audit.activity, name="activity"),
     path("touch-points/<id:touch_point_id>/", views.touch_point_detail, name="touch-point"),
     path("touch-points/<id:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"),

@@ -78,6 +78,9 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("feedback-link-create", "POST"): WHO_EDITS_STRUCTURE,
     ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
     ("feedback-poster", "GET"): WHO_EDITS_STRUCTURE,
+    # A journey's settings (name, persona, description, target, status)
+    ("journey-settings", "GET"): WHO_EDITS_STRUCTURE,
+    ("journey-settings", "POST"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,

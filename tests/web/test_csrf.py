@@ -138,6 +138,7 @@ def posts(s: Site, personas: Personas) -> list[tuple[str, dict[str, Any]]]:
         (reverse("team-member-remove", args=[s.membership.pk]), {}),
         (reverse("team-join", args=[link_token(s.invitation)]), {"name": "Mallory"}),
         (reverse("password_reset"), {"email": "viewer@northwind.test"}),
+        (reverse("journey-settings", args=[s.journey.pk]), {"name": "Hijacked"}),
         (reverse("logout"), {}),
     ]
 

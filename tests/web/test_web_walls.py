@@ -52,6 +52,7 @@ from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, Us
 from tests.web.permissions import BROWSER_PERMISSIONS
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import AnswerInput, submit_evaluation
+from web.journey_settings import version_of
 
 RIVAL_MARK = "RIVALMARK"  # in every text of org A; never in a response to org B
 MISSING = 10**9  # an id no row has
@@ -128,6 +129,7 @@ OBJECT_ROUTES: dict[str, str] = {
     "feedback-link-create": "touchpoint",
     "feedback-link-revoke": "feedbacklink",
     "feedback-poster": "feedbacklink",
+    "journey-settings": "journey",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -345,6 +347,12 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
         "password_reset": {"email": side.people[role].email},
+        "journey-settings": {
+            "name": name,
+            "target": "75",
+            "status": "active",
+            "version": version_of(Journey.objects.get(pk=side.first("journey").pk)),
+        },
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {
             "old_password": PASSWORD,
