@@ -72,11 +72,6 @@ def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
     return found
 
 
-def link_base(request: HttpRequest) -> str:
-    """The absolute address invitation tokens are appended to (…/team/join/)."""
-    return request.build_absolute_uri(reverse("team-join", args=["-"]))[:-2]
-
-
 def _page(request: HttpRequest, membership: Membership, **extra: Any) -> dict[str, Any]:
     organization = membership.organization
     return {
@@ -126,7 +121,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             organization=membership.organization,
             email=email,
             role=role,
-            link_base=link_base(request),
+            link_base=services.link_base(request),
         )
     except ValidationError as error:
         form = {"email": email, "role": role, "errors": _errors(error)}
@@ -145,7 +140,7 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
     try:
         services.resend_invitation(
-            actor=_actor(request), invitation=invitation, link_base=link_base(request)
+            actor=_actor(request), invitation=invitation, link_base=services.link_base(request)
         )
     except ValidationError as error:
         messages.error(request, _refused(error))
