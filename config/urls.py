@@ -5,9 +5,10 @@ from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config import health
+from core.api.schema import CachedSchemaView
 
 
 @csrf_exempt
@@ -19,11 +20,13 @@ def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 
 api_v1 = [
-    path("", include("accounts.api_urls")),
+    path("", include("core.api.urls")),
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("team.api_urls")),
+    path("", include("feedback.api_urls")),
+    path("schema/", CachedSchemaView.as_view(), name="api-schema"),
     # metadata_class=None: OPTIONS answers 405 instead of rendering the HTML page without
     # its context (a 500).
     path(
@@ -34,10 +37,18 @@ api_v1 = [
     re_path(r"^(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]
 
+# JSON under /api/v1/, the error pages elsewhere (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Customer feedback: short public answer pages (for QR codes) and the managers' pages.
+    path("f/", include("feedback.public_urls")),
+    path("feedback/", include("feedback.urls")),
     path("", include("web.urls")),
 ]

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
+from core import broker
 from core.models import JourneyStaleMark
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def request_journey_recompute(journey_ids: Iterable[int]) -> None:
     of edits then finds one recompute with work to do; the others find no mark and stop)."""
     try:
         for pk in journey_ids:
-            current_app.send_task(
+            broker.send_task(
                 RECOMPUTE_JOURNEY_TASK,
                 args=(pk,),
                 kwargs={"full": False},

@@ -32,6 +32,7 @@ from rest_framework.serializers import Serializer
 
 from core.api.errors import with_access_refusals
 from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
+from core.ids import parse_id
 from journeys.models import Journey
 from scoring import selectors
 from scoring.serializers import (
@@ -277,16 +278,16 @@ FROM journeys_journey j
 LEFT JOIN scoring_journeyscore js ON js.journey_id = j.id
 WHERE j.id = %s AND j.organization_id = %s
 """
-_MAX_ID = 2**63 - 1
 
 
 def snapshot_version(journey_id: str, organization_id: int) -> str | None:
     """The version of the journey's snapshot answer, or None if the organization has no
     such journey (a malformed id included). One query."""
-    if not journey_id.isdigit() or int(journey_id) > _MAX_ID:
+    parsed = parse_id(journey_id)
+    if parsed is None:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(_VERSION_SQL, [int(journey_id), organization_id])
+        cursor.execute(_VERSION_SQL, [parsed, organization_id])
         row = cursor.fetchone()
     return None if row is None else str(row[0])
 
@@ -387,7 +388,7 @@ class JourneyScoresView(_ScoresView):
         if _not_modified(request, etag):
             response = HttpResponse(status=304)
         else:
-            key = (organization_id, int(pk))
+            key = (organization_id, int(pk))  # parsed by snapshot_version above
             body = journey_snapshots.get(key, version)
             if body is None:
                 scores = selectors.journey_scores(self.get_object())

@@ -269,7 +269,11 @@ class Evaluation(models.Model):
     touch_point = models.ForeignKey(
         TouchPoint, on_delete=models.PROTECT, related_name="evaluations"
     )
-    evaluator = models.ForeignKey(User, on_delete=models.PROTECT, related_name="evaluations")
+    # NULL only for a customer answering through a feedback link (the feedback app records
+    # which link): nobody signed in, and nobody to name. Staff entries always have a user.
+    evaluator = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
+    )
     source = models.CharField(max_length=20, choices=Source.choices)
     site = models.ForeignKey(
         Site, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
@@ -310,6 +314,10 @@ class Evaluation(models.Model):
             models.CheckConstraint(
                 condition=Q(observed_at__lte=F("submitted_at") + OBSERVED_AT_CLOCK_SKEW),
                 name="evaluation_not_observed_in_future",
+            ),
+            models.CheckConstraint(
+                condition=Q(evaluator__isnull=False) | Q(source=Source.CUSTOMER_SURVEY),
+                name="evaluation_without_user_is_customer_survey",
             ),
         ]
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.access import membership_for, require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
-from accounts.services import record_audit
+from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, is_storable, raise_if, text_problems
@@ -123,9 +123,7 @@ def create_touch_point(
 def update_touch_point(*, actor: User, touch_point: TouchPoint, data: dict[str, Any]) -> TouchPoint:
     require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _touch_point_values(data)
-    changes = {
-        f: [getattr(touch_point, f), v] for f, v in values.items() if getattr(touch_point, f) != v
-    }
+    changes = audit_changes(touch_point, values)
     for name, value in values.items():
         setattr(touch_point, name, value)
     if changes:
@@ -225,6 +223,29 @@ RUBRIC_FIELDS = (
 )
 MAX_SCALE_SIZE = 11
 
+# Rubric and answer numbers are bounded so that nothing accepted can make scoring leave
+# float8: PostgreSQL raises on overflow (a 1e308 target minus a -1e308 worst value) and on
+# an underflow to 0 (5e-324 / 10), where Python quietly gives inf or 0. Within these
+# bounds every answer score, weighted sum and mean stays far inside float8's range
+# (tests/api/test_rubric_bounds.py scores evaluations at every extreme).
+MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
+MAX_MEASURE = 1e9  # a numeric criterion's target and worst value, either sign
+# A non-zero measure or numeric answer must be at least this far from 0 (answers may be
+# as large as any finite number: scoring compares them with the rubric before dividing).
+MIN_MAGNITUDE = 1e-9
+
+
+MEASURE_MESSAGE = (
+    f"Must be a number from {-MAX_MEASURE:g} to {MAX_MEASURE:g}, "
+    f"0 or at least {MIN_MAGNITUDE:g} away from 0."
+)
+ANSWER_MESSAGE = f"Must be 0 or at least {MIN_MAGNITUDE:g} away from 0."
+
+
+def _within(value: float, limit: float) -> bool:
+    """|value| <= limit, and either 0 or at least MIN_MAGNITUDE away from it."""
+    return value == 0 or MIN_MAGNITUDE <= abs(value) <= limit
+
 
 def _is_finite(value: int | float) -> bool:
     """math.isfinite, except that an int too large for a float is not finite (not a crash)."""
@@ -257,11 +278,10 @@ def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
         "target_value": None,
         "worst_value": None,
     }
-    weight = _finite_number(
-        errors, "weight", data.get("weight", 1.0), "Weight must be a number greater than 0."
-    )
-    if weight is not None and weight <= 0:
-        errors.setdefault("weight", []).append("Weight must be a number greater than 0.")
+    weight_message = f"Weight must be a number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}."
+    weight = _finite_number(errors, "weight", data.get("weight", 1.0), weight_message)
+    if weight is not None and not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+        errors.setdefault("weight", []).append(weight_message)
     values["weight"] = weight
     critical = data.get("critical", False)
     if not isinstance(critical, bool):
@@ -298,6 +318,9 @@ def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
             data.get("worst_value"),
             "A numeric criterion needs a worst value.",
         )
+        for name, number in (("target_value", target), ("worst_value", worst)):
+            if number is not None and not _within(number, MAX_MEASURE):
+                errors.setdefault(name, []).append(MEASURE_MESSAGE)
         if target is not None and worst is not None and target == worst:
             errors["worst_value"] = ["The worst value must differ from the target."]
         values["target_value"], values["worst_value"] = target, worst
@@ -420,9 +443,7 @@ def update_criterion(*, actor: User, criterion: Criterion, data: dict[str, Any])
             errors.setdefault(key, []).extend(messages)
         rubric = {}
     raise_if(errors)
-    rubric_changes = {
-        k: [getattr(current, k), v] for k, v in rubric.items() if getattr(current, k) != v
-    }
+    rubric_changes = audit_changes(current, rubric)
     if changes:
         criterion.save(update_fields=[k for k in CRITERION_TEXT_FIELDS if k in changes])
     if rubric_changes:
@@ -536,7 +557,7 @@ def update_site(*, actor: User, site: Site, data: dict[str, Any]) -> Site:
     ):
         errors["name"] = [f"There is already a site called {name!r}."]
     raise_if(errors)
-    changes = {f: [getattr(site, f), v] for f, v in values.items() if getattr(site, f) != v}
+    changes = audit_changes(site, values)
     if changes:
         for key in changes:
             setattr(site, key, values[key])
@@ -641,6 +662,8 @@ def _check_value(version: CriterionVersion, value: Any) -> str | None:
             return f"Must be a whole number from 1 to {size}."
     elif version.kind == CriterionKind.YES_NO and value not in (0, 1):
         return "Must be 1 (yes) or 0 (no)."
+    elif version.kind == CriterionKind.NUMERIC and not _within(value, math.inf):
+        return ANSWER_MESSAGE
     return None
 
 
@@ -708,9 +731,9 @@ def _validate_item(
             add(f"answers[{i}].criterion", f"{criterion.name!r} is answered more than once.")
             continue
         seen.add(criterion_id)
-        problem = _check_value(criterion.rubric, answer.value)
-        if problem:
-            add(f"answers[{i}].value", f"{criterion.name}: {problem}")
+        value_problem = _check_value(criterion.rubric, answer.value)
+        if value_problem:
+            add(f"answers[{i}].value", f"{criterion.name}: {value_problem}")
         answered[criterion_id] = answer.value
     for criterion in active.values():
         if criterion.rubric.critical and answered.get(criterion.pk) is None:
@@ -750,21 +773,36 @@ def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None
 
 @transaction.atomic
 def submit_evaluations(
-    *, evaluator: User, organization: Organization, items: Sequence[EvaluationInput]
+    *, evaluator: User | None, organization: Organization, items: Sequence[EvaluationInput]
 ) -> list[Evaluation]:
     """Store a batch of evaluations, all or none, and queue their touch points' recompute.
 
     Every problem in every item is reported at once (BatchValidationError); nothing is
     stored unless all items are valid. Each answer is scored under, and points to, the
     criterion's rubric version current when the submission reads it (_lock_rubrics).
+
+    `evaluator=None` is a customer answering through a feedback link, nobody signed in:
+    the caller (feedback.services) has already checked the link, and every item must be a
+    customer survey. Everything else (touch point, answers, rubric pinning, scoring, the
+    recompute) is the same path as staff entries take.
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
-    membership = membership_for(evaluator, organization)
-    if membership is None or not membership.can_evaluate:
-        raise ValidationError(
-            {"evaluator": ["You must be a manager or evaluator of this organization to evaluate."]}
-        )
+    if evaluator is None:
+        if any(i.source != Source.CUSTOMER_SURVEY for i in items):
+            raise ValidationError(
+                {"source": ["Only customer survey responses are stored without a user."]}
+            )
+    else:
+        membership = membership_for(evaluator, organization)
+        if membership is None or not membership.can_evaluate:
+            raise ValidationError(
+                {
+                    "evaluator": [
+                        "You must be a manager or evaluator of this organization to evaluate."
+                    ]
+                }
+            )
     now = timezone.now()
     touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
     _lock_rubrics(organization, touch_point_ids)
@@ -863,7 +901,7 @@ def submit_evaluations(
 
 def submit_evaluation(
     *,
-    evaluator: User,
+    evaluator: User | None,
     organization: Organization,
     touch_point_id: int,
     source: str,

@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Membership, Organization, User
+from core.ids import parse_id
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import submit_evaluation
 from web.context import require_membership
@@ -143,10 +144,6 @@ def _defaults(user: User, organization: Organization) -> dict[str, object]:
     return {"source": last["source"], "site": last["site_id"]}
 
 
-def _parse_id(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 19 else None
-
-
 # --- Views ------------------------------------------------------------------------------------
 
 
@@ -186,7 +183,7 @@ def evaluate(request: HttpRequest) -> HttpResponse:
         return _submit(request, found)
     organization = found.organization
     user: User = request.user  # type: ignore[assignment]
-    touch_point_id = _parse_id(request.GET.get("touch_point"))
+    touch_point_id = parse_id(request.GET.get("touch_point"))
     if touch_point_id is None:
         picker = build_picker(user, organization, request.GET.get("q", "").strip()[:100])
         template = "web/evaluate.html#picker-list" if request.htmx else "web/evaluate.html"
@@ -214,7 +211,7 @@ def _submit(request: HttpRequest, membership: Membership) -> HttpResponse:
     touch_point = (
         TouchPoint.objects.for_organization(organization)
         .select_related("stage", "journey")
-        .filter(pk=_parse_id(request.POST.get("touch_point")))
+        .filter(pk=parse_id(request.POST.get("touch_point")))
         .first()
     )
     form = EvaluationForm(

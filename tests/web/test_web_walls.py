@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,10 @@ from django.db.models.functions import Concat
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
-from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
+from feedback.models import FeedbackLink, FeedbackQuestion
 from journeys.models import Journey, Stage
 from notify.models import OutboundEmail
 from scoring.services import recompute_journey
@@ -53,6 +52,7 @@ from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, Us
 from tests.web.permissions import BROWSER_PERMISSIONS
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import AnswerInput, submit_evaluation
+from web.journey_settings import version_of
 
 RIVAL_MARK = "RIVALMARK"  # in every text of org A; never in a response to org B
 MISSING = 10**9  # an id no row has
@@ -64,6 +64,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 OTHER_PREFIXES = ("admin/", "api/v1/")
 # Load-balancer probes at the site root: no session, no organization, no ids.
 PROBES = {"healthz", "readyz"}
+# The customer feedback pages: anonymous by design, reached by a link's unguessable token
+# (no id, no session), tested in tests/feedback/.
+PUBLIC_FEEDBACK = {"feedback-answer", "feedback-thanks"}
 
 # --- The URLconf ------------------------------------------------------------------------
 
@@ -87,7 +90,9 @@ def _walk(patterns: list[Any], prefix: str) -> Iterator[WebRoute]:
 
 def web_routes() -> list[WebRoute]:
     """Every URL pattern of the browser side, from the project's URLconf."""
-    routes = [r for r in _walk(get_resolver().url_patterns, "") if r.name not in PROBES]
+    routes = [
+        r for r in _walk(get_resolver().url_patterns, "") if r.name not in PROBES | PUBLIC_FEEDBACK
+    ]
     names = [r.name for r in routes]
     assert len(names) == len(set(names)), f"web URL names must be unique to be walked: {names}"
     return routes
@@ -120,6 +125,11 @@ OBJECT_ROUTES: dict[str, str] = {
     "editor-criterion-move": "criterion",
     "editor-criterion-archive": "criterion",
     "editor-criterion-restore": "criterion",
+    "feedback-setup": "touchpoint",
+    "feedback-link-create": "touchpoint",
+    "feedback-link-revoke": "feedbacklink",
+    "feedback-poster": "feedbacklink",
+    "journey-settings": "journey",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -131,6 +141,7 @@ OBJECT_ROUTES: dict[str, str] = {
 # that was never issued.
 TOKEN_ROUTES: dict[str, dict[str, str]] = {
     "team-join": {"token": "never-issued"},
+    "password_reset_confirm": {"uidb64": "MQ", "token": "never-issued"},
 }
 # Routes that act on the person (their session, password, own tokens) or the acting
 # organization, never on an id in the path.
@@ -149,12 +160,23 @@ OWN_ROUTES = {
     "logout",
     "password_change",
     "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_complete",
 }
 # Object routes that answer a missing id with something other than a 404: revoking says
 # "already revoked or does not exist" (then another person's token must get just that).
 NOT_404 = {"token-revoke"}
 # Answer anonymous visitors; every other route sends them to sign in.
-PUBLIC_ROUTES = {"login", "logout", "favicon", *TOKEN_ROUTES}
+PUBLIC_ROUTES = {
+    "login",
+    "logout",
+    "favicon",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_complete",
+    *TOKEN_ROUTES,
+}
 
 
 def accepted(route: str) -> tuple[str, ...]:
@@ -199,6 +221,8 @@ def _mark(tenant: Tenant) -> None:
     Criterion.objects.filter(touch_point__journey__in=journeys).update(name=marked)
     Site.objects.for_organization(org).update(name=marked)
     Evaluation.objects.for_organization(org).update(comment=f"{RIVAL_MARK} comment")
+    FeedbackLink.objects.for_organization(org).update(label=f"{RIVAL_MARK} poster")
+    FeedbackQuestion.objects.for_organization(org).update(text=f"{RIVAL_MARK} question?")
     for journey in journeys:
         recompute_journey(journey.pk)
     for row in tenant.objects.values():
@@ -229,19 +253,6 @@ def _side(org: Organization, *, marked: bool) -> Side:
     )
     tenant.objects["evaluation"].append(side.evaluations[Role.EVALUATOR])
     tenant.objects["token"] = list(side.tokens.values())
-    tenant.objects["membership"] = [
-        Membership.objects.get(user=people[Role.VIEWER], organization=org)
-    ]
-    tenant.objects["invitation"] = [
-        Invitation.objects.create(
-            organization=org,
-            email=f"invited@{domain}",
-            role=Role.VIEWER,
-            nonce="n" * 43,
-            sent_at=timezone.now(),
-            expires_at=timezone.now() + timedelta(days=7),
-        )
-    ]
     if marked:
         _mark(tenant)
     return side
@@ -328,8 +339,20 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "editor-criteria": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion-move": {"position": "0"},
+        "feedback-setup": {
+            "ask": str(side.tenant.objects["criterion"][1].pk),
+            f"text_{side.tenant.objects['criterion'][1].pk}": f"Asked by the {role}?",
+        },
+        "feedback-link-create": {"label": name, "site": str(side.first("site").pk)},
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
+        "password_reset": {"email": side.people[role].email},
+        "journey-settings": {
+            "name": name,
+            "target": "75",
+            "status": "active",
+            "version": version_of(Journey.objects.get(pk=side.first("journey").pk)),
+        },
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {
             "old_password": PASSWORD,

@@ -9,6 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization
+from core.ids import parse_id
+from core.text import text_argument
 from scoring import services, tasks
 
 
@@ -16,7 +18,11 @@ class Command(BaseCommand):
     help = "Recompute every score snapshot from the stored evaluations, with a progress bar."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--organization", help="Only this organization (slug or id).")
+        parser.add_argument(
+            "--organization",
+            type=text_argument(max_length=60),
+            help="Only this organization (slug or id).",
+        )
         parser.add_argument(
             "--rescore",
             action="store_true",
@@ -34,7 +40,7 @@ class Command(BaseCommand):
         if options["organization"]:
             ref = options["organization"]
             org = Organization.objects.filter(slug=ref).first() or (
-                Organization.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
+                Organization.objects.filter(pk=parse_id(ref)).first() if parse_id(ref) else None
             )
             if org is None:
                 raise CommandError(f"No organization {ref!r} (give its slug or id).")
