@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import User
 from journeys import services as journey_services
 from journeys.models import Journey, JourneyStatus
-from web.views import _journey_for_member
+from web.context import journey_for_member
 
 FIELDS = ("name", "persona", "description", "target", "status")
 
@@ -46,7 +46,7 @@ def _typed(post: Any) -> dict[str, Any]:
 @login_required
 @require_http_methods(["GET", "POST", "HEAD"])
 def journey_settings(request: HttpRequest, journey_id: int) -> HttpResponse:
-    journey, membership = _journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
     if not membership.can_edit_structure:
         raise PermissionDenied("Only managers change a journey's settings.")
     context: dict[str, Any] = {

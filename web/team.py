@@ -26,8 +26,8 @@ from accounts.models import Membership, Role, User
 from notify.selectors import failed_emails
 from team import selectors, services
 from team.models import Invitation
-from web.context import SESSION_KEY, require_membership
-from web.views import _acting_in, _organization_ids, member_page
+from web.context import SESSION_KEY, acting_in, organization_ids, require_membership
+from web.views import member_page
 
 FORM_ERROR_STATUS = 400
 
@@ -41,7 +41,7 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
-    membership = _acting_in(request, organization_id)
+    membership = acting_in(request, organization_id)
     if not membership.can_edit_structure:
         raise PermissionDenied("Only managers see and change the team.")
     return membership
@@ -49,7 +49,7 @@ def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
 
 def _member(request: HttpRequest, membership_id: int) -> Membership:
     found = (
-        Membership.objects.filter(organization_id__in=_organization_ids(request), pk=membership_id)
+        Membership.objects.filter(organization_id__in=organization_ids(request), pk=membership_id)
         .select_related("user", "organization")
         .first()
     )
@@ -61,7 +61,7 @@ def _member(request: HttpRequest, membership_id: int) -> Membership:
 
 def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
     found = (
-        Invitation.objects.for_organizations(_organization_ids(request))
+        Invitation.objects.for_organizations(organization_ids(request))
         .filter(pk=invitation_id)
         .select_related("organization")
         .first()

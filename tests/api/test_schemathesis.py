@@ -87,6 +87,7 @@ RESOURCE_KINDS = {
     "criteria": "criterion",
     "sites": "site",
     "evaluations": "evaluation",
+    "feedback-links": "feedbacklink",
     "members": "membership",
     "invitations": "invitation",
 }
