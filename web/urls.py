@@ -6,7 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignInForm
-from web import audit, journey_settings, password_reset, team, views
+from web import audit, journey_settings, password_reset, sites, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -34,6 +34,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<id:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("sites/", sites.sites, name="sites"),
+    path("sites/new/", sites.site_create, name="site-create"),
+    path("sites/<id:site_id>/", sites.site_update, name="site-update"),
+    path("sites/<id:site_id>/archive/", sites.site_archive, name="site-archive"),
+    path("sites/<id:site_id>/restore/", sites.site_restore, name="site-restore"),
     path("team/", team.team, name="team"),
     path("team/invite/", team.invite, name="team-invite"),
     path(

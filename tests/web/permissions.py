@@ -81,6 +81,12 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     # A journey's settings (name, persona, description, target, status)
     ("journey-settings", "GET"): WHO_EDITS_STRUCTURE,
     ("journey-settings", "POST"): WHO_EDITS_STRUCTURE,
+    # Sites: create, rename, re-code, archive, restore
+    ("sites", "GET"): WHO_EDITS_STRUCTURE,
+    ("site-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-update", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-archive", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-restore", "POST"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
