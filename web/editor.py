@@ -34,6 +34,7 @@ from touchpoints import services as tp_services
 from touchpoints.models import Channel, Criterion, CriterionKind, TouchPoint
 from web import forms_editor as forms
 from web.context import require_membership
+from web.filters import page_filters
 from web.views import (
     _acting_in,
     _journey_for_member,
@@ -119,7 +120,7 @@ def _map(
         if message:
             (messages.error if status >= 400 else messages.success)(request, message)
         return HttpResponseRedirect(reverse("journey-map", args=[journey.pk]))
-    context = _map_context(journey, membership)
+    context = _map_context(journey, membership, page_filters(request, journey.organization))
     context.update(
         editor_message=message,
         editor_failed=status >= 400,

@@ -5,7 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
 
 from accounts.forms import SignInForm
-from web import audit, views
+from web import audit, benchmark, reports, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -16,6 +16,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<int:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<int:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
+    path("journeys/<int:journey_id>/sites/", benchmark.journey_sites, name="journey-sites"),
+    path(
+        "journeys/<int:journey_id>/sites.csv", reports.journey_sites_csv, name="journey-sites-csv"
+    ),
+    path("journeys/<int:journey_id>/scores.csv", reports.journey_map_csv, name="journey-map-csv"),
+    path("overview.csv", reports.overview_csv, name="overview-csv"),
+    path(
+        "touch-points/<int:touch_point_id>/evaluations.csv",
+        reports.touch_point_csv,
+        name="touch-point-csv",
+    ),
     path("journeys/<int:journey_id>/history/", audit.journey_history, name="journey-history"),
     path("activity/", audit.activity, name="activity"),
     path("touch-points/<int:touch_point_id>/", views.touch_point_detail, name="touch-point"),

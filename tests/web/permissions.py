@@ -31,6 +31,12 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("touch-point", "GET"): EVERY_MEMBER,
     ("touch-point-card", "GET"): EVERY_MEMBER,
     ("touch-point-scores", "GET"): EVERY_MEMBER,
+    # The sites benchmark and the downloads of what the pages show
+    ("journey-sites", "GET"): EVERY_MEMBER,
+    ("journey-sites-csv", "GET"): EVERY_MEMBER,
+    ("journey-map-csv", "GET"): EVERY_MEMBER,
+    ("overview-csv", "GET"): EVERY_MEMBER,
+    ("touch-point-csv", "GET"): EVERY_MEMBER,
     # The person's own session, account and tokens
     ("choose-organization", "POST"): EVERY_MEMBER,
     ("account", "GET"): EVERY_MEMBER,
