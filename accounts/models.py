@@ -187,7 +187,7 @@ class ApiToken(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first response to a request sent with an `Idempotency-Key` header (accounts.idempotency).
+    """The first response to a request sent with an `Idempotency-Key` header (core.api.idempotency).
 
     Written in the same transaction as whatever the request stored, so a request that
     never committed leaves no record and its retry runs afresh. Keys are scoped to an

@@ -18,7 +18,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # The scoring bench first: the API bench's data generator is the scoring bench's.
-BENCHMARKS = ["scoring_bench.py", "api_bench.py", "load_bench.py", "scale_bench.py"]
+BENCHMARKS = [
+    "scoring_bench.py",
+    "api_bench.py",
+    "load_bench.py",
+    "freshness_bench.py",
+    "scale_bench.py",
+]
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

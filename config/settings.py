@@ -1,6 +1,7 @@
 """Touchstone settings: everything from the environment, refusing unsafe production defaults."""
 
 import os
+import ssl
 from pathlib import Path
 
 import dj_database_url
@@ -81,8 +82,11 @@ INSTALLED_APPS = [
     "journeys",
     "touchpoints",
     "scoring",
+    "feedback",
     "notify",
+    "team",
     "web",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +94,7 @@ MIDDLEWARE = [
     # Early, so every later middleware's log lines and the response carry the id.
     "config.request_id.RequestIdMiddleware",
     # A lost database gives the pages a 503 with Retry-After instead of a 500.
-    "config.database_unavailable.DatabaseUnavailableMiddleware",
+    "core.database_unavailable.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,6 +159,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
+# The staff pages are in English; the public feedback page speaks these (feedback/locale).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -182,6 +188,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 # --- Celery -----------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# kombu's Redis transport, fixed so a broker restart cannot end a worker (issue 20).
+CELERY_BROKER_TRANSPORT = "config.redis_transport:Transport"
+if CELERY_BROKER_URL.startswith("rediss://"):
+    # Naming the transport class hides the URL's scheme from kombu, so say TLS here (and
+    # verify the certificate, which kombu's own rediss default does not).
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -231,7 +243,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
     },
     "purge-idempotency-records": {
-        "task": "accounts.tasks.purge_idempotency_records",
+        "task": "core.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
 }
@@ -256,21 +268,21 @@ CACHES = {
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.api.BearerTokenAuthentication",
+        "core.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "accounts.api.RolePermission",
+        "core.api.tenancy.RolePermission",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "accounts.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "accounts.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
@@ -369,6 +381,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Customer feedback links (feedback/) ---------------------------------------------
+# Answers one link takes per window, and one client address across all links (addresses
+# as sign-in sees them: API_NUM_PROXIES). Counted in caches["throttle"] by django-ratelimit;
+# when Redis is away the limits fail open (the page keeps answering).
+FEEDBACK_LINK_RATE = env("FEEDBACK_LINK_RATE", "1000/h")
+FEEDBACK_ADDRESS_RATE = env("FEEDBACK_ADDRESS_RATE", "30/h")
+# A device that answered a link gets the thank-you page for this long (a signed cookie).
+FEEDBACK_REPEAT_SECONDS = env_int("FEEDBACK_REPEAT_SECONDS", 6 * 3600)
+# A public answer is a few fields: anything bigger is refused (413) before it is parsed.
+FEEDBACK_MAX_BODY_BYTES = env_int("FEEDBACK_MAX_BODY_BYTES", 16_384)
+RATELIMIT_USE_CACHE = "throttle"
+RATELIMIT_FAIL_OPEN = True
 
 # --- Touchstone ---------------------------------------------------------------------
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")

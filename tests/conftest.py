@@ -73,6 +73,8 @@ def recompute_requests(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """
     sent: list[list[int]] = []
     monkeypatch.setattr("scoring.services.request_recompute", lambda ids: sent.append(sorted(ids)))
+    # Journey recomputes (the map-changed hook) are kept off the broker too, unrecorded.
+    monkeypatch.setattr("core.map_changes.request_journey_recompute", lambda ids: None)
     return sent
 
 

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.models import AuditEvent, Membership
+from core.ids import parse_id
 from journeys.models import Journey
 from web.context import require_membership
 from web.views import _journey_for_member, member_page
@@ -30,6 +31,11 @@ ACTIONS = {
     "archive": "Archived",
     "restore": "Restored",
     "delete": "Deleted",
+    "invite": "Invited",
+    "resend": "Resent the invitation to",
+    "revoke": "Withdrew the invitation to",
+    "accept": "Joined",
+    "remove": "Removed",
 }
 OBJECT_TYPES = {
     "journey": "Journey",
@@ -37,6 +43,9 @@ OBJECT_TYPES = {
     "touchpoint": "Touch point",
     "criterion": "Criterion",
     "site": "Site",
+    "invitation": "Invitation",
+    "membership": "Member",
+    "organization": "Organization",
 }
 # Bookkeeping kept in `changes` for machines, not shown (the names beside them are).
 HIDDEN_CHANGES = frozenset({"stage_id"})
@@ -129,7 +138,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     organization = membership.organization
     events = AuditEvent.objects.for_organization(organization).select_related("actor", "journey")
     raw = request.GET.get("journey", "")
-    chosen = int(raw) if raw.isdigit() else None
+    chosen = parse_id(raw)
     if chosen is not None:
         events = events.filter(journey_id=chosen)
     page = _page(request, events)

@@ -1,6 +1,6 @@
 """Downloads of what the pages show, with the same filters: the map's scores, the overview's
 journeys and weak links, a touch point's evaluations with their answers, and the sites
-benchmark. Every cell goes through scoring.export's CSV writer, which neutralises formula
+benchmark. Every record goes through core.csv.csv_line, which neutralises formula
 triggers (RELIABILITY S7). The evaluations download streams: it writes rows as it reads them,
 a thousand at a time, so a touch point with 100,000 evaluations starts downloading at once
 and never sits in memory whole.
@@ -14,6 +14,7 @@ from datetime import datetime
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.text import slugify
 
+from core.csv import Cell, csv_line
 from journeys.models import Journey, JourneyStatus
 from scoring import export, selectors
 from touchpoints.models import Answer, Criterion, Evaluation
@@ -35,13 +36,13 @@ def _attachment(response: HttpResponse | StreamingHttpResponse, name: str) -> No
     response["Content-Disposition"] = f'attachment; filename="{stem}.csv"'
 
 
-def _filter_cells(filters: PageFilters) -> list[export.Cell]:
+def _filter_cells(filters: PageFilters) -> list[Cell]:
     """A first record saying what the figures cover, so a file away from its page says so."""
     return ["filters", filters.description]
 
 
-def _csv(lines: Iterable[Iterable[export.Cell]]) -> str:
-    return "".join(export.csv_line(cells) for cells in lines)
+def _csv(lines: Iterable[Iterable[Cell]]) -> str:
+    return "".join(csv_line(cells) for cells in lines)
 
 
 @member_page
@@ -84,7 +85,7 @@ def overview_csv(request: HttpRequest) -> HttpResponse:
         .select_related("organization")
         .order_by("name", "id")
     )
-    lines: list[Iterable[export.Cell]] = [_filter_cells(filters), OVERVIEW_COLUMNS]
+    lines: list[Iterable[Cell]] = [_filter_cells(filters), OVERVIEW_COLUMNS]
     for journey in journeys:
         s = selectors.journey_scores(journey, **filters.selector_args())
         lines.append(
@@ -115,11 +116,11 @@ def overview_csv(request: HttpRequest) -> HttpResponse:
 
 def _evaluation_rows(
     evaluations: Iterator[Evaluation], criteria: list[Criterion]
-) -> Iterator[list[export.Cell]]:
+) -> Iterator[list[Cell]]:
     """One record per evaluation, answers in criterion columns, read CHUNK at a time."""
     chunk: list[Evaluation] = []
 
-    def flush() -> Iterator[list[export.Cell]]:
+    def flush() -> Iterator[list[Cell]]:
         answers: dict[int, dict[int, float | None]] = {}
         for evaluation_id, criterion_id, value in Answer.objects.filter(
             evaluation_id__in=[e.pk for e in chunk]
@@ -133,7 +134,7 @@ def _evaluation_rows(
                 _iso(e.submitted_at),
                 e.source,
                 e.site.name if e.site else None,
-                str(e.evaluator),
+                str(e.evaluator) if e.evaluator else "a customer, via feedback link",
                 e.score,
                 e.comment or None,
                 *(
@@ -178,10 +179,10 @@ def touch_point_csv(request: HttpRequest, touch_point_id: int) -> StreamingHttpR
     ]
 
     def lines() -> Iterator[str]:
-        yield export.csv_line(_filter_cells(filters))
-        yield export.csv_line(header)
+        yield csv_line(_filter_cells(filters))
+        yield csv_line(header)
         for row in _evaluation_rows(evaluations.iterator(chunk_size=CHUNK), criteria):
-            yield export.csv_line(row)
+            yield csv_line(row)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     _attachment(response, f"{touch_point.name} evaluations")
@@ -194,7 +195,7 @@ def journey_sites_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, _ = _journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     table = benchmark.site_table(journey, filters)
-    lines: list[Iterable[export.Cell]] = [
+    lines: list[Iterable[Cell]] = [
         _filter_cells(filters),
         ["touch_point_id", "touch_point", "site", "score", "n", "status", "best", "gap_to_best"],
     ]

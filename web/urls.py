@@ -5,7 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
 
 from accounts.forms import SignInForm
-from web import audit, benchmark, reports, views
+from web import audit, benchmark, reports, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -14,33 +14,44 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("organization/", views.choose_organization, name="choose-organization"),
-    path("journeys/<int:journey_id>/", views.journey_map, name="journey-map"),
-    path("journeys/<int:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
-    path("journeys/<int:journey_id>/sites/", benchmark.journey_sites, name="journey-sites"),
-    path(
-        "journeys/<int:journey_id>/sites.csv", reports.journey_sites_csv, name="journey-sites-csv"
-    ),
-    path("journeys/<int:journey_id>/scores.csv", reports.journey_map_csv, name="journey-map-csv"),
+    path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
+    path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
+    path("journeys/<id:journey_id>/sites/", benchmark.journey_sites, name="journey-sites"),
+    path("journeys/<id:journey_id>/sites.csv", reports.journey_sites_csv, name="journey-sites-csv"),
+    path("journeys/<id:journey_id>/scores.csv", reports.journey_map_csv, name="journey-map-csv"),
     path("overview.csv", reports.overview_csv, name="overview-csv"),
     path(
-        "touch-points/<int:touch_point_id>/evaluations.csv",
+        "touch-points/<id:touch_point_id>/evaluations.csv",
         reports.touch_point_csv,
         name="touch-point-csv",
     ),
-    path("journeys/<int:journey_id>/history/", audit.journey_history, name="journey-history"),
+    path("journeys/<id:journey_id>/history/", audit.journey_history, name="journey-history"),
     path("activity/", audit.activity, name="activity"),
-    path("touch-points/<int:touch_point_id>/", views.touch_point_detail, name="touch-point"),
+    path("touch-points/<id:touch_point_id>/", views.touch_point_detail, name="touch-point"),
+    path("touch-points/<id:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"),
     path(
-        "touch-points/<int:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"
-    ),
-    path(
-        "touch-points/<int:touch_point_id>/scores/",
+        "touch-points/<id:touch_point_id>/scores/",
         views.touch_point_scores_part,
         name="touch-point-scores",
     ),
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),
-    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("account/tokens/<id:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("team/", team.team, name="team"),
+    path("team/invite/", team.invite, name="team-invite"),
+    path(
+        "team/invitations/<id:invitation_id>/resend/",
+        team.invitation_resend,
+        name="team-invitation-resend",
+    ),
+    path(
+        "team/invitations/<id:invitation_id>/revoke/",
+        team.invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("team/members/<id:membership_id>/role/", team.member_role, name="team-member-role"),
+    path("team/members/<id:membership_id>/remove/", team.member_remove, name="team-member-remove"),
+    path("team/join/<str:token>/", team.join, name="team-join"),
     path("evaluate/", include("web.evaluate_urls")),
     path("edit/", include("web.editor_urls")),
     path(

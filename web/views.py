@@ -29,6 +29,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership, TenantQuerySet
 from accounts.tokens import create_token, revoke_all_tokens, revoke_token
+from core.ids import parse_id
+from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
@@ -174,6 +176,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- Journey map ------------------------------------------------------------------------------
 
 
+def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None) -> dict[int, int]:
+    """Customers' own answers (through a feedback link) among each score's evaluations."""
+    if window is None:  # never computed: no score includes anything yet
+        return {}
+    return feedback_selectors.customer_voices(
+        touch_point_ids, since=window.since, until=window.until
+    )
+
+
 def _map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey, **filters.selector_args())
@@ -183,12 +194,14 @@ def _map_context(journey: Journey, membership: Membership, filters: PageFilters)
     stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
+    voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
     for number, row in enumerate(scores.touch_points, start=1):
         old = before.get(row.id)
         cards.setdefault(row.stage.id, []).append(
             {
                 "row": row,
                 "rank": ranks.get(row.id),
+                "voices": voices.get(row.id, 0),
                 "number": number,
                 "change": _change(row.smoothed_score, old.smoothed_score if old else None)
                 if previous
@@ -302,6 +315,20 @@ def _scores_context(
                 "n": _change(now_row.n, old_row.n),
             }
         context["criteria"] = _criteria_rows(scores)
+        # Customers who answered through a feedback link, apart from staff-entered
+        # customer surveys: in the score, per site, and beside the perception gap.
+        window = scores.window
+        context["via_link"] = _customer_voices([touch_point.pk], window).get(touch_point.pk, 0)
+        by_site = (
+            feedback_selectors.customer_voices_by_site(
+                touch_point.pk, since=window.since, until=window.until
+            )
+            if window
+            else {}
+        )
+        context["sites"] = [
+            {"split": s, "via_link": by_site.get(s.site_id, 0)} for s in scores.by_site
+        ]
         context["trend"] = charts.trend_chart(
             [charts.WeekPoint(w.week_start, w.n, w.mean) for w in scores.weeks],
             scores.touch_point.target,
@@ -332,6 +359,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     evaluations = filtered_evaluations(touch_point, filters)
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
+    context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
     if request.htmx and request.GET.get("page"):
         return render(request, "web/touch_point.html#evaluations", context)
     return render(request, "web/touch_point.html", context)
@@ -367,10 +395,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 @require_POST
 def choose_organization(request: HttpRequest) -> HttpResponse:
     """Switch the acting organization (kept in the session) and go back where the user was."""
-    try:
-        organization_id = int(request.POST.get("organization", ""))
-    except ValueError:
-        organization_id = 0
+    organization_id = parse_id(request.POST.get("organization", "")) or 0
     if choose(request, organization_id) is None:
         messages.error(request, "You are not a member of that organization.")
     return HttpResponseRedirect(_safe_next(request, reverse("overview")))

@@ -35,6 +35,14 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Organization, Role, User
+from feedback.models import FeedbackLink, FeedbackQuestion, FeedbackResponse, FeedbackSetup
+from feedback.services import (
+    QuestionInput,
+    create_link,
+    revoke_link,
+    save_questions,
+    submit_response,
+)
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import archive_stage
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -158,6 +166,8 @@ DETAIL_ROUTES: dict[str, str] = {
     "site-archive": "site",
     "site-restore": "site",
     "evaluation-detail": "evaluation",
+    "feedback-link-detail": "feedbacklink",
+    "feedback-link-revoke": "feedbacklink",
 }
 # The retrieve route of each kind, to read the victim's representation for full bodies.
 RETRIEVE_ROUTES = {
@@ -167,6 +177,7 @@ RETRIEVE_ROUTES = {
     "criterion": "criterion-detail",
     "site": "site-detail",
     "evaluation": "evaluation-detail",
+    "feedbacklink": "feedback-link-detail",
 }
 # Collection routes (no kwargs): URL name → the kind of row listed.
 COLLECTION_ROUTES: dict[str, str] = {
@@ -176,6 +187,7 @@ COLLECTION_ROUTES: dict[str, str] = {
     "criterion-list": "criterion",
     "site-list": "site",
     "evaluation-list": "evaluation",
+    "feedback-link-list": "feedbacklink",
     "weak-links": "weak_link",
 }
 # Routes that take no ids and list no rows: nothing to fill, no other tenant's row to show.
@@ -290,6 +302,19 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
     )
     archived_site = archive_site(actor=manager, site=closed_site)
     archived_journey = JourneyFactory(organization=org, status=JourneyStatus.ARCHIVED)
+    # Customer feedback: the weak touch point asks its yes/no criterion through two links,
+    # one revoked, and one customer has answered (as a customer answers: via the link).
+    save_questions(
+        actor=manager,
+        touch_point=weak,
+        questions=[QuestionInput(criteria[1].pk, "Did we keep our promise?")],
+        ask_comment=True,
+    )
+    link = create_link(actor=manager, touch_point=weak, label="Counter", site_id=site.pk)
+    revoked_link = revoke_link(
+        actor=manager, link=create_link(actor=manager, touch_point=weak, label="Old receipt")
+    )
+    customer = submit_response(link=link, answers={criteria[1].pk: 1.0}, comment="Quick.")
     recompute_journey(journey.pk)
     return Tenant(
         org=org,
@@ -299,8 +324,9 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "touchpoint": [weak, fine, archived_touch_point],
             "criterion": [*criteria, fine_criterion, archived_criterion],
             "site": [site, archived_site],
-            "evaluation": list(evaluations),
+            "evaluation": [*evaluations, customer],
             "weak_link": [weak],
+            "feedbacklink": [link, revoked_link],
         },
     )
 
@@ -321,6 +347,10 @@ def everything() -> list[list[dict[str, Any]]]:
         JourneyScore,
         WeeklyScore,
         StaleMark,
+        FeedbackSetup,
+        FeedbackQuestion,
+        FeedbackLink,
+        FeedbackResponse,
     ]
     return [list(model.objects.order_by("pk").values()) for model in models]
 

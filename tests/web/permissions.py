@@ -77,4 +77,22 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("editor-criterion-move", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-archive", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-restore", "POST"): WHO_EDITS_STRUCTURE,
+    # Customer feedback: questions, links and posters (the public /f/ pages are not here:
+    # they answer anyone holding a link's token, see tests/feedback/)
+    ("feedback-setup", "GET"): WHO_EDITS_STRUCTURE,
+    ("feedback-setup", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-poster", "GET"): WHO_EDITS_STRUCTURE,
+    # The team: members, invitations, roles, removal
+    ("team", "GET"): WHO_EDITS_STRUCTURE,
+    ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-invitation-resend", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-invitation-revoke", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-member-role", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-member-remove", "GET"): WHO_EDITS_STRUCTURE,
+    ("team-member-remove", "POST"): WHO_EDITS_STRUCTURE,
+    # An invitation link from an email: anyone holding it (the link is the credential)
+    ("team-join", "GET"): EVERY_MEMBER,
+    ("team-join", "POST"): EVERY_MEMBER,
 }

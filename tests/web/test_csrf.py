@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Membership
 from accounts.tokens import create_token
 from journeys.models import Journey, Stage
+from team.models import Invitation
+from team.services import link_token
 from tests.conftest import Personas
 from tests.factories import (
     CriterionFactory,
@@ -29,7 +32,8 @@ from tests.factories import (
 from touchpoints.models import Criterion, Evaluation, TouchPoint
 from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# The backend sign-in uses (config/settings.py): a session made with another is refused.
+MODEL_BACKEND = "accounts.backends.EmailBackend"
 # Per-user state that a page view may legitimately touch (the acting organization is kept
 # in the session; axes and the idempotency store are not reached by GETs, but are state).
 NOT_DOMAIN_STATE = {"sessions.Session"}
@@ -43,6 +47,8 @@ class Site:
     criterion: Criterion
     evaluation: Evaluation
     token: ApiToken
+    membership: Membership
+    invitation: Invitation
 
 
 @pytest.fixture
@@ -67,7 +73,16 @@ def site(personas: Personas) -> Site:
         ],
     )[0]
     token, _ = create_token(user=personas.manager, name="laptop")
-    return Site(journey, stage, touch_point, criterion, evaluation, token)
+    invitation = Invitation.objects.create(
+        organization=personas.org,
+        email="invited@example.test",
+        role="viewer",
+        nonce="n" * 43,
+        sent_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    membership = personas.membership(personas.viewer)
+    return Site(journey, stage, touch_point, criterion, evaluation, token, membership, invitation)
 
 
 def state() -> dict[str, list[tuple[Any, ...]]]:
@@ -116,6 +131,12 @@ def posts(s: Site, personas: Personas) -> list[tuple[str, dict[str, Any]]]:
                 "new_password2": "p4ssphrase-long-enough",
             },
         ),
+        (reverse("team-invite"), {"email": "new@example.test", "role": "viewer"}),
+        (reverse("team-invitation-resend", args=[s.invitation.pk]), {}),
+        (reverse("team-invitation-revoke", args=[s.invitation.pk]), {}),
+        (reverse("team-member-role", args=[s.membership.pk]), {"role": "evaluator"}),
+        (reverse("team-member-remove", args=[s.membership.pk]), {}),
+        (reverse("team-join", args=[link_token(s.invitation)]), {"name": "Mallory"}),
         (reverse("logout"), {}),
     ]
 
@@ -205,8 +226,11 @@ def browser_routes() -> list[str]:
     )
 
 
-def kwargs_for(name: str, site: Site) -> dict[str, int]:
-    ids = {
+def kwargs_for(name: str, site: Site) -> dict[str, Any]:
+    ids: dict[str, Any] = {
+        "membership_id": site.membership.pk,
+        "invitation_id": site.invitation.pk,
+        "token": link_token(site.invitation),
         "journey_id": site.journey.pk,
         "stage_id": site.stage.pk,
         "touch_point_id": site.touch_point.pk,
