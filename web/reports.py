@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils.text import slugify
+from weasyprint import CSS, HTML
 
 from core.csv import Cell, csv_line
 from journeys.models import Journey, JourneyStatus
@@ -23,6 +29,7 @@ from web.context import require_membership
 from web.filters import PageFilters, page_filters
 from web.views import (
     _journey_for_member,
+    _map_context,
     _touch_point_for_member,
     filtered_evaluations,
     member_page,
@@ -216,3 +223,41 @@ def journey_sites_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
     response = HttpResponse(_csv(lines), content_type="text/csv; charset=utf-8")
     _attachment(response, f"{journey.name} sites")
     return response
+
+
+# --- The journey report (a page to print, and its PDF) -----------------------------------
+
+STATIC = Path(settings.BASE_DIR) / "static"
+
+
+def _report_context(request: HttpRequest, journey_id: int) -> dict[str, Any]:
+    journey, membership = _journey_for_member(request, journey_id)
+    filters = page_filters(request, journey.organization)
+    context = _map_context(journey, membership, filters)
+    context["sites"] = benchmark.site_table(journey, filters)
+    return context
+
+
+@member_page
+def journey_report(request: HttpRequest, journey_id: int) -> HttpResponse:
+    """The report as a page: what the PDF holds, with the filters to change it."""
+    return render(request, "web/journey_report.html", _report_context(request, journey_id))
+
+
+@member_page
+def journey_report_pdf(request: HttpRequest, journey_id: int) -> HttpResponse:
+    """The report as a PDF (WeasyPrint, server side): map, score line, weak links, sites and
+    the period comparison, with the page's filters. Nothing is fetched over the network:
+    the stylesheets are read from static/ and the charts are inline SVG."""
+    context = _report_context(request, journey_id)
+    html = render_to_string("web/journey_report_pdf.html", context, request=request)
+    pdf = HTML(string=html, base_url=str(STATIC)).write_pdf(
+        stylesheets=[CSS(filename=str(STATIC / "css" / name)) for name in REPORT_CSS]
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    stem = slugify(f"{context['journey'].name} report")[:60] or "report"
+    response["Content-Disposition"] = f'attachment; filename="{stem}.pdf"'
+    return response
+
+
+REPORT_CSS = ("touchstone.css", "print.css")

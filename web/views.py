@@ -38,6 +38,7 @@ from web import charts
 from web.context import choose_organization as choose
 from web.context import memberships, require_membership
 from web.filters import PageFilters, page_filters, source_choices
+from web.live import live_context
 
 View = Callable[..., HttpResponse]
 EVALUATIONS_PER_PAGE = 20
@@ -233,7 +234,9 @@ def _map_context(journey: Journey, membership: Membership, filters: PageFilters)
 def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = _journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
-    return render(request, "web/journey_map.html", _map_context(journey, membership, filters))
+    context = _map_context(journey, membership, filters)
+    context.update(live_context(journey, request.user.pk))
+    return render(request, "web/journey_map.html", context)
 
 
 @member_page
@@ -357,6 +360,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     filters = page_filters(request, touch_point.organization)
     context = _scores_context(touch_point, membership, filters)
     evaluations = filtered_evaluations(touch_point, filters)
+    context.update(live_context(touch_point.journey, request.user.pk))
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-
 from journeys.demo import MANAGER, load_demo
+
 from journeys.models import Journey
 from scoring.services import recompute_all
 from tests.browser.a11y import assert_accessible
@@ -96,6 +96,17 @@ def test_filters_comparison_and_sites_benchmark_on_every_screen(
     assert_fits(page, viewport["width"])
     assert_accessible(page)
     shoot(page, "dash-sites", size)
+
+    # The journey report to print (and as PDF), with the filters.
+    page.goto(f"{base}/journeys/{demo.pk}/report/?period=90&compare=1")
+    page.get_by_role("heading", name="The map").wait_for()
+    assert_fits(page, viewport["width"])
+    assert_accessible(page)
+    shoot(page, "dash-report", size)
+    if viewport is DESKTOP:
+        page.emulate_media(media="print")
+        shoot(page, "dash-report-print", size)
+        page.emulate_media(media="screen")
 
     # The touch point page, filtered by source, comparing.
     page.goto(f"{base}/journeys/{demo.pk}/")

@@ -419,3 +419,35 @@ def test_the_overview_download_lists_journeys_and_weakest_links(
         ]
     )
     assert weak_header > 2
+
+
+# --- The journey report ---------------------------------------------------------------------
+
+
+def test_the_journey_report_is_a_printable_page_and_a_pdf_with_the_filters(
+    personas: Personas, shop: Shop, client: Client
+) -> None:
+    signed_in(client, personas.viewer)
+    query = {"period": "30", "compare": "1"}
+    page = client.get(f"/journeys/{shop.journey.pk}/report/", query)
+    assert page.status_code == 200
+    body = page.content.decode()
+    for section in ("The map", "Weak links, most urgent first", "Sites against the best site"):
+        assert section in body
+    assert "vs previous period" in body  # the comparison
+    assert 'media="print"' in body  # the print stylesheet
+    assert f'href="/journeys/{shop.journey.pk}/report.pdf?period=30&amp;compare=1"' in body
+
+    pdf = client.get(f"/journeys/{shop.journey.pk}/report.pdf", query)
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf["Content-Disposition"] == 'attachment; filename="vet-visit-report.pdf"'
+    assert pdf.content.startswith(b"%PDF-")
+    assert len(pdf.content) > 5_000
+
+
+def test_the_outsider_gets_404_for_the_report(
+    personas: Personas, shop: Shop, client: Client
+) -> None:
+    signed_in(client, personas.outsider)
+    assert client.get(f"/journeys/{shop.journey.pk}/report/").status_code == 404
+    assert client.get(f"/journeys/{shop.journey.pk}/report.pdf").status_code == 404
