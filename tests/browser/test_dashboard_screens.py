@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from journeys.demo import MANAGER, load_demo
 
+from demo.loader import MANAGER, load_demo
 from journeys.models import Journey
 from scoring.services import recompute_all
 from tests.browser.a11y import assert_accessible
