@@ -192,17 +192,28 @@ def sparkline(weeks: Sequence[formulas.WeekPoint], target: float | None) -> Char
     inner = chart.width - chart.left - chart.right
     slot = inner / max(len(weeks) - 1, 1)
     xs = [round(chart.left + slot * i, 1) for i in range(len(weeks))]
+    # Scaled to the weeks' own range (and the target), as sparklines are: a few points of
+    # change must show on a card, where the whole 0-100 axis would flatten them.
+    values = [w.mean for w in weeks if w.mean is not None] + ([target] if target else [])
+    low = max(0.0, min(values, default=0.0) - 5)
+    high = min(SCORE_MAX, max(values, default=SCORE_MAX) + 5)
+    span = max(high - low, 1.0)
+
+    def y_for(value: float) -> float:
+        room = chart.height - chart.top - chart.bottom
+        return round(chart.top + room * (1 - (value - low) / span), 1)
+
     chart.lines = [
-        _polyline([(x, chart.y_for(y)) for x, y in seg])
+        _polyline([(x, y_for(y)) for x, y in seg])
         for seg in _segments([(x, w.mean) for x, w in zip(xs, weeks, strict=True)])
         if len(seg) > 1
     ]
     measured = [(x, w) for x, w in zip(xs, weeks, strict=True) if w.mean is not None]
     if measured:
         x, last = measured[-1]
-        chart.dots.append(Dot(x, chart.y_for(last.mean), "line", ""))  # type: ignore[arg-type]
+        chart.dots.append(Dot(x, y_for(last.mean), "line", ""))  # type: ignore[arg-type]
     if target is not None:
-        y = chart.y_for(target)
+        y = y_for(target)
         chart.target = _polyline([(chart.left, y), (chart.x_end, y)])
     if len(measured) >= 2:
         first, latest = measured[0][1], measured[-1][1]
