@@ -25,6 +25,7 @@ BENCHMARKS = [
     "freshness_bench.py",
     "polling_bench.py",
     "scale_bench.py",
+    "feedback_bench.py",
 ]
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from django.shortcuts import render
 from journeys.models import Journey
 from scoring import formulas, selectors
 from touchpoints.models import Site
+from web.context import journey_for_member
 from web.filters import PageFilters, page_filters, source_choices
-from web.views import _journey_for_member, member_page
+from web.views import member_page
 
 
 @dataclass
@@ -113,7 +114,7 @@ def site_table(journey: Journey, filters: PageFilters, sort: str = "map") -> Sit
 @member_page
 def journey_sites(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The heat table page: sortable by the URL (?sort=site-<id>, ?sort=gap), filters kept."""
-    journey, membership = _journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     table = site_table(journey, filters, sort=request.GET.get("sort", "map")[:20])
     context = {

@@ -25,15 +25,9 @@ from journeys.models import Journey, JourneyStatus
 from scoring import export, selectors
 from touchpoints.models import Answer, Criterion, Evaluation
 from web import benchmark
-from web.context import require_membership
+from web.context import journey_for_member, require_membership, touch_point_for_member
 from web.filters import PageFilters, page_filters
-from web.views import (
-    _journey_for_member,
-    _map_context,
-    _touch_point_for_member,
-    filtered_evaluations,
-    member_page,
-)
+from web.views import filtered_evaluations, map_context, member_page
 
 CHUNK = 1000
 
@@ -55,7 +49,7 @@ def _csv(lines: Iterable[Iterable[Cell]]) -> str:
 @member_page
 def journey_map_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The map's touch points with their scores, as the map shows them (filters included)."""
-    journey, _ = _journey_for_member(request, journey_id)
+    journey, _ = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     scores = selectors.journey_scores(journey, **filters.selector_args())
     body = _csv([_filter_cells(filters)]) + export.journey_csv(scores)
@@ -167,7 +161,7 @@ def _iso(moment: datetime | None) -> str | None:
 def touch_point_csv(request: HttpRequest, touch_point_id: int) -> StreamingHttpResponse:
     """The touch point's evaluations the page lists (filters included), with every answer,
     streamed."""
-    touch_point, _ = _touch_point_for_member(request, touch_point_id)
+    touch_point, _ = touch_point_for_member(request, touch_point_id)
     filters = page_filters(request, touch_point.organization)
     criteria = list(
         Criterion.objects.filter(touch_point=touch_point).order_by("archived_at", "position", "id")
@@ -199,7 +193,7 @@ def touch_point_csv(request: HttpRequest, touch_point_id: int) -> StreamingHttpR
 @member_page
 def journey_sites_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The sites benchmark table: per touch point and site, score, n, status, gap to the best."""
-    journey, _ = _journey_for_member(request, journey_id)
+    journey, _ = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     table = benchmark.site_table(journey, filters)
     lines: list[Iterable[Cell]] = [
@@ -231,9 +225,9 @@ STATIC = Path(settings.BASE_DIR) / "static"
 
 
 def _report_context(request: HttpRequest, journey_id: int) -> dict[str, Any]:
-    journey, membership = _journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
-    context = _map_context(journey, membership, filters)
+    context = map_context(journey, membership, filters)
     context["sites"] = benchmark.site_table(journey, filters)
     return context
 

@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -27,8 +27,8 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import GuardedPasswordChangeForm
-from accounts.models import ApiToken, Membership, TenantQuerySet
-from accounts.tokens import create_token, revoke_all_tokens, revoke_token
+from accounts.models import ApiToken, Membership
+from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
 from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
@@ -36,7 +36,12 @@ from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
 from web import charts
 from web.context import choose_organization as choose
-from web.context import memberships, require_membership
+from web.context import (
+    journey_for_member,
+    memberships,
+    require_membership,
+    touch_point_for_member,
+)
 from web.filters import PageFilters, page_filters, source_choices
 from web.live import live_context
 
@@ -60,49 +65,6 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
-
-
-def _organization_ids(request: HttpRequest) -> list[int]:
-    return [m.organization_id for m in memberships(request)]
-
-
-def _acting_in(request: HttpRequest, organization_id: int) -> Membership:
-    """The user's membership in the object's organization, made the acting one, so the
-    header, the nav and the role checks follow the object the user opened."""
-    membership = choose(request, organization_id)
-    if membership is None:  # the lookups below only find objects of the user's organizations
-        raise Http404
-    return membership
-
-
-def _member_object(request: HttpRequest, objects: TenantQuerySet, pk: int, name: str) -> Any:
-    """The object `pk` of `objects` if it belongs to one of the user's organizations;
-    any other id is a 404, the same as a missing one."""
-    found = objects.for_organizations(_organization_ids(request)).filter(pk=pk).first()
-    if found is None:
-        raise Http404(f"No such {name}.")
-    return found
-
-
-def _journey_for_member(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
-    """A journey of one of the user's organizations; any other id is a 404."""
-    journey = _member_object(
-        request, Journey.objects.select_related("organization"), journey_id, "journey"
-    )
-    return journey, _acting_in(request, journey.organization_id)
-
-
-def _touch_point_for_member(
-    request: HttpRequest, touch_point_id: int
-) -> tuple[TouchPoint, Membership]:
-    """A touch point of one of the user's organizations; any other id is a 404."""
-    touch_point = _member_object(
-        request,
-        TouchPoint.objects.select_related("stage", "journey__organization"),
-        touch_point_id,
-        "touch point",
-    )
-    return touch_point, _acting_in(request, touch_point.organization_id)
 
 
 # --- Overview ---------------------------------------------------------------------------------
@@ -186,7 +148,7 @@ def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None
     )
 
 
-def _map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
+def map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey, **filters.selector_args())
     previous_args = filters.previous_args(scores.window)
@@ -232,9 +194,9 @@ def _map_context(journey: Journey, membership: Membership, filters: PageFilters)
 
 @member_page
 def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
-    journey, membership = _journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
-    context = _map_context(journey, membership, filters)
+    context = map_context(journey, membership, filters)
     context.update(live_context(journey, request.user.pk))
     return render(request, "web/journey_map.html", context)
 
@@ -242,10 +204,10 @@ def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
 @member_page
 def journey_map_body(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The map without the page around it: what htmx swaps in once a new score has landed."""
-    journey, membership = _journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     return render(
-        request, "web/journey_map.html#map-body", _map_context(journey, membership, filters)
+        request, "web/journey_map.html#map-body", map_context(journey, membership, filters)
     )
 
 
@@ -254,9 +216,9 @@ def touch_point_card(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """One card of the map, polled while its recompute is pending. When the new score has
     landed, the response tells the page (HX-Trigger) so the whole map refreshes: a new
     evaluation moves the journey's prior, hence every card, the line and the weak links."""
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
     filters = page_filters(request, touch_point.organization)
-    context = _map_context(touch_point.journey, membership, filters)
+    context = map_context(touch_point.journey, membership, filters)
     card = next(
         (
             card
@@ -356,7 +318,7 @@ def filtered_evaluations(touch_point: TouchPoint, filters: PageFilters) -> Query
 
 @member_page
 def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpResponse:
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
     filters = page_filters(request, touch_point.organization)
     context = _scores_context(touch_point, membership, filters)
     evaluations = filtered_evaluations(touch_point, filters)
@@ -372,7 +334,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
 @member_page
 def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """The score sections of the detail page, polled while a recompute is pending."""
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
     filters = page_filters(request, touch_point.organization)
     return render(
         request, "web/touch_point.html#scores", _scores_context(touch_point, membership, filters)
@@ -413,6 +375,7 @@ def _account_context(request: HttpRequest) -> dict[str, object]:
         "nav": "account",
         "memberships": memberships(request),
         "tokens": ApiToken.objects.filter(user_id=request.user.pk, revoked_at__isnull=True),
+        "expiry_choices": EXPIRY_CHOICES,
     }
 
 
@@ -441,7 +404,11 @@ def token_create(request: HttpRequest) -> HttpResponse:
     context = _account_context(request)
     name = request.POST.get("name", "")
     try:
-        token, secret = create_token(user=request.user, name=name)  # type: ignore[arg-type]
+        token, secret = create_token(
+            user=request.user,  # type: ignore[arg-type]
+            name=name,
+            expires_in_days=parse_id(request.POST.get("expires_in_days", "")),
+        )
     except ValidationError as error:
         context["token_errors"] = error.message_dict.get("name", error.messages)
         context["token_name"] = name
