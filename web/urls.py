@@ -6,7 +6,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignInForm
-from web import audit, journey_settings, password_reset, sites, team, views
+from web import (
+    audit,
+    benchmark,
+    journey_settings,
+    live,
+    password_reset,
+    reports,
+    sites,
+    team,
+    views,
+)
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -17,6 +27,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
+    path("journeys/<id:journey_id>/changed/", live.journey_changed, name="journey-changed"),
+    path("journeys/<id:journey_id>/sites/", benchmark.journey_sites, name="journey-sites"),
+    path("journeys/<id:journey_id>/sites.csv", reports.journey_sites_csv, name="journey-sites-csv"),
+    path("journeys/<id:journey_id>/scores.csv", reports.journey_map_csv, name="journey-map-csv"),
+    path("overview.csv", reports.overview_csv, name="overview-csv"),
+    path("journeys/<id:journey_id>/report/", reports.journey_report, name="journey-report"),
+    path(
+        "journeys/<id:journey_id>/report.pdf",
+        reports.journey_report_pdf,
+        name="journey-report-pdf",
+    ),
+    path(
+        "touch-points/<id:touch_point_id>/evaluations.csv",
+        reports.touch_point_csv,
+        name="touch-point-csv",
+    ),
     path("journeys/<id:journey_id>/history/", audit.journey_history, name="journey-history"),
     path(
         "journeys/<id:journey_id>/settings/",
