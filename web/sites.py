@@ -18,8 +18,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Membership, User
 from touchpoints import services
 from touchpoints.models import Site
-from web.context import require_membership
-from web.views import _acting_in, _member_object, member_page
+from web.context import acting_in, member_object, require_membership
+from web.views import member_page
 
 
 def _as_manager(membership: Membership) -> None:
@@ -28,8 +28,8 @@ def _as_manager(membership: Membership) -> None:
 
 
 def _site(request: HttpRequest, site_id: int) -> Site:
-    site = _member_object(request, Site.objects.all(), site_id, "site")
-    _as_manager(_acting_in(request, site.organization_id))
+    site = member_object(request, Site.objects.all(), site_id, "site")
+    _as_manager(acting_in(request, site.organization_id))
     return cast(Site, site)
 
 
