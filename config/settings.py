@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "journeys",
     "touchpoints",
     "scoring",
+    "alerts",
     "web",
 ]
 
@@ -226,7 +227,34 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
+    # Events from the recompute's and the submissions' outboxes, verdicts of actions,
+    # webhook retries that came due, digests whose hour has come.
+    "alerts-process": {
+        "task": "alerts.tasks.process",
+        "schedule": env_int("ALERTS_PROCESS_SECONDS", 10),
+    },
 }
+
+# --- Alerts and webhooks (alerts/) --------------------------------------------------
+# Where emails link to (no request to take the host from in a worker).
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long after "done" an action's evidence may arrive (PRODUCT.md method step 9).
+ACTIONS_REVIEW_DAYS = env_int("ACTIONS_REVIEW_DAYS", 30)
+# One webhook request may take this long (connect and answer) before it counts as failed.
+WEBHOOK_TIMEOUT_SECONDS = float(env("WEBHOOK_TIMEOUT_SECONDS", "5"))
+# Seconds between a failed attempt and the next: about a day in all, then the delivery
+# fails for good. Tests shorten it.
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env("WEBHOOK_RETRY_SCHEDULE", "5,60,300,1800,7200,18000,28800,28800").split(",")
+]
+# An endpoint whose deliveries have failed without a success for this long is disabled.
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 24 * 3600)
+# Endpoints on loopback, private or link-local addresses (server-side request forgery):
+# refused unless DEBUG, where a developer's receiver on 127.0.0.1 is the normal case.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = DEBUG
+# Plain http:// endpoints: a development receiver only.
+WEBHOOK_ALLOW_HTTP = DEBUG
 
 # --- Cache -------------------------------------------------------------------------
 # Throttle counters only. Per process on purpose: the API must keep answering while Redis

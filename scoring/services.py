@@ -28,7 +28,7 @@ from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from journeys.models import Journey
-from scoring import formulas, sql
+from scoring import formulas, sql, transitions
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from touchpoints.models import Criterion, Site, Source, TouchPoint
 
@@ -485,6 +485,7 @@ def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: dateti
                 setattr(row, key, value)
         rows.append(row)
 
+    transitions.record(journey, result, now=now)  # before the old snapshot is overwritten
     with_detail = [r for r in rows if r.touch_point_id in details]
     without_detail = [r for r in rows if r.touch_point_id not in details]
     if with_detail:

@@ -22,10 +22,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ApiToken, Membership, TenantQuerySet
 from accounts.tokens import create_token, revoke_token
+from alerts.selectors import current_actions
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
-from web import charts
+from web import action_panel, charts
 from web.context import choose_organization as choose
 from web.context import memberships, require_membership
 
@@ -127,9 +128,12 @@ def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
     scores = selectors.journey_scores(journey)
     stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
+    actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
     for row in scores.touch_points:
-        cards.setdefault(row.stage.id, []).append({"row": row, "rank": ranks.get(row.id)})
+        cards.setdefault(row.stage.id, []).append(
+            {"row": row, "rank": ranks.get(row.id), "action": actions.get(row.id)}
+        )
     line = charts.journey_line(
         [
             charts.LinePoint(row.name, row.stage.name, row.smoothed_score, row.target, row.status)
@@ -234,6 +238,9 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     )
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
+    scores = context["scores"]
+    target = scores.touch_point.target if scores is not None else None
+    context.update(action_panel.action_context(touch_point, membership, target))
     if request.htmx and request.GET.get("page"):
         return render(request, "web/touch_point.html#evaluations", context)
     return render(request, "web/touch_point.html", context)

@@ -35,6 +35,18 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Organization, Role, User
+from alerts import delivery as webhook_delivery
+from alerts import services as alert_services
+from alerts.models import (
+    Action,
+    Event,
+    Notification,
+    NotificationSetting,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from alerts.webhooks import new_secret
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import archive_stage
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -291,6 +303,22 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
     archived_site = archive_site(actor=manager, site=closed_site)
     archived_journey = JourneyFactory(organization=org, status=JourneyStatus.ARCHIVED)
     recompute_journey(journey.pk)
+    # The loop after the scores: an action on the weak link, a webhook endpoint (written
+    # directly: registering one resolves its host) and a test delivery to it.
+    action = alert_services.open_action(
+        actor=manager,
+        touch_point=weak,
+        description="Call back within the hour",
+        owner_id=manager.pk,
+    )
+    endpoint = WebhookEndpoint.objects.create(
+        organization=org,
+        url="https://hooks.example.com/touchstone",
+        event_types=["weak_link.entered", "action.verified"],
+        secret=new_secret(),
+        created_by=manager,
+    )
+    delivery = webhook_delivery.send_test(actor=manager, endpoint=endpoint)
     return Tenant(
         org=org,
         objects={
@@ -301,6 +329,11 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "site": [site, archived_site],
             "evaluation": list(evaluations),
             "weak_link": [weak],
+            "action": [action],
+            "endpoint": [endpoint],
+            "delivery": [delivery],
+            "event": list(Event.objects.for_organization(org).order_by("pk")),
+            "notification": list(Notification.objects.for_organization(org).order_by("pk")),
         },
     )
 
@@ -321,6 +354,13 @@ def everything() -> list[list[dict[str, Any]]]:
         JourneyScore,
         WeeklyScore,
         StaleMark,
+        Action,
+        Event,
+        Notification,
+        NotificationSetting,
+        WebhookEndpoint,
+        WebhookDelivery,
+        WebhookAttempt,
     ]
     return [list(model.objects.order_by("pk").values()) for model in models]
 

@@ -42,6 +42,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
+from alerts.models import Action, Event, WebhookEndpoint
 from journeys.models import Journey, Stage
 from scoring.services import recompute_journey
 from tests.api.test_cross_tenant_walk import Tenant, build_tenant, everything
@@ -116,6 +117,13 @@ OBJECT_ROUTES: dict[str, str] = {
     "editor-criterion-move": "criterion",
     "editor-criterion-archive": "criterion",
     "editor-criterion-restore": "criterion",
+    "action-open": "touchpoint",
+    "action-done": "action",
+    "alerts-webhook": "endpoint",
+    "alerts-webhook-test": "endpoint",
+    "alerts-webhook-toggle": "endpoint",
+    "alerts-webhook-delete": "endpoint",
+    "alerts-redeliver": "delivery",
 }
 # Routes that act on the person (their session, password, own tokens) or the acting
 # organization, never on an id in the path.
@@ -131,6 +139,10 @@ OWN_ROUTES = {
     "logout",
     "password_change",
     "password_change_done",
+    "alerts-feed",
+    "alerts-read",
+    "alerts-settings",
+    "alerts-webhooks",
 }
 # Object routes that answer a missing id with something other than a 404: revoking says
 # "already revoked or does not exist" (then another person's token must get just that).
@@ -181,6 +193,11 @@ def _mark(tenant: Tenant) -> None:
     Criterion.objects.filter(touch_point__journey__in=journeys).update(name=marked)
     Site.objects.for_organization(org).update(name=marked)
     Evaluation.objects.for_organization(org).update(comment=f"{RIVAL_MARK} comment")
+    Action.objects.for_organization(org).update(description=f"{RIVAL_MARK} fix")
+    Event.objects.for_organization(org).update(
+        summary=Concat(Value(f"{RIVAL_MARK} "), F("summary"))
+    )
+    WebhookEndpoint.objects.for_organization(org).update(description=f"{RIVAL_MARK} hook")
     for journey in journeys:
         recompute_journey(journey.pk)
     for row in tenant.objects.values():
@@ -290,6 +307,13 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "editor-criteria": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion-move": {"position": "0"},
+        "action-open": {
+            "description": name,
+            "owner": str(side.people[Role.MANAGER].pk),
+            "due": "2030-01-31",
+        },
+        "alerts-webhooks": {"url": "http://127.0.0.1:9/hook", "event_types": "weak_link.entered"},
+        "alerts-settings": {f"journey-{side.first('journey').pk}": "digest"},
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {
             "old_password": PASSWORD,

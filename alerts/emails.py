@@ -1,0 +1,126 @@
+"""Emails about events: one at once per event for members who chose it, and one daily
+digest per member listing the rest, at the organization's digest time (UTC).
+
+Which feed entries still need an email is the record (Notification.email / emailed_at);
+a sender claims entries with SKIP LOCKED and marks them sent in the same transaction that
+queues the message, so two workers never send the same entry twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.models import Organization
+from alerts.models import AlertSettings, EmailMode, Notification
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 200
+
+
+def _queue_email(
+    *, organization: Organization, to: str, subject: str, template: str, context: dict
+) -> None:
+    """Hand one message to the mail path after the claiming transaction commits."""
+    context = {**context, "organization": organization}
+    body = render_to_string(f"{template}.txt", context)
+
+    def send() -> None:
+        try:
+            send_mail(f"[{organization.name[:60]}] {subject}", body, None, [to])
+        except Exception:
+            log.warning("Could not send an alert email to user %s.", to, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def _claim(**filters: object) -> list[Notification]:
+    return list(
+        Notification.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(emailed_at__isnull=True, **filters)
+        .select_related("user", "organization", "event__journey", "event__touch_point")
+        .order_by("id")[:CLAIM_BATCH]
+    )
+
+
+def send_immediate() -> int:
+    """One email per feed entry whose member hears its journey at once. Returns how many."""
+    sent = 0
+    while True:
+        with transaction.atomic():
+            batch = _claim(email=EmailMode.IMMEDIATE)
+            if not batch:
+                return sent
+            now = timezone.now()
+            for n in batch:
+                if n.user.is_active and n.user.email:
+                    _queue_email(
+                        organization=n.organization,
+                        to=n.user.email,
+                        subject=n.event.summary[:150],
+                        template="alerts/email_event",
+                        context={"event": n.event, "site_url": settings.SITE_URL},
+                    )
+                    sent += 1
+            Notification.objects.filter(pk__in=[n.pk for n in batch]).update(emailed_at=now)
+
+
+def digest_due(settings_row: AlertSettings, now: datetime) -> bool:
+    """Once a day, at or after the organization's digest time (UTC)."""
+    today = now.date()
+    return settings_row.last_digest_on != today and now.time() >= settings_row.digest_time
+
+
+def send_digests(*, now: datetime | None = None) -> int:
+    """For each organization whose digest time has come today: one message per member
+    with digest entries waiting, never an empty one. Returns messages sent."""
+    now = now or timezone.now()
+    org_ids = set(
+        Notification.objects.filter(email=EmailMode.DIGEST, emailed_at__isnull=True)
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+    sent = 0
+    for org_id in sorted(org_ids):
+        with transaction.atomic():
+            row, _ = AlertSettings.objects.get_or_create(organization_id=org_id)
+            row = AlertSettings.objects.select_for_update().get(pk=row.pk)
+            if not digest_due(row, now):
+                continue
+            pending = list(
+                Notification.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(organization_id=org_id, email=EmailMode.DIGEST, emailed_at__isnull=True)
+                .select_related("user", "organization", "event__journey", "event__touch_point")
+                .order_by("user_id", "event__occurred_at", "id")
+            )
+            by_user: dict[int, list[Notification]] = defaultdict(list)
+            for n in pending:
+                by_user[n.user_id].append(n)
+            for entries in by_user.values():
+                user = entries[0].user
+                if not (user.is_active and user.email):
+                    continue
+                _queue_email(
+                    organization=entries[0].organization,
+                    to=user.email,
+                    subject=f"Daily digest: {len(entries)} event{'s' if len(entries) != 1 else ''}",
+                    template="alerts/email_digest",
+                    context={
+                        "events": [n.event for n in entries],
+                        "site_url": settings.SITE_URL,
+                        "day": now.date(),
+                    },
+                )
+                sent += 1
+            Notification.objects.filter(pk__in=[n.pk for n in pending]).update(emailed_at=now)
+            row.last_digest_on = now.date()
+            row.save(update_fields=["last_digest_on"])
+    return sent
