@@ -22,10 +22,11 @@ RUN pip install /tmp/touchstone && rm -rf /tmp/touchstone
 COPY . /app
 
 # Hashed, compressed static files, baked into the image for WhiteNoise. Settings refuse to
-# load without a secret when DEBUG is off, so the build uses a throwaway one that exists
-# only in this RUN step: it is not in the image's environment and is never served.
+# load without a secret (and EMAIL_URL) when DEBUG is off, so the build uses throwaway ones
+# that exist only in this RUN step: it is not in the image's environment and is never served.
 RUN DEBUG=false \
     SECRET_KEY=build-only-collectstatic-key-not-a-secret-0123456789 \
+    EMAIL_URL=console:// \
     python manage.py collectstatic --no-input --verbosity 0
 
 USER touchstone:touchstone

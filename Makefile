@@ -23,7 +23,13 @@ help: ## List the targets
 	$(PIP) install --quiet ".[dev]"
 	touch $@
 
-install: .venv/.installed ## Create .venv and install the pinned dependencies
+# Test-only JavaScript (axe-core for the browser tests' accessibility checks), pinned in
+# package-lock.json; npm ci installs exactly that into node_modules/ (gitignored).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+install: .venv/.installed node_modules/.installed ## Create .venv and node_modules/ with the pinned dependencies
 
 services: ## Start PostgreSQL and Redis if they are not running
 	@scripts/ensure-services.sh
@@ -61,4 +67,4 @@ bench: install services ## Run the benchmarks (SCALE=10m: scale bench at 10M; ON
 	DEBUG=true $(PY) bench/run.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY))
 
 clean: ## Remove the virtualenv and caches
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache staticfiles
+	rm -rf .venv node_modules .pytest_cache .mypy_cache .ruff_cache staticfiles

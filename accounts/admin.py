@@ -14,8 +14,12 @@ from django.db import models
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from accounts.forms import AdminSignInForm
 from accounts.models import AuditEvent, Membership, Organization, User
 from accounts.services import end_sessions, record_audit
+
+# The admin's sign-in counts failures under the same identity as the site's (brute_force).
+admin.site.login_form = AdminSignInForm
 
 # --- Shared by the apps' admins ------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import ORGANIZATION_PARAMETER, request_membership, with_access_refusals
 from accounts.models import Role
+from core.api.errors import with_access_refusals
+from core.api.tenancy import ORGANIZATION_PARAMETER, request_membership
 
 
 class PingSerializer(serializers.Serializer[Any]):

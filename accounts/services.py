@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import AuditEvent, Membership, Organization, Role, User
+from core.text import validated_text
 
 
 def record_audit(
@@ -57,9 +58,9 @@ def _unique_slug(name: str) -> str:
 
 
 def create_organization(*, name: str, slug: str | None = None) -> Organization:
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": ["An organization needs a name."]})
+    name = validated_text(name, field="name", max_length=200, required=True)
+    if slug is not None:
+        slug = validated_text(slug, field="slug", max_length=60, required=True)
     try:
         with transaction.atomic():
             return Organization.objects.create(name=name, slug=slug or _unique_slug(name))
@@ -77,6 +78,7 @@ def add_member(
         raise ValidationError({"role": [f"Role must be one of {', '.join(Role.values)}."]})
     email = User.objects.normalize_email(email.strip()).lower()
     try:
+        validated_text(email, field="email", max_length=254, required=True)
         validate_email(email)
     except ValidationError:
         raise ValidationError({"email": ["Enter a valid email address."]}) from None

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from accounts.idempotency import purge_expired_records
+from core.api.idempotency import purge_expired_records
 
 
 @shared_task(name="accounts.tasks.purge_idempotency_records")

@@ -6,11 +6,11 @@ import hashlib
 import hmac
 import secrets
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
+from core.text import clean_text, raise_if
 
 TOKEN_PREFIX = "tst_"  # noqa: S105  (a public marker, not a secret)
 
@@ -22,9 +22,11 @@ def _hash(secret: str) -> str:
 @transaction.atomic
 def create_token(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token; returns it with the full secret, which is never stored or shown again."""
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise ValidationError({"name": ["Give the token a name of 1 to 100 characters."]})
+    errors: dict[str, list[str]] = {}
+    name = clean_text(errors, "name", name, max_length=100)
+    if not name:
+        errors.setdefault("name", []).insert(0, "Give the token a name of 1 to 100 characters.")
+    raise_if(errors)
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, prefix=prefix, key_hash=_hash(secret))
@@ -59,4 +61,11 @@ def revoke_token(*, user: User, token_id: int) -> bool:
         ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
+    )
+
+
+def revoke_all_tokens(*, user: User) -> int:
+    """Revoke every active token of `user` (offered on a password change); returns how many."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
     )

@@ -31,7 +31,7 @@ from alerts.models import (
     WebhookEndpoint,
 )
 from alerts.services import new_msg_id, record_event
-from journeys.services import clean_text, raise_if
+from core.text import clean_text, raise_if
 
 log = logging.getLogger(__name__)
 

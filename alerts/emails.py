@@ -8,38 +8,34 @@ queues the message, so two workers never send the same entry twice.
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Organization
 from alerts.models import AlertSettings, EmailMode, Notification
-
-log = logging.getLogger(__name__)
+from notify.services import send_email
 
 CLAIM_BATCH = 200
 
 
 def _queue_email(
-    *, organization: Organization, to: str, subject: str, template: str, context: dict
+    *, organization: Organization, to: str, subject: str, template: str, context: dict[str, Any]
 ) -> None:
-    """Hand one message to the mail path after the claiming transaction commits."""
-    context = {**context, "organization": organization}
-    body = render_to_string(f"{template}.txt", context)
-
-    def send() -> None:
-        try:
-            send_mail(f"[{organization.name[:60]}] {subject}", body, None, [to])
-        except Exception:
-            log.warning("Could not send an alert email to user %s.", to, exc_info=True)
-
-    transaction.on_commit(send)
+    """Into the mail outbox (notify), in the transaction that marks the entries emailed:
+    both happen or neither, and the outbox retries a mail server that is away."""
+    send_email(
+        organization=organization,
+        to=to,
+        subject=subject,
+        template=template,
+        context=context,
+        kind="alert",
+    )
 
 
 def _claim(**filters: object) -> list[Notification]:
@@ -66,7 +62,7 @@ def send_immediate() -> int:
                         organization=n.organization,
                         to=n.user.email,
                         subject=n.event.summary[:150],
-                        template="alerts/email_event",
+                        template="email/alert_event",
                         context={"event": n.event, "site_url": settings.SITE_URL},
                     )
                     sent += 1
@@ -112,7 +108,7 @@ def send_digests(*, now: datetime | None = None) -> int:
                     organization=entries[0].organization,
                     to=user.email,
                     subject=f"Daily digest: {len(entries)} event{'s' if len(entries) != 1 else ''}",
-                    template="alerts/email_digest",
+                    template="email/alert_digest",
                     context={
                         "events": [n.event for n in entries],
                         "site_url": settings.SITE_URL,

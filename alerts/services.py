@@ -37,8 +37,8 @@ from alerts.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from core.text import clean_text, raise_if
 from journeys.models import Journey
-from journeys.services import clean_text, raise_if
 from scoring import verification
 from scoring.models import ScoreTransition, TouchPointScore
 from touchpoints.models import CriticalFailure, Evaluation, TouchPoint

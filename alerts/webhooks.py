@@ -87,7 +87,10 @@ def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 def check_url(url: str) -> None:
     """Refuse (ValidationError on ``url``) what may never be an endpoint, without a DNS
     lookup: the scheme (https; http only in DEBUG), credentials, a missing host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 literal
+        raise ValidationError({"url": ["This is not a valid address."]}) from None
     allowed = ("https", "http") if settings.WEBHOOK_ALLOW_HTTP else ("https",)
     if parts.scheme not in allowed:
         raise ValidationError({"url": ["Use an https:// address."]})

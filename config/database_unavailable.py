@@ -2,7 +2,7 @@
 restart, a failover), so the client should retry: with the same Idempotency-Key an API
 request that did commit before the connection died is answered, not stored twice.
 
-The API's exception handler (accounts.api) answers JSON by the same rule; the middleware
+The API's exception handler (core.api.errors) answers JSON by the same rule; the middleware
 below gives the browser pages a page that says so.
 """
 

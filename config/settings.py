@@ -1,10 +1,13 @@
 """Touchstone settings: everything from the environment, refusing unsafe production defaults."""
 
 import os
+import ssl
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.email_url import parse_email_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -80,6 +83,8 @@ INSTALLED_APPS = [
     "touchpoints",
     "scoring",
     "alerts",
+    "notify",
+    "team",
     "web",
 ]
 
@@ -139,7 +144,8 @@ AUTH_USER_MODEL = "accounts.User"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Looks the email up by the normalised identifier the lockout counts under.
+    "accounts.backends.EmailBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -179,6 +185,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576)
 # --- Celery -----------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# kombu's Redis transport, fixed so a broker restart cannot end a worker (issue 20).
+CELERY_BROKER_TRANSPORT = "config.redis_transport:Transport"
+if CELERY_BROKER_URL.startswith("rediss://"):
+    # Naming the transport class hides the URL's scheme from kombu, so say TLS here (and
+    # verify the certificate, which kombu's own rediss default does not).
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
@@ -222,6 +234,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stale-touch-points": {
         "task": "scoring.tasks.sweep_stale",
         "schedule": SCORING_SWEEP_SECONDS,
+    },
+    "send-unsent-email": {
+        "task": "notify.tasks.sweep_unsent",
+        "schedule": 60,
     },
     "purge-idempotency-records": {
         "task": "accounts.tasks.purge_idempotency_records",
@@ -276,21 +292,21 @@ CACHES = {
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.api.BearerTokenAuthentication",
+        "core.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "accounts.api.RolePermission",
+        "core.api.tenancy.RolePermission",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "accounts.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "accounts.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
@@ -316,6 +332,26 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"EmailModeEnum": "alerts.models.EmailMode"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "alerts.api_schema.add_webhook_examples",
+    ],
+    # What Touchstone POSTs to webhook endpoints, one entry per event type (alerts/).
+    # (tests/alerts/test_api.py checks this list names every event type.)
+    "WEBHOOKS": [
+        "alerts.api_schema.WEAK_LINK_ENTERED",
+        "alerts.api_schema.WEAK_LINK_LEFT",
+        "alerts.api_schema.BLIND_SPOT_SCORED",
+        "alerts.api_schema.JOURNEY_TARGET_CROSSED",
+        "alerts.api_schema.EVALUATION_CRITICAL_FAILURE",
+        "alerts.api_schema.ACTION_OPENED",
+        "alerts.api_schema.ACTION_DONE",
+        "alerts.api_schema.ACTION_VERIFYING",
+        "alerts.api_schema.ACTION_VERIFIED",
+        "alerts.api_schema.ACTION_NOT_SHOWN_TO_WORK",
+        "alerts.api_schema.WEBHOOK_TEST",
+    ],
 }
 
 # --- Security headers ------------------------------------------------------------
@@ -392,3 +428,38 @@ LOGGING = {
 
 # --- Touchstone ---------------------------------------------------------------------
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")
+
+# --- Email ----------------------------------------------------------------------------
+# One variable (config/email_url.py): smtp://user:password@host:587/?tls=true, smtps://…,
+# console://. Invitations (team/) and password reset send email, and both are always on,
+# so production refuses to start without EMAIL_URL; `console://` is an explicit choice
+# that prints messages (and their links) to the worker's log instead. With DEBUG on the
+# default is console://, so `make run` prints invitation links in its terminal.
+_email_url = os.environ.get("EMAIL_URL", "")
+if not _email_url:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set EMAIL_URL (e.g. smtp://user:password@mail.example.com:587/?tls=true): "
+            "invitations and password reset send email. EMAIL_URL=console:// prints them "
+            "to the log instead."
+        )
+    _email_url = "console://"
+_email = parse_email_url(_email_url)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("EMAIL_FROM", "Touchstone <touchstone@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Delivery (notify/): a message is tried this many times in all, transient SMTP errors
+# only (a 4xx answer, a dropped or refused connection), waiting EMAIL_RETRY_SECONDS,
+# then twice as long each time. A message that finally fails is logged and listed for
+# the organization's managers on the Team page.
+EMAIL_MAX_ATTEMPTS = 5
+EMAIL_RETRY_SECONDS = 30
+# Invitation links (team/) stop working after this many days.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)

@@ -23,6 +23,7 @@ api_v1 = [
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
+    path("", include("alerts.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # metadata_class=None: OPTIONS answers 405 instead of rendering the HTML page without
     # its context (a 500).

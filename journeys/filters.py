@@ -1,50 +1,14 @@
-"""Query filters of the journey and stage lists.
-
-Archived rows are left out unless `?include_archived=true`. Parent filters take plain ids:
-an id of another organization matches nothing (the list is already scoped to the
-caller's organization), exactly like an id that does not exist.
-"""
+"""Query filters of the journey and stage lists (the shared parts: core.api.filters)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
+from core.api.filters import ArchivableFilterSet, IdFilter
 from journeys.models import Journey, JourneyStatus, Stage
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(filters.NumberFilter):
-    """A whole-number id ("1.5" is refused rather than rounded to 1)."""
-
-    field_class = forms.IntegerField
-
-
-class ArchivableFilterSet(filters.FilterSet):
-    """Hides archived rows (`archived_at` set) unless asked to include them."""
-
-    include_archived = filters.BooleanFilter(
-        method="keep",
-        help_text="true to list archived items too (they are left out by default).",
-    )
-
-    def keep(self, queryset: QuerySet[Any], name: str, value: bool) -> QuerySet[Any]:
-        """The flag is applied in filter_queryset, which also runs when it is absent."""
-        return queryset
-
-    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        queryset = super().filter_queryset(queryset)
-        if not self.form.cleaned_data.get("include_archived"):
-            queryset = self.without_archived(queryset)
-        return queryset
-
-    def without_archived(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(archived_at__isnull=True)
 
 
 class JourneyFilter(ArchivableFilterSet):

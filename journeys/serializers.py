@@ -1,55 +1,12 @@
-"""API representations of journeys and stages, and the shape-only parsing of their input.
-
-Serializers here describe fields (for the OpenAPI schema and the response bodies) and pick
-the writable ones out of a request body. They do not validate values: the services do,
-so the API and the browser refuse the same things with the same messages.
-"""
+"""API representations of journeys and stages (the shape-only parsing they share:
+core.api.serializers)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from rest_framework import serializers
-from rest_framework.settings import api_settings
-
+from core.api.serializers import ServiceInputSerializer
 from journeys.models import Journey, Stage
-
-
-class ServiceInputSerializer(serializers.ModelSerializer[Any]):
-    """Parses a body into the dict a service takes: shape only, no rules.
-
-    Only writable fields are picked, so `id`, `organization`, `position` and any unknown
-    key in a body are ignored (mass assignment). Values pass through untouched for the
-    service to judge. A create (or PUT) must carry the required fields; `create_only`
-    fields (the parent) may be repeated on an update but not changed.
-    """
-
-    create_only: ClassVar[dict[str, str]] = {}  # field name → why it cannot change
-
-    def get_validators(self) -> list[Any]:
-        return []  # the service holds the rules, unique names included
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
-            raise serializers.ValidationError(
-                {api_settings.NON_FIELD_ERRORS_KEY: ["Send a JSON object."]}
-            )
-        writable = {str(f.field_name): f for f in self._writable_fields}
-        values = {name: data[name] for name in writable if name in data}
-        errors: dict[str, list[str]] = {}
-        if not self.partial:
-            for name, field in writable.items():
-                is_parent_on_update = self.instance is not None and name in self.create_only
-                if field.required and name not in data and not is_parent_on_update:
-                    errors[name] = ["This field is required."]
-        if self.instance is not None:
-            for name, reason in self.create_only.items():
-                if name in values and values.pop(name) != getattr(self.instance, f"{name}_id"):
-                    errors[name] = [reason]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return values
 
 
 class JourneySerializer(ServiceInputSerializer):
@@ -86,30 +43,3 @@ class StageSerializer(ServiceInputSerializer):
         )
         read_only_fields = ("id", "position", "archived_at", "created_at")
         extra_kwargs = {"journey": {"help_text": "The journey's id; set on creation only."}}
-
-
-class MoveSerializer(serializers.Serializer[Any]):
-    position = serializers.IntegerField(
-        help_text="New 0-based position among the active siblings (0 = first)."
-    )
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        """Pass the position through: the service says what a valid one is."""
-        if not isinstance(data, Mapping) or "position" not in data:
-            raise serializers.ValidationError({"position": ["This field is required."]})
-        return {"position": data["position"]}
-
-
-class RestoreSerializer(serializers.Serializer[Any]):
-    position = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        help_text="0-based position to restore at; omitted or null puts it last.",
-    )
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, Mapping):
-            raise serializers.ValidationError(
-                {api_settings.NON_FIELD_ERRORS_KEY: ["Send a JSON object."]}
-            )
-        return {"position": data.get("position")}

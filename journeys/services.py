@@ -12,32 +12,12 @@ from django.utils import timezone
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
 from accounts.services import record_audit
+from core.text import clean_text, raise_if
 from journeys import ordering
 from journeys.models import Journey, JourneyStatus, Stage
 
 JOURNEY_FIELDS = ("name", "persona", "description", "status", "target")
 STAGE_FIELDS = ("name", "description")
-
-
-def clean_text(
-    errors: dict[str, list[str]], field: str, value: Any, *, max_length: int, required: bool = False
-) -> str:
-    """Validate one text field, adding messages to `errors`; returns the stripped text."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors.setdefault(field, []).append("Must be text.")
-        return ""
-    text: str = value.strip()
-    if "\x00" in text:
-        errors.setdefault(field, []).append("Must not contain NUL characters.")
-    if required and not text:
-        errors.setdefault(field, []).append("This field is required.")
-    if len(text) > max_length:
-        errors.setdefault(field, []).append(
-            f"Must be at most {max_length} characters (it has {len(text)})."
-        )
-    return text
 
 
 def clean_score(errors: dict[str, list[str]], field: str, value: Any) -> float:
@@ -48,11 +28,6 @@ def clean_score(errors: dict[str, list[str]], field: str, value: Any) -> float:
     if not 0 <= value <= 100:  # also refuses NaN, which compares false
         errors.setdefault(field, []).append("Must be a number from 0 to 100.")
     return float(value)
-
-
-def raise_if(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise ValidationError(errors)
 
 
 def _journey_values(data: dict[str, Any]) -> dict[str, Any]:

@@ -30,12 +30,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from accounts.api import (
-    ORGANIZATION_PARAMETER,
-    TenantScopedMixin,
-    request_membership,
-    with_access_refusals,
-)
+from core.api.errors import with_access_refusals
+from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
 from journeys.models import Journey
 from scoring import selectors
 from scoring.serializers import (

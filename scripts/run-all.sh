@@ -31,7 +31,7 @@ fi
 
 $PY manage.py runserver "127.0.0.1:${PORT}" &
 pids+=($!)
-.venv/bin/celery -A config worker --loglevel INFO --concurrency 2 -Q scoring &
+.venv/bin/celery -A config worker --loglevel INFO --concurrency 2 -Q scoring --without-gossip --without-mingle &
 pids+=($!)
 # The schedule file belongs to this checkout, so two checkouts never share one.
 .venv/bin/celery -A config beat --loglevel INFO --schedule ".celerybeat-schedule" &

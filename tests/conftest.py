@@ -13,6 +13,7 @@ from django.core.cache import cache, caches
 
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.mail import SmtpServer
 from tests.processes import RedisServer
 
 
@@ -80,5 +81,23 @@ def broker() -> Iterator[RedisServer]:
     """A throwaway redis-server on its own port, for a test's workers and publishing."""
     server = RedisServer()
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[SmtpServer]:
+    """A real SMTP server on a free port (aiosmtpd), with Django's mail settings pointed at
+    it; read what arrived from `smtp_server.messages`."""
+    server = SmtpServer()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
     yield server
     server.stop()

@@ -20,6 +20,7 @@ from pathlib import Path
 import kombu.pools
 from django.db import connection
 
+from config.celery import WORKER_FLAGS
 from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,54 +233,57 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _celery_env(broker_url: str, **extra: str) -> dict[str, str]:
+    """What a worker or beat under test runs with: the test database, a private broker."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DEBUG": "true",
+        "LOG_JSON": "false",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": broker_url,
+        "SCORING_SWEEP_SECONDS": "2",
+        "SCORING_DEBOUNCE_SECONDS": "0.2",
+        "DATABASE_CONN_MAX_AGE": "0",
+        **extra,
+    }
+
+
 class Worker:
     """`celery -A config worker -B` against the test database and a given broker.
 
-    -B embeds beat, so the periodic sweep runs for real (every SCORING_SWEEP_SECONDS).
+    -B embeds beat, so the periodic sweep runs for real (every SCORING_SWEEP_SECONDS);
+    `beat=False` leaves it to a separate Beat. `flags` are the start path's own
+    (config.celery.WORKER_FLAGS, as every start path passes them).
     """
 
-    def __init__(self, broker_url: str, *, concurrency: int = 1, **env: str) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        *,
+        concurrency: int = 1,
+        beat: bool = True,
+        flags: tuple[str, ...] = WORKER_FLAGS,
+        **env: str,
+    ) -> None:
         self.broker_url = broker_url
         self.concurrency = concurrency
+        self.beat = beat
+        self.flags = flags
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="worker-", suffix=".log")[1])
         self.schedule = Path(tempfile.mkdtemp()) / "beat-schedule"
 
     def start(self, *, timeout: float = 30) -> None:
-        db = connection.settings_dict
-        env = {
-            **os.environ,
-            "DEBUG": "true",
-            "LOG_JSON": "false",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "CELERY_BROKER_URL": self.broker_url,
-            "SCORING_SWEEP_SECONDS": "2",
-            "SCORING_DEBOUNCE_SECONDS": "0.2",
-            "DATABASE_CONN_MAX_AGE": "0",
-            **self.env,
-        }
+        embedded_beat = ["-B", "-s", str(self.schedule)] if self.beat else []
+        argv = [CELERY, "-A", "config", "worker", *embedded_beat, "-Q", "scoring"]
+        argv += ["--concurrency", str(self.concurrency), "--loglevel", "INFO", *self.flags]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [
-                CELERY,
-                "-A",
-                "config",
-                "worker",
-                "-B",
-                "-s",
-                str(self.schedule),
-                "-Q",
-                "scoring",
-                "--concurrency",
-                str(self.concurrency),
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            argv,
             cwd=ROOT,
-            env=env,
+            env=_celery_env(self.broker_url, **self.env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: we kill the pool child too
@@ -308,6 +312,37 @@ class Worker:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.proc = None
+
+    def stop(self) -> None:
+        stop_group(self.proc, grace=20)
+        self.proc = None
+
+
+class Beat:
+    """A standalone `celery -A config beat` (as `make run` and compose start it) against
+    the test database and a given broker."""
+
+    def __init__(self, broker_url: str, **env: str) -> None:
+        self.broker_url = broker_url
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="beat-", suffix=".log")[1])
+        self.schedule = Path(tempfile.mkdtemp()) / "beat-schedule"
+
+    def start(self, *, timeout: float = 30) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [CELERY, "-A", "config", "beat", "-s", str(self.schedule), "--loglevel", "INFO"],
+            cwd=ROOT,
+            env=_celery_env(self.broker_url, **self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(lambda: "beat: Starting..." in self.log(), timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         stop_group(self.proc, grace=20)
@@ -347,6 +382,7 @@ class Gunicorn:
             **os.environ,
             "DEBUG": "false",
             "SECRET_KEY": "fault-tests-" + "x" * 50,
+            "EMAIL_URL": "console://",
             "ALLOWED_HOSTS": "127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "LOG_JSON": "false",
@@ -400,11 +436,11 @@ class Gunicorn:
         self.proc = None
 
 
-def start_all(*processes: Worker | Gunicorn) -> None:
+def start_all(*processes: Worker | Beat | Gunicorn) -> None:
     """Start processes side by side (each takes seconds to get ready) and wait for all."""
     errors: list[BaseException] = []
 
-    def start(process: Worker | Gunicorn) -> None:
+    def start(process: Worker | Beat | Gunicorn) -> None:
         try:
             process.start()
         except BaseException as error:

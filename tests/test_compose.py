@@ -189,7 +189,16 @@ def test_the_schema_refuses_a_misspelt_key_or_value(
 
 
 def test_the_expected_services_are_there(compose: dict[str, Any]) -> None:
-    assert set(services(compose)) == {"postgres", "redis", *APP_SERVICES}
+    assert set(services(compose)) == {"postgres", "redis", "mailpit", *APP_SERVICES}
+
+
+def test_the_mail_catcher_is_for_development_only(compose: dict[str, Any]) -> None:
+    """Mailpit starts only with `--profile dev`, and no app service waits for it, so a
+    production `docker compose up` neither runs it nor needs it."""
+    assert services(compose)["mailpit"]["profiles"] == ["dev"]
+    for name in APP_SERVICES:
+        assert "mailpit" not in services(compose)[name].get("depends_on", {}), name
+    assert urlsplit(env_example()["EMAIL_URL"]).hostname == "mailpit"
 
 
 def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:

@@ -100,6 +100,7 @@ def probe(database: str) -> dict[str, dict[str, Any]]:
         DEBUG="false",
         SECRET_KEY=a_secret_key(50),
         ALLOWED_HOSTS="example.com",
+        EMAIL_URL="console://",
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
         LOG_LEVEL="CRITICAL",
     )

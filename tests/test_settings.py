@@ -19,12 +19,14 @@ from django.utils.crypto import get_random_string
 BASE_DIR = Path(__file__).resolve().parent.parent
 SETUP = "import django; django.setup()"
 # What a deployment sets; each test takes some away or changes them.
-CONFIG_NAMES = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+CONFIG_NAMES = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL")
 
 
 def run(args: list[str], **config: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_NAMES}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # A deployment sets a mail server (invitations and password reset need one).
+    env["EMAIL_URL"] = "smtp://mail.example.com:587/?tls=true"
     env.update(config)
     return subprocess.run(
         [sys.executable, *args],

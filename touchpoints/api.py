@@ -1,4 +1,4 @@
-"""REST API for touch points, criteria and sites, on the structure base of journeys.api:
+"""REST API for touch points, criteria and sites, on the structure base of core.api.viewsets:
 tenant-scoped, an ETag on every detail, If-Match on every detail write, services for
 every write."""
 
@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from journeys.api import (
+from core.api.viewsets import (
     OrderedStructureViewSet,
     ParentRows,
     StructureViewSet,

@@ -2,7 +2,7 @@
 list them with filters, read one with its answers.
 
 The view only parses and formats: `touchpoints.services.submit_evaluations` decides what
-is valid and stores it, `accounts.idempotency` makes a retried POST store nothing twice.
+is valid and stores it, `core.api.idempotency` makes a retried POST store nothing twice.
 """
 
 from __future__ import annotations
@@ -28,21 +28,17 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.throttling import ScopedRateThrottle
 
-from accounts.api import (
-    FIELD_ERRORS_SCHEMA,
-    NO_SUCH_PAGE,
-    ORGANIZATION_PARAMETER,
-    TenantScopedMixin,
-    with_access_refusals,
-)
-from accounts.idempotency import (
+from accounts.models import ROLES_THAT_EVALUATE, Membership
+from core.api.errors import FIELD_ERRORS_SCHEMA, with_access_refusals
+from core.api.idempotency import (
     IDEMPOTENCY_HEADER,
     StoredResponse,
     clean_key,
     fingerprint,
     run_idempotent,
 )
-from accounts.models import ROLES_THAT_EVALUATE, Membership
+from core.api.pagination import NO_SUCH_PAGE
+from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin
 from touchpoints.evaluation_filters import EvaluationFilter
 from touchpoints.evaluation_serializers import (
     DerivedScores,

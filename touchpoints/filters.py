@@ -1,8 +1,8 @@
-"""Query filters of the touch point, criterion and site lists (see journeys.filters)."""
+"""Query filters of the touch point, criterion and site lists (see core.api.filters)."""
 
 from __future__ import annotations
 
-from journeys.filters import ArchivableFilterSet, IdFilter
+from core.api.filters import ArchivableFilterSet, IdFilter
 from touchpoints.models import Criterion, Site, TouchPoint
 
 

@@ -1,5 +1,5 @@
 """API representations of touch points, criteria and sites, and the shape-only parsing of
-their input (the services judge the values; see journeys.serializers)."""
+their input (the services judge the values; see core.api.serializers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from rest_framework import serializers
 
-from journeys.serializers import ServiceInputSerializer
+from core.api.serializers import ServiceInputSerializer
 from touchpoints.models import Criterion, CriterionKind, Site, TouchPoint
 
 

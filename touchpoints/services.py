@@ -21,9 +21,10 @@ from django.utils import timezone
 from accounts.access import membership_for, require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
 from accounts.services import record_audit
+from core.text import clean_text, is_storable, raise_if, text_problems
 from journeys import ordering
 from journeys.models import JourneyStatus, Stage
-from journeys.services import clean_score, clean_text, raise_if
+from journeys.services import clean_score
 from touchpoints.models import (
     COMMENT_MAX_LENGTH,
     OBSERVED_AT_CLOCK_SKEW,
@@ -678,9 +679,7 @@ def _is_id(value: Any) -> bool:
 
 
 def _is_client_key(value: Any) -> bool:
-    return (
-        isinstance(value, str) and 0 < len(value) <= CLIENT_KEY_MAX_LENGTH and "\x00" not in value
-    )
+    return isinstance(value, str) and 0 < len(value) <= CLIENT_KEY_MAX_LENGTH and is_storable(value)
 
 
 def _check_value(version: CriterionVersion, value: Any) -> str | None:
@@ -738,13 +737,8 @@ def _validate_item(
     if not isinstance(comment, str):
         add("comment", "Must be text.")
     else:
-        if len(comment) > COMMENT_MAX_LENGTH:
-            add(
-                "comment",
-                f"Must be at most {COMMENT_MAX_LENGTH} characters (it has {len(comment)}).",
-            )
-        if "\x00" in comment:
-            add("comment", "Must not contain NUL characters.")
+        for problem in text_problems(comment, max_length=COMMENT_MAX_LENGTH):
+            add("comment", problem)
     if item.client_key is not None and not _is_client_key(item.client_key):
         add("client_key", f"Must be text of 1 to {CLIENT_KEY_MAX_LENGTH} characters.")
 

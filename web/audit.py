@@ -30,6 +30,11 @@ ACTIONS = {
     "archive": "Archived",
     "restore": "Restored",
     "delete": "Deleted",
+    "invite": "Invited",
+    "resend": "Resent the invitation to",
+    "revoke": "Withdrew the invitation to",
+    "accept": "Joined",
+    "remove": "Removed",
 }
 OBJECT_TYPES = {
     "journey": "Journey",
@@ -37,6 +42,9 @@ OBJECT_TYPES = {
     "touchpoint": "Touch point",
     "criterion": "Criterion",
     "site": "Site",
+    "invitation": "Invitation",
+    "membership": "Member",
+    "organization": "Organization",
 }
 # Bookkeeping kept in `changes` for machines, not shown (the names beside them are).
 HIDDEN_CHANGES = frozenset({"stage_id"})

@@ -14,10 +14,12 @@ from itertools import groupby
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Membership, Organization, User
@@ -25,7 +27,7 @@ from journeys.models import JourneyStatus
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import submit_evaluation
 from web.context import require_membership
-from web.forms_evaluate import EvaluationForm, new_client_key
+from web.forms_evaluate import EvaluationForm, new_client_key, parse_zone
 
 RECENT_LIMIT = 5
 # A phone list longer than this is a scroll nobody finishes; the search narrows it.
@@ -245,10 +247,17 @@ def _submit(request: HttpRequest, membership: Membership) -> HttpResponse:
     except ValidationError as exc:
         already = _already_submitted(user, organization, data["client_key"], exc)
         if already is not None:
-            return redirect("evaluate-done", pk=already.pk)
+            return _done(already.pk, data["tz"])
         form.add_service_errors(exc.message_dict)
         return _render_form(request, membership, form, touch_point, status=REFUSED_STATUS)
-    return redirect("evaluate-done", pk=evaluation.pk)
+    return _done(evaluation.pk, data["tz"])
+
+
+def _done(pk: int, zone: str | None) -> HttpResponse:
+    """To the confirmation, carrying the evaluator's time zone (the form asked the time in
+    it, so the confirmation answers in it too)."""
+    url = reverse("evaluate-done", kwargs={"pk": pk})
+    return HttpResponseRedirect(f"{url}?{urlencode({'tz': zone})}" if zone else url)
 
 
 def _already_submitted(
@@ -280,4 +289,6 @@ def evaluate_done(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if evaluation is None:
         raise Http404("No such evaluation.")
-    return render(request, "web/evaluate_done.html", {"evaluation": evaluation})
+    zone = parse_zone(request.GET.get("tz", "")[:64])
+    context = {"evaluation": evaluation, "zone": zone}
+    return render(request, "web/evaluate_done.html", context)

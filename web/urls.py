@@ -4,13 +4,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
 
-from web import alerts_views, audit, views
+from accounts.forms import SignInForm
+from web import alerts_views, audit, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.overview, name="overview"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<int:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<int:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
@@ -55,19 +57,36 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("team/", team.team, name="team"),
+    path("team/invite/", team.invite, name="team-invite"),
+    path(
+        "team/invitations/<int:invitation_id>/resend/",
+        team.invitation_resend,
+        name="team-invitation-resend",
+    ),
+    path(
+        "team/invitations/<int:invitation_id>/revoke/",
+        team.invitation_revoke,
+        name="team-invitation-revoke",
+    ),
+    path("team/members/<int:membership_id>/role/", team.member_role, name="team-member-role"),
+    path("team/members/<int:membership_id>/remove/", team.member_remove, name="team-member-remove"),
+    path("team/join/<str:token>/", team.join, name="team-join"),
     path("evaluate/", include("web.evaluate_urls")),
     path("edit/", include("web.editor_urls")),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, http_method_names=FORM_METHODS
+            authentication_form=SignInForm,
+            redirect_authenticated_user=True,
+            http_method_names=FORM_METHODS,
         ),
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "account/password/",
-        never_cache(auth_views.PasswordChangeView.as_view(http_method_names=FORM_METHODS)),
+        never_cache(views.PasswordChange.as_view(http_method_names=FORM_METHODS)),
         name="password_change",
     ),
     path(

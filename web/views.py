@@ -7,9 +7,13 @@ so another organization's journey or touch point is a 404, exactly like one that
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,11 +21,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership, TenantQuerySet
-from accounts.tokens import create_token, revoke_token
+from accounts.tokens import create_token, revoke_all_tokens, revoke_token
 from alerts.selectors import current_actions
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
@@ -253,6 +258,22 @@ def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpRe
     return render(request, "web/touch_point.html#scores", _scores_context(touch_point, membership))
 
 
+FAVICON = Path(settings.BASE_DIR) / "static" / "favicon.ico"
+
+
+@cache
+def _favicon_bytes() -> bytes:
+    return FAVICON.read_bytes()
+
+
+@require_GET
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers ask for on their own whatever the page links: the same
+    icon as the linked static one, so the first load of every page is not a 404."""
+    return HttpResponse(_favicon_bytes(), content_type="image/x-icon")
+
+
 @login_required
 @require_POST
 def choose_organization(request: HttpRequest) -> HttpResponse:
@@ -326,3 +347,21 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         return _render_tokens(request, context)
     messages.success(request, note)
     return HttpResponseRedirect(reverse("account"))
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Django's password change with the old password throttled like a sign-in, and an
+    offer (ticked by default) to revoke the user's API tokens with the old password."""
+
+    form_class = GuardedPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form: GuardedPasswordChangeForm) -> HttpResponse:  # type: ignore[override]
+        response = super().form_valid(form)
+        if form.cleaned_data.get("revoke_tokens"):
+            revoked = revoke_all_tokens(user=form.user)
+            if revoked:
+                messages.success(request=self.request, message=f"{revoked} API token(s) revoked.")
+        return response

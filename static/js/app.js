@@ -35,9 +35,38 @@
     });
   }
 
+  /* Text fields with a maxlength get a visible counter instead of silently cutting what is
+     pasted: the limit moves to data-maxlength (the server refuses what is too long, with a
+     message beside the field), the counter says how many characters and how many too many. */
+  function enhanceCounters(root) {
+    var fields = root.querySelectorAll("input[maxlength]:not([type='hidden']), textarea[maxlength]");
+    fields.forEach(function (field) {
+      if (field.dataset.maxlength || !field.id) return;
+      var max = parseInt(field.getAttribute("maxlength"), 10);
+      if (!(max > 0)) return;
+      field.dataset.maxlength = String(max);
+      field.removeAttribute("maxlength");
+      var counter = document.createElement("span");
+      counter.className = "char-count";
+      counter.id = field.id + "-count";
+      field.insertAdjacentElement("afterend", counter);
+      var described = field.getAttribute("aria-describedby");
+      field.setAttribute("aria-describedby", described ? described + " " + counter.id : counter.id);
+      function update() {
+        var length = Array.from(field.value).length;
+        var over = length - max;
+        counter.textContent = length + " / " + max + " characters" + (over > 0 ? ": " + over + " too many" : "");
+        counter.classList.toggle("char-count--over", over > 0);
+      }
+      field.addEventListener("input", update);
+      update();
+    });
+  }
+
   function enhance(root) {
     enhanceAutosubmit(root);
     enhanceCopy(root);
+    enhanceCounters(root);
   }
 
   /* The journey map refreshes itself when a score lands (#map-body, and each pending card,

@@ -93,6 +93,7 @@ def test_private_addresses_are_refused_outside_debug(url: str, settings) -> None
         ("https://user:pw@example.com/", "user name"),
         ("https:///nohost", "no host"),
         ("https://example.com:99999/", "port"),
+        ("http://[::1", "not a valid address"),
     ],
 )
 def test_malformed_urls_are_refused(url: str, message: str) -> None:

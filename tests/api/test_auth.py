@@ -1,7 +1,7 @@
 """API authentication and the request limits around it (RELIABILITY S8, S9, S10, S13).
 
-The building blocks in accounts/api.py are exercised through two tiny views that run on
-the project's default REST framework settings (authentication, permissions, parser,
+The building blocks in core/api/ (authentication, tenancy) are exercised through two tiny
+views that run on the project's default REST framework settings (authentication, permissions, parser,
 pagination, exception handler), so what is proven here holds for every API view.
 """
 
@@ -22,9 +22,9 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from accounts.api import request_membership
 from accounts.models import ApiToken, Organization, Role
 from accounts.tokens import create_token
+from core.api.tenancy import request_membership
 from journeys.models import Journey
 from tests.api.conftest import ClientFor
 from tests.conftest import Personas

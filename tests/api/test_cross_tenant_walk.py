@@ -170,6 +170,12 @@ DETAIL_ROUTES: dict[str, str] = {
     "site-archive": "site",
     "site-restore": "site",
     "evaluation-detail": "evaluation",
+    "action-detail": "action",
+    "action-done": "action",
+    "webhook-endpoint-detail": "endpoint",
+    "webhook-endpoint-test": "endpoint",
+    "webhook-delivery-detail": "delivery",
+    "webhook-delivery-redeliver": "delivery",
 }
 # The retrieve route of each kind, to read the victim's representation for full bodies.
 RETRIEVE_ROUTES = {
@@ -179,6 +185,9 @@ RETRIEVE_ROUTES = {
     "criterion": "criterion-detail",
     "site": "site-detail",
     "evaluation": "evaluation-detail",
+    "action": "action-detail",
+    "endpoint": "webhook-endpoint-detail",
+    "delivery": "webhook-delivery-detail",
 }
 # Collection routes (no kwargs): URL name → the kind of row listed.
 COLLECTION_ROUTES: dict[str, str] = {
@@ -189,12 +198,31 @@ COLLECTION_ROUTES: dict[str, str] = {
     "site-list": "site",
     "evaluation-list": "evaluation",
     "weak-links": "weak_link",
+    "action-list": "action",
+    "notification-list": "notification",
+    "webhook-endpoint-list": "endpoint",
+    "webhook-delivery-list": "delivery",
 }
+# Lists for managers only: every other role is refused (403) before anything is read.
+MANAGERS_ONLY_LISTS = {"webhook-endpoint-list", "webhook-delivery-list"}
+# Routes only managers may call at all, reads included (webhooks).
+MANAGERS_ONLY_ROUTES = {
+    *MANAGERS_ONLY_LISTS,
+    "webhook-endpoint-detail",
+    "webhook-endpoint-test",
+    "webhook-delivery-detail",
+    "webhook-delivery-redeliver",
+}
+# Feeds are per person and filled when an event happens: someone who joined later (the
+# member of both) has an empty one, which shows nobody's rows either.
+PERSONAL_FEEDS = {"notification-list"}
 # Routes that take no ids and list no rows: nothing to fill, no other tenant's row to show.
 TENANTLESS_ROUTES = {
     "api-schema": "the OpenAPI document, the same for everyone",
     "api-docs": "Swagger UI, static",
     "api-ping": "the caller's own organization and role",
+    "notification-read": "marks the caller's own notifications read; no ids in the path",
+    "notification-setting-list": "the caller's own email choices, per journey of the acting organization",
 }
 # The JSON 404 for any path under /api/v1/ that no other route matches: no ids, no data.
 CATCH_ALL_ROUTES = {"api-not-found"}
@@ -518,10 +546,15 @@ def test_lists_show_none_of_another_organizations_rows(world: World, route: ApiR
     for who, client in world.callers.items():
         for query in ("", "?include_archived=true", "?page_size=500"):
             response = client.get(url + query)
+            if route.name in MANAGERS_ONLY_LISTS and who.startswith(("viewer", "evaluator")):
+                assert response.status_code == 403, (who, query, response.content)
+                continue
             assert response.status_code == 200, (who, query, response.content)
             shown = _ids_in(response.json(), kind)
             if shown & theirs:
                 problems.append(f"{who}: GET {url}{query} shows {sorted(shown & theirs)}")
+            if route.name in PERSONAL_FEEDS and not shown:
+                continue
             if not shown or not shown <= ours:
                 problems.append(f"{who}: GET {url}{query} shows {sorted(shown)}, not ours")
             if "count" in response.json() and response.json()["count"] != len(shown):

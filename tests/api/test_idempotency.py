@@ -20,8 +20,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.idempotency import RECORD_TTL, purge_expired_records
 from accounts.models import IdempotencyRecord
+from core.api.idempotency import RECORD_TTL, purge_expired_records
 from tests.api.test_evaluations_api import (
     URL,
     Rubric,

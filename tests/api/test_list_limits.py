@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.api import Pagination
+from core.api.pagination import Pagination
 from tests.api.test_cross_tenant_walk import api_routes
 from tests.conftest import Personas
 from tests.factories import (

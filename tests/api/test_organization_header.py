@@ -1,4 +1,4 @@
-"""Which organization an API request acts in (accounts.api.request_membership), and the
+"""Which organization an API request acts in (core.api.tenancy.request_membership), and the
 refusals the schema documents for it on every operation (with_access_refusals): a member
 of several organizations must name one, a name that is not theirs is not found, and a
 user of no organization is refused."""

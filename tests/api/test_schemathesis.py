@@ -102,7 +102,7 @@ def _content_type(response: Any) -> str:
 
 # Reported bugs the run would find, each a predicate on (failure, case, response), with its
 # strict xfail below. None open now: the undocumented 400/401/403/404/429 refusals are
-# documented (accounts.api.with_access_refusals).
+# documented (core.api.errors.with_access_refusals).
 KNOWN_FAILURES: list[Callable[[Failure, Any, Any], bool]] = []
 
 

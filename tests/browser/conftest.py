@@ -68,8 +68,7 @@ def open_page(chromium: Any) -> Iterator[Callable[..., Any]]:
         page.console_errors = []
 
         def record(message: Any) -> None:
-            # The browser asking for a favicon is not the page's doing.
-            if message.type == "error" and "favicon" not in message.location.get("url", ""):
+            if message.type == "error":
                 page.console_errors.append(message.text)
 
         page.on("console", record)
@@ -92,7 +91,29 @@ def sign_in(
     page.wait_for_url(f"{base}{next_url}")
 
 
+# The outermost elements that stick out past the right edge of the screen: what to fix.
+OVERFLOWING = """(width) => {
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const right = el.getBoundingClientRect().right + window.scrollX;
+    const parent = el.parentElement.getBoundingClientRect().right + window.scrollX;
+    if (right > width + 1 && parent <= width + 1) {
+      out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+        (el.className && el.className.baseVal === undefined ? '.' + el.className.split(' ').join('.') : '') +
+        ' (' + Math.round(right) + 'px)');
+    }
+  }
+  return out.slice(0, 8);
+}"""
+
+
+def overflowing(page: Any, width: int) -> list[str]:
+    return list(page.evaluate(OVERFLOWING, width))
+
+
 def assert_fits(page: Any, width: int) -> None:
     """Nothing makes the page scroll sideways (wide charts scroll inside their own box)."""
     scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"the page scrolls sideways ({scroll}px on a {width}px screen)"
+    assert scroll <= width, (
+        f"the page scrolls sideways ({scroll}px on a {width}px screen): {overflowing(page, width)}"
+    )

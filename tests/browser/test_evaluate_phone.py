@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import PHONE, SCREENSHOTS, assert_fits, needs_chromium, sign_in
 from tests.conftest import Personas
 from tests.factories import PASSWORD, CriterionFactory, SiteFactory, TouchPointFactory
@@ -87,6 +88,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     search = phone.get_by_label("Find a touch point")
     search.fill("counter")
     phone.locator("#picker-count").filter(has_text="1 touch point").wait_for()
+    assert_accessible(phone)
     assert phone.locator("#touch-point-list").get_by_text("Paying the bill").count() == 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     phone.get_by_role("link", name="Welcome at the counter").click()
@@ -102,6 +104,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     phone.get_by_label("Comment").fill("Receptionist looked up at once.")
     assert_fits(phone, PHONE["width"])
     assert_big_targets(phone)
+    assert_accessible(phone)
     phone.screenshot(path=str(SCREENSHOTS / "evaluate-360.png"), full_page=True)
 
     phone.get_by_role("button", name="Submit evaluation").click()
@@ -111,6 +114,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     assert evaluation.site.name == "Oslo central"
     assert sorted(Answer.objects.values_list("value", flat=True)) == [1.0, 1.0, 4.0, 95.0]
     assert recompute_requests == [[counter.pk]]
+    assert_accessible(phone)
     phone.screenshot(path=str(SCREENSHOTS / "evaluate-done-360.png"), full_page=True)
 
     # Evaluate another: same touch point, the last source and site already chosen.
@@ -141,6 +145,7 @@ def test_evaluator_on_a_phone_submits_then_gets_a_refusal_that_keeps_the_typed_v
     assert phone.get_by_label("Comment").input_value() == "Second visit, <b>busy</b> morning"
     assert Evaluation.objects.count() == 1
     assert_fits(phone, PHONE["width"])
+    assert_accessible(phone)
     phone.screenshot(path=str(SCREENSHOTS / "evaluate-errors-360.png"), full_page=True)
 
     # The summary's link takes the thumb straight to the field; fixing it goes through.

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from journeys.models import Journey
 from scoring.services import recompute_journey
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import DESKTOP, needs_chromium, sign_in
 from tests.conftest import Personas
 from tests.factories import (
@@ -156,14 +157,18 @@ def test_hostile_names_and_comments_are_shown_as_text_to_members(
     sign_in(w.page, base, personas.manager.email)
 
     visit(w, f"{base}/", SCRIPT)
+    assert_accessible(w.page)
     visit(w, f"{base}/journeys/{hostile.journey.pk}/", SCRIPT, IMG, JS_URL, RTL)
+    assert_accessible(w.page)
     visit(w, f"{base}/touch-points/{tp.pk}/", SCRIPT, IMG, JS_URL, RTL)
+    assert_accessible(w.page)
     # The card and score parts htmx polls, and the editor's forms, with the names as values.
     w.page.goto(f"{base}/edit/touch-points/{tp.pk}/")
     assert w.page.get_by_label("Name").first.input_value() == SCRIPT
     w.page.goto(f"{base}/edit/touch-points/{tp.pk}/criteria/")
     assert w.page.locator(f"input[value='{IMG}']").count() >= 1
     visit(w, f"{base}/journeys/{hostile.journey.pk}/history/")
+    assert_accessible(w.page)
     # The evaluation form: names in its headings, sites in its list, a search echoed back.
     visit(w, f"{base}/evaluate/?touch_point={tp.pk}", SCRIPT, IMG)
     options = w.page.get_by_label("Site").locator("option").all_inner_texts()

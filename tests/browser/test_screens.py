@@ -17,6 +17,7 @@ from journeys.demo import MANAGER, load_demo
 from journeys.models import Journey
 from scoring import selectors
 from scoring.services import recompute_all, recompute_journey
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, assert_fits, needs_chromium, sign_in
 from tests.conftest import Personas
 from tests.factories import CriterionFactory, TouchPointFactory
@@ -44,12 +45,15 @@ def test_screenshots_of_map_and_detail(
 ) -> None:
     viewport = SIZES[size]
     page = open_page(viewport, device_scale_factor=1, is_mobile=viewport is PHONE)
+    page.goto(f"{live_server.url}/sign-in/")
+    assert_accessible(page)
     sign_in(page, live_server.url, MANAGER, password=settings.DEMO_PASSWORD)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     page.goto(f"{live_server.url}/")
     page.get_by_role("heading", name="Weakest links across all journeys").wait_for()
     assert_fits(page, viewport["width"])
+    assert_accessible(page)
     page.screenshot(path=str(SCREENSHOTS / f"overview-{size}.png"), full_page=True)
 
     page.goto(f"{live_server.url}/journeys/{demo.pk}/")
@@ -59,7 +63,16 @@ def test_screenshots_of_map_and_detail(
         == demo.touch_points.filter(archived_at__isnull=True).count()
     )
     assert_fits(page, viewport["width"])
+    assert_accessible(page)
     page.screenshot(path=str(SCREENSHOTS / f"map-{size}.png"), full_page=True)
+    # The manager's editor, opened on the map's first card.
+    first = demo.touch_points.filter(archived_at__isnull=True).order_by(
+        "stage__position", "position"
+    )[0]
+    page.locator(f"#tp-{first.pk} summary").first.click()
+    page.get_by_role("link", name=f"Edit details of {first.name}").click()
+    page.locator(f"#tp-{first.pk}-edit").wait_for()
+    assert_accessible(page)
 
     scores = selectors.journey_scores(demo)
     weakest = (
@@ -68,6 +81,7 @@ def test_screenshots_of_map_and_detail(
     page.goto(f"{live_server.url}/touch-points/{weakest}/")
     page.get_by_role("heading", name="Criteria").wait_for()
     assert_fits(page, viewport["width"])
+    assert_accessible(page)
     page.screenshot(path=str(SCREENSHOTS / f"detail-{size}.png"), full_page=True)
 
     assert page.console_errors == []

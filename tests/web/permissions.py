@@ -25,6 +25,7 @@ WHO_EDITS_STRUCTURE = frozenset({MANAGER})
 BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     # Reading: the overview, the map, the touch-point page and the parts htmx polls
     ("overview", "GET"): EVERY_MEMBER,
+    ("favicon", "GET"): EVERY_MEMBER,  # and anonymous visitors: browsers ask for it unbidden
     ("journey-map", "GET"): EVERY_MEMBER,
     ("journey-map-body", "GET"): EVERY_MEMBER,
     ("touch-point", "GET"): EVERY_MEMBER,
@@ -87,4 +88,15 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("alerts-webhook-toggle", "POST"): WHO_EDITS_STRUCTURE,
     ("alerts-webhook-delete", "POST"): WHO_EDITS_STRUCTURE,
     ("alerts-redeliver", "POST"): WHO_EDITS_STRUCTURE,
+    # The team: members, invitations, roles, removal
+    ("team", "GET"): WHO_EDITS_STRUCTURE,
+    ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-invitation-resend", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-invitation-revoke", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-member-role", "POST"): WHO_EDITS_STRUCTURE,
+    ("team-member-remove", "GET"): WHO_EDITS_STRUCTURE,
+    ("team-member-remove", "POST"): WHO_EDITS_STRUCTURE,
+    # An invitation link from an email: anyone holding it (the link is the credential)
+    ("team-join", "GET"): EVERY_MEMBER,
+    ("team-join", "POST"): EVERY_MEMBER,
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,13 +17,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Membership
 from accounts.tokens import create_token
 from alerts import delivery as webhook_delivery
 from alerts import services as alert_services
 from alerts.models import Action, WebhookDelivery, WebhookEndpoint
 from alerts.webhooks import new_secret
 from journeys.models import Journey, Stage
+from team.models import Invitation
+from team.services import link_token
 from tests.conftest import Personas
 from tests.factories import (
     CriterionFactory,
@@ -47,6 +50,8 @@ class Site:
     criterion: Criterion
     evaluation: Evaluation
     token: ApiToken
+    membership: Membership
+    invitation: Invitation
     action: Action
     endpoint: WebhookEndpoint
     delivery: WebhookDelivery
@@ -87,8 +92,27 @@ def site(personas: Personas) -> Site:
         secret=new_secret(),
     )
     delivery = webhook_delivery.send_test(actor=personas.manager, endpoint=endpoint)
+    invitation = Invitation.objects.create(
+        organization=personas.org,
+        email="invited@example.test",
+        role="viewer",
+        nonce="n" * 43,
+        sent_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    membership = personas.membership(personas.viewer)
     return Site(
-        journey, stage, touch_point, criterion, evaluation, token, action, endpoint, delivery
+        journey,
+        stage,
+        touch_point,
+        criterion,
+        evaluation,
+        token,
+        membership,
+        invitation,
+        action,
+        endpoint,
+        delivery,
     )
 
 
@@ -153,6 +177,12 @@ def posts(s: Site, personas: Personas) -> list[tuple[str, dict[str, Any]]]:
         (reverse("alerts-webhook-toggle", args=[s.endpoint.pk]), {}),
         (reverse("alerts-redeliver", args=[s.delivery.pk]), {}),
         (reverse("alerts-webhook-delete", args=[s.endpoint.pk]), {}),
+        (reverse("team-invite"), {"email": "new@example.test", "role": "viewer"}),
+        (reverse("team-invitation-resend", args=[s.invitation.pk]), {}),
+        (reverse("team-invitation-revoke", args=[s.invitation.pk]), {}),
+        (reverse("team-member-role", args=[s.membership.pk]), {"role": "evaluator"}),
+        (reverse("team-member-remove", args=[s.membership.pk]), {}),
+        (reverse("team-join", args=[link_token(s.invitation)]), {"name": "Mallory"}),
         (reverse("logout"), {}),
     ]
 
@@ -242,8 +272,11 @@ def browser_routes() -> list[str]:
     )
 
 
-def kwargs_for(name: str, site: Site) -> dict[str, int]:
-    ids = {
+def kwargs_for(name: str, site: Site) -> dict[str, Any]:
+    ids: dict[str, Any] = {
+        "membership_id": site.membership.pk,
+        "invitation_id": site.invitation.pk,
+        "token": link_token(site.invitation),
         "journey_id": site.journey.pk,
         "stage_id": site.stage.pk,
         "touch_point_id": site.touch_point.pk,

@@ -599,3 +599,25 @@ def test_a_member_of_two_organizations_evaluates_in_the_one_they_chose(
     client.post("/organization/", {"organization": personas.org.pk})
     assert client.post(URL, rubric.good_post()).status_code == 302
     assert Evaluation.objects.get().organization == personas.org
+
+
+def test_the_confirmation_shows_the_observed_time_in_the_evaluators_time_zone(
+    personas: Personas, rubric: Rubric, client: Client
+) -> None:
+    """The form asked for the time in the phone's zone (tz); the confirmation answers in it,
+    not in UTC."""
+    signed_in(client, personas.evaluator)
+    response = client.post(
+        URL, rubric.good_post(observed_at="2026-07-01T09:30", tz="Pacific/Auckland")
+    )
+    assert response.status_code == 302
+    assert response["Location"].endswith("?tz=Pacific%2FAuckland")
+
+    body = client.get(response["Location"]).content.decode()
+
+    evaluation = Evaluation.objects.get()
+    assert evaluation.observed_at.isoformat() == "2026-06-30T21:30:00+00:00"
+    assert "1 Jul 2026, 09:30 Pacific/Auckland" in body
+    # A zone nobody has falls back to the server's (UTC), still saying which it is.
+    body = client.get(response["Location"].split("?")[0] + "?tz=Mars/Olympus").content.decode()
+    assert "30 Jun 2026, 21:30 UTC" in body

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,15 @@ from django.db.models.functions import Concat
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
 from alerts.models import Action, Event, WebhookEndpoint
 from journeys.models import Journey, Stage
+from notify.models import OutboundEmail
 from scoring.services import recompute_journey
+from team.models import Invitation
 from tests.api.test_cross_tenant_walk import Tenant, build_tenant, everything
 from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
 from tests.web.permissions import BROWSER_PERMISSIONS
@@ -124,17 +128,31 @@ OBJECT_ROUTES: dict[str, str] = {
     "alerts-webhook-toggle": "endpoint",
     "alerts-webhook-delete": "endpoint",
     "alerts-redeliver": "delivery",
+    "team-member-role": "membership",
+    "team-member-remove": "membership",
+    "team-invitation-resend": "invitation",
+    "team-invitation-revoke": "invitation",
+}
+# Routes whose path carries a secret from an email instead of an id: the link is the
+# credential, so the role and tenancy walks do not apply (tests/team/ and
+# tests/web/test_password_reset.py prove what each link opens). Name → kwargs of a link
+# that was never issued.
+TOKEN_ROUTES: dict[str, dict[str, str]] = {
+    "team-join": {"token": "never-issued"},
 }
 # Routes that act on the person (their session, password, own tokens) or the acting
 # organization, never on an id in the path.
 OWN_ROUTES = {
     "overview",
+    "favicon",
     "activity",
     "choose-organization",
     "account",
     "token-create",
     "evaluate",
     "editor-journey-create",
+    "team",
+    "team-invite",
     "login",
     "logout",
     "password_change",
@@ -148,7 +166,7 @@ OWN_ROUTES = {
 # "already revoked or does not exist" (then another person's token must get just that).
 NOT_404 = {"token-revoke"}
 # Answer anonymous visitors; every other route sends them to sign in.
-PUBLIC_ROUTES = {"login", "logout"}
+PUBLIC_ROUTES = {"login", "logout", "favicon", *TOKEN_ROUTES}
 
 
 def accepted(route: str) -> tuple[str, ...]:
@@ -228,6 +246,19 @@ def _side(org: Organization, *, marked: bool) -> Side:
     )
     tenant.objects["evaluation"].append(side.evaluations[Role.EVALUATOR])
     tenant.objects["token"] = list(side.tokens.values())
+    tenant.objects["membership"] = [
+        Membership.objects.get(user=people[Role.VIEWER], organization=org)
+    ]
+    tenant.objects["invitation"] = [
+        Invitation.objects.create(
+            organization=org,
+            email=f"invited@{domain}",
+            role=Role.VIEWER,
+            nonce="n" * 43,
+            sent_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(days=7),
+        )
+    ]
     if marked:
         _mark(tenant)
     return side
@@ -252,7 +283,14 @@ def world(django_db_setup: None, django_db_blocker: Any) -> Iterator[World]:
 def web_state() -> list[list[dict[str, Any]]]:
     """Every row a browser request could change: the API walk's list, plus people,
     memberships, organizations and tokens."""
-    models: list[type[Model]] = [User, Membership, Organization, ApiToken]
+    models: list[type[Model]] = [
+        User,
+        Membership,
+        Organization,
+        ApiToken,
+        Invitation,
+        OutboundEmail,
+    ]
     return [*everything(), *(list(m.objects.order_by("pk").values()) for m in models)]
 
 
@@ -314,6 +352,8 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         },
         "alerts-webhooks": {"url": "http://127.0.0.1:9/hook", "event_types": "weak_link.entered"},
         "alerts-settings": {f"journey-{side.first('journey').pk}": "digest"},
+        "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
+        "team-member-role": {"role": "evaluator"},
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {
             "old_password": PASSWORD,
@@ -340,6 +380,8 @@ def own_object(route: str, side: Side, role: Role) -> Any:
 
 
 def url_of(route: WebRoute, pk: int | None = None) -> str:
+    if route.name in TOKEN_ROUTES:
+        return reverse(route.name, kwargs=TOKEN_ROUTES[route.name])
     return reverse(route.name, kwargs={route.kwargs[0]: pk} if route.kwargs else {})
 
 
@@ -375,7 +417,7 @@ def rival_leaks(response: Any) -> bool:
 def test_every_web_url_pattern_is_classified() -> None:
     """A new browser route must be placed in the walk and the permissions table first."""
     routes = {r.name: r for r in web_routes()}
-    known = OBJECT_ROUTES.keys() | OWN_ROUTES
+    known = OBJECT_ROUTES.keys() | OWN_ROUTES | TOKEN_ROUTES.keys()
     unknown = sorted(f"/{r.pattern} ({name})" for name, r in routes.items() if name not in known)
     untabled = sorted(f"/{r.pattern} ({name})" for name, r in routes.items() if not accepted(name))
     assert not unknown, (
@@ -391,7 +433,7 @@ def test_every_web_url_pattern_is_classified() -> None:
     )
     assert not stale, f"Entries for URL names that no longer exist: {stale}"
     for name, route in routes.items():
-        expected = 1 if name in OBJECT_ROUTES else 0
+        expected = len(TOKEN_ROUTES[name]) if name in TOKEN_ROUTES else int(name in OBJECT_ROUTES)
         assert len(route.kwargs) == expected, f"/{route.pattern}: fill {route.kwargs}"
 
 
@@ -422,7 +464,8 @@ def _tenancy_cases() -> list[Any]:
     return [
         pytest.param(r, id=r.name)
         for r in web_routes()
-        if r.name in OBJECT_ROUTES or r.name not in OWN_ROUTES  # unknown ones fail inside
+        if r.name in OBJECT_ROUTES
+        or (r.name not in OWN_ROUTES and r.name not in TOKEN_ROUTES)  # unknown ones fail inside
     ]
 
 
@@ -558,6 +601,8 @@ def test_each_role_gets_what_the_permissions_table_says(
             f"{method} /{route.pattern} ({route.name}) is not in tests/web/permissions.py: "
             "decide which roles may call it, and say so in docs/permissions.md."
         )
+    if route.name in TOKEN_ROUTES:
+        pytest.skip("the emailed link is the credential, not the role (tests/team/)")
     allowed = BROWSER_PERMISSIONS[route.name, method]
     wrong: list[str] = []
 
@@ -586,7 +631,11 @@ def test_methods_the_table_does_not_list_are_405(world: World, db: None, route: 
     page sends a signed-in person on whatever the method, so it is asked anonymously."""
     person = world.northwind.people[Role.MANAGER]
     client = Client() if route.name == "login" else signed_in(person)
-    pk = own_object(route.name, world.northwind, Role.MANAGER).pk if route.kwargs else None
+    pk = (
+        own_object(route.name, world.northwind, Role.MANAGER).pk
+        if route.kwargs and route.name not in TOKEN_ROUTES
+        else None
+    )
     before = web_state()
     for method in LISTED_METHODS:
         if method in accepted(route.name):
@@ -599,7 +648,7 @@ def test_methods_the_table_does_not_list_are_405(world: World, db: None, route: 
 @pytest.mark.parametrize("route", web_routes(), ids=lambda r: r.name)
 def test_anonymous_visitors_are_sent_to_sign_in(world: World, db: None, route: WebRoute) -> None:
     if route.name in PUBLIC_ROUTES:
-        pytest.skip("the sign-in and sign-out routes answer anonymous visitors")
+        pytest.skip("sign-in, sign-out and the favicon answer anonymous visitors")
     pk = own_object(route.name, world.rival, Role.MANAGER).pk if route.kwargs else None
     before = web_state()
     for method in accepted(route.name):

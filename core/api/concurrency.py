@@ -31,8 +31,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model, QuerySet
 from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, status
 from rest_framework.request import Request
+
+from core.api.errors import ErrorSerializer
 
 IF_MATCH_HEADER = "If-Match"
 
@@ -95,12 +97,6 @@ def lock_one(queryset: QuerySet[Any], pk: int) -> Any:
 
 
 # --- OpenAPI --------------------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer[Any]):
-    """The body of a refusal without field errors (401, 403, 404, 412, 428, ...)."""
-
-    detail = serializers.CharField()
 
 
 IF_MATCH_PARAMETER = OpenApiParameter(

@@ -1,0 +1,115 @@
+"""Which organization an API request acts in, the caller's role there, and the tenant
+filter every API queryset goes through.
+
+Another organization's objects are answered as if they did not exist (404), whatever
+the caller's role: object lookups go through the scoped queryset before any role check.
+
+DRF reads RolePermission from settings while rest_framework.views is loading, so this
+module must not import rest_framework.views (nor anything that does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Model, QuerySet
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role
+
+if TYPE_CHECKING:
+    # For annotations only: importing it here would be an import cycle (see above).
+    from rest_framework.views import APIView
+
+ORGANIZATION_HEADER = "X-Organization"
+
+ORGANIZATION_PARAMETER = OpenApiParameter(
+    name=ORGANIZATION_HEADER,
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Slug or id of the organization to act in. Required when the caller belongs to "
+        "more than one organization; otherwise their only organization is used."
+    ),
+)
+
+
+def request_membership(request: Request) -> Membership:
+    """The caller's membership in the organization this request acts in (cached)."""
+    cached = getattr(request, "_touchstone_membership", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    user = request.user
+    if not user or not user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    memberships = Membership.objects.select_related("organization").filter(user_id=user.pk)
+    ref = (request.headers.get(ORGANIZATION_HEADER) or "").strip()
+    if ref:
+        match = memberships.filter(organization__slug=ref).first()
+        if match is None and ref.isdigit():
+            match = memberships.filter(organization_id=int(ref)).first()
+        if match is None:
+            raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
+    else:
+        found = list(memberships[:2])
+        if not found:
+            raise exceptions.PermissionDenied("You are not a member of any organization.")
+        if len(found) > 1:
+            raise exceptions.ValidationError(
+                {
+                    ORGANIZATION_HEADER: [
+                        "You belong to several organizations: send the X-Organization "
+                        "header with the slug or id of the one to act in."
+                    ]
+                }
+            )
+        match = found[0]
+    request._touchstone_membership = match  # type: ignore[attr-defined]
+    return match
+
+
+class RolePermission(BasePermission):
+    """Reads: any member. Writes: the view's `write_roles` (managers by default).
+
+    On detail routes the role is checked after the object was found in the caller's
+    organization, so another organization's id answers 404 to every role.
+    """
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        membership = request_membership(request)
+        if request.method in SAFE_METHODS or view.kwargs.get("pk") is not None:
+            return True
+        return self._allowed(membership, view)
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Model) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return self._allowed(request_membership(request), view)
+
+    @staticmethod
+    def _allowed(membership: Membership, view: APIView) -> bool:
+        roles = getattr(view, "write_roles", ROLES_THAT_EDIT_STRUCTURE)
+        if membership.role not in roles:
+            raise exceptions.PermissionDenied(
+                f"Your role ({Role(membership.role).label.lower()}) cannot do this."
+            )
+        return True
+
+
+class TenantScopedMixin:
+    """Scopes `queryset` to the request's organization: the one tenant filter of the API."""
+
+    request: Request
+    queryset: QuerySet[Any]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        membership = request_membership(self.request)
+        return self.queryset.filter(organization_id=membership.organization_id)
+
+    @property
+    def membership(self) -> Membership:
+        return request_membership(self.request)
