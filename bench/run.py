@@ -18,7 +18,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # The scoring bench first: the API bench's data generator is the scoring bench's.
-BENCHMARKS = ["scoring_bench.py", "api_bench.py", "load_bench.py", "scale_bench.py"]
+BENCHMARKS = [
+    "scoring_bench.py",
+    "api_bench.py",
+    "load_bench.py",
+    "scale_bench.py",
+    "events_bench.py",
+]
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
@@ -33,7 +39,9 @@ if __name__ == "__main__":
     for name in BENCHMARKS:
         if ours.only and name != f"{ours.only}_bench.py":
             continue
-        if name == "scale_bench.py":
+        if name == "events_bench.py":
+            args = [a for a in shared if a == "--fresh"]  # it takes no --evaluations
+        elif name == "scale_bench.py":
             # Sized by --scale, not --evaluations: each size keeps its own database.
             args = ["--size", ours.scale, *(["--fresh"] if "--fresh" in shared else [])]
         else:
