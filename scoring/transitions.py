@@ -80,7 +80,7 @@ def record(journey: Journey, result: JourneyResult, *, now: datetime) -> int:
     old_score = (
         JourneyScore.objects.filter(journey_id=journey.pk).values_list("score", flat=True).first()
     )
-    rows = []
+    rows: list[ScoreTransition] = []
     for r in result.touch_points:
         old = before.get(r.touch_point.pk)
         if old is None:
