@@ -12,10 +12,10 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(DB_NAME)
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .DEFAULT_GOAL := help
-.PHONY: help install services db migrate demo run test lint format bench clean
+.PHONY: help install services db migrate demo run test test-fast lint format bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .venv/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -47,8 +47,15 @@ demo: migrate ## Load the demo organization (once; safe to rerun)
 run: demo ## Install, migrate, load demo data, start web + worker + beat
 	DEBUG=true scripts/run-all.sh
 
+# Parallel test processes (pytest-xdist). Most of the suite waits on real processes
+# (workers, brokers, Chromium, PostgreSQL), so more processes than the 2 cores pay off;
+# each gets its own test database and throttle keys. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
 test: install services ## Run the whole test suite (real PostgreSQL, Redis, Celery, Chromium)
-	DEBUG=true $(PY) -m pytest $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: install services ## The inner loop: everything but worker, browser and slow tests
+	DEBUG=true $(PY) -m pytest -n 2 -m "not worker and not browser and not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff, format check, mypy, missing migrations
 	.venv/bin/ruff check .

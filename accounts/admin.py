@@ -202,8 +202,6 @@ class UserAdmin(DjangoUserAdmin):
 
 # --- Organizations -------------------------------------------------------------------------
 
-SCORING_SETTINGS = frozenset({"smoothing_k", "min_n", "window_days"})
-
 
 class MembershipInline(admin.TabularInline):
     model = Membership
@@ -218,6 +216,10 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
+    """Saving the scoring settings re-scores every journey: journeys.admin extends this
+    class to route them through journeys.services.update_scoring_settings (this app sits
+    below journeys and cannot call it)."""
+
     list_display = ("name", "slug", "smoothing_k", "min_n", "window_days", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -234,21 +236,6 @@ class OrganizationAdmin(admin.ModelAdmin):
         ),
     )
     inlines = (MembershipInline,)
-
-    def save_model(
-        self, request: HttpRequest, obj: Organization, form: ModelForm, change: bool
-    ) -> None:
-        super().save_model(request, obj, form, change)
-        if change and SCORING_SETTINGS.intersection(form.changed_data):
-            # The snapshots were computed with the old settings.
-            from scoring.services import mark_stale
-            from touchpoints.models import TouchPoint
-
-            mark_stale(
-                TouchPoint.objects.for_organization(obj)
-                .filter(archived_at__isnull=True)
-                .values_list("pk", flat=True)
-            )
 
 
 @admin.register(Membership)

@@ -172,8 +172,15 @@ class Notification(models.Model):
     event was fanned out, so a later change of setting does not rewrite the past)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="notifications")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    # No one-column indexes on event and user: the unique (event, user) and the feed's
+    # (user, organization, -id) start with them, and a fan-out writes a row per member
+    # per event, so every index costs (bench/events_bench.py).
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     email = models.CharField(max_length=12, choices=EmailMode.choices)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)

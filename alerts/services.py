@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from django.conf import settings
@@ -596,6 +596,34 @@ def mark_read(
     if notification_ids is not None:
         unread = unread.filter(pk__in=notification_ids)
     return unread.update(read_at=timezone.now())
+
+
+@transaction.atomic
+def set_digest_time(*, actor: User, organization_id: int, value: Any) -> AlertSettings:
+    """A manager sets when the organization's daily digest goes out (UTC, whole minutes)."""
+    _require_manager(actor, organization_id)
+    if isinstance(value, str):
+        try:
+            value = time.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, time) or value.tzinfo is not None:
+        raise ValidationError({"digest_time": ["Must be a time of day, HH:MM (UTC)."]})
+    row, _ = AlertSettings.objects.select_for_update().get_or_create(
+        organization_id=organization_id
+    )
+    before = row.digest_time
+    row.digest_time = value.replace(second=0, microsecond=0)
+    row.save(update_fields=["digest_time"])
+    if before != row.digest_time:
+        record_audit(
+            actor=actor,
+            organization=organization_id,
+            action="update",
+            obj=row,
+            changes={"digest_time": [str(before), str(row.digest_time)]},
+        )
+    return row
 
 
 def alert_settings(organization_id: int) -> AlertSettings:

@@ -22,6 +22,7 @@ BENCHMARKS = [
     "scoring_bench.py",
     "api_bench.py",
     "load_bench.py",
+    "freshness_bench.py",
     "scale_bench.py",
     "events_bench.py",
 ]

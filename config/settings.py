@@ -83,9 +83,11 @@ INSTALLED_APPS = [
     "touchpoints",
     "scoring",
     "alerts",
+    "feedback",
     "notify",
     "team",
     "web",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -93,7 +95,7 @@ MIDDLEWARE = [
     # Early, so every later middleware's log lines and the response carry the id.
     "config.request_id.RequestIdMiddleware",
     # A lost database gives the pages a 503 with Retry-After instead of a 500.
-    "config.database_unavailable.DatabaseUnavailableMiddleware",
+    "core.database_unavailable.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -158,6 +160,8 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
+# The staff pages are in English; the public feedback page speaks these (feedback/locale).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -240,7 +244,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
     },
     "purge-idempotency-records": {
-        "task": "accounts.tasks.purge_idempotency_records",
+        "task": "core.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
     # Events from the recompute's and the submissions' outboxes, verdicts of actions,
@@ -425,6 +429,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Customer feedback links (feedback/) ---------------------------------------------
+# Answers one link takes per window, and one client address across all links (addresses
+# as sign-in sees them: API_NUM_PROXIES). Counted in caches["throttle"] by django-ratelimit;
+# when Redis is away the limits fail open (the page keeps answering).
+FEEDBACK_LINK_RATE = env("FEEDBACK_LINK_RATE", "1000/h")
+FEEDBACK_ADDRESS_RATE = env("FEEDBACK_ADDRESS_RATE", "30/h")
+# A device that answered a link gets the thank-you page for this long (a signed cookie).
+FEEDBACK_REPEAT_SECONDS = env_int("FEEDBACK_REPEAT_SECONDS", 6 * 3600)
+# A public answer is a few fields: anything bigger is refused (413) before it is parsed.
+FEEDBACK_MAX_BODY_BYTES = env_int("FEEDBACK_MAX_BODY_BYTES", 16_384)
+RATELIMIT_USE_CACHE = "throttle"
+RATELIMIT_FAIL_OPEN = True
 
 # --- Touchstone ---------------------------------------------------------------------
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")

@@ -19,11 +19,12 @@ def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
 
 
 api_v1 = [
-    path("", include("accounts.api_urls")),
+    path("", include("core.api.urls")),
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
     path("", include("alerts.api_urls")),
+    path("", include("feedback.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # metadata_class=None: OPTIONS answers 405 instead of rendering the HTML page without
     # its context (a 500).
@@ -40,5 +41,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    # Customer feedback: short public answer pages (for QR codes) and the managers' pages.
+    path("f/", include("feedback.public_urls")),
+    path("feedback/", include("feedback.urls")),
     path("", include("web.urls")),
 ]

@@ -3,7 +3,15 @@ lifecycle with the one "map changed" hook, the API's base classes, CSV cell esca
 broker access. It imports no domain app; the domain apps import it."""
 
 from django.apps import AppConfig
+from django.core.checks import Tags, register
+
+from core.checks import check_utc_and_broker
 
 
 class CoreConfig(AppConfig):
     name = "core"
+
+    def ready(self) -> None:
+        register(check_utc_and_broker, Tags.compatibility)
+        # Registers the `<id:...>` path converter before any URLconf is read.
+        from core import ids  # noqa: F401

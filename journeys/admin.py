@@ -10,8 +10,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts import admin as accounts_admin
 from accounts.admin import AuditedAdmin, ReadOnlyTabularInline
+from accounts.models import Organization
+from core.map_changes import map_changed
 from journeys.models import Journey, Stage
+from journeys.services import SCORED_JOURNEY_FIELDS, SCORING_SETTINGS, update_scoring_settings
 from touchpoints.models import TouchPoint
 
 STRUCTURE_HELP = (
@@ -80,6 +84,8 @@ class JourneyAdmin(AuditedAdmin):
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
         super().save_model(request, obj, form, change)
+        if change and SCORED_JOURNEY_FIELDS.intersection(form.changed_data):
+            map_changed(journey_ids=[obj.pk])
 
 
 class TouchPointInline(ReadOnlyTabularInline):
@@ -114,5 +120,32 @@ class StageAdmin(AuditedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def save_model(self, request: HttpRequest, obj: Stage, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            map_changed(journey_ids=[obj.journey_id])  # as journeys.services.update_stage
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# accounts sits below journeys, so its Organization admin cannot reach the service that
+# re-scores every journey when the scoring settings change; this subclass replaces it.
+admin.site.unregister(Organization)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(accounts_admin.OrganizationAdmin):
+    def save_model(self, request: HttpRequest, obj: Organization, form: Any, change: bool) -> None:
+        scoring = [f for f in SCORING_SETTINGS if f in form.changed_data] if change else []
+        if not scoring:
+            super().save_model(request, obj, form, change)
+            return
+        others = [f for f in form.changed_data if f not in SCORING_SETTINGS]
+        if others:
+            obj.save(update_fields=others)
+        update_scoring_settings(
+            actor=request.user,  # type: ignore[arg-type]
+            organization=obj,
+            data={f: form.cleaned_data[f] for f in scoring},
+        )

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
 from accounts.services import record_audit
+from core import ordering
+from core.map_changes import map_changed
 from core.text import clean_text, raise_if
-from journeys import ordering
 from journeys.models import Journey, JourneyStatus, Stage
 
 JOURNEY_FIELDS = ("name", "persona", "description", "status", "target")
+# Touch points without a target of their own inherit the journey's; only active journeys
+# count in the organization's weak links.
+SCORED_JOURNEY_FIELDS = frozenset({"status", "target"})
 STAGE_FIELDS = ("name", "description")
 
 
@@ -100,16 +102,8 @@ def update_journey(*, actor: User, journey: Journey, data: dict[str, Any]) -> Jo
             obj=journey,
             changes=changes,
         )
-        if "target" in changes:
-            # Touch points without a target of their own inherit this one.
-            from scoring.services import mark_stale
-            from touchpoints.models import TouchPoint
-
-            mark_stale(
-                TouchPoint.objects.filter(journey=journey, archived_at__isnull=True).values_list(
-                    "pk", flat=True
-                )
-            )
+        if SCORED_JOURNEY_FIELDS.intersection(changes):
+            map_changed(journey_ids=[journey.pk])
     return journey
 
 
@@ -130,6 +124,7 @@ def delete_journey(*, actor: User, journey: Journey) -> bool:
             record_audit(
                 actor=actor, organization=journey.organization_id, action="archive", obj=journey
             )
+            map_changed(journey_ids=[journey.pk])
         return False
     record_audit(actor=actor, organization=journey.organization_id, action="delete", obj=journey)
     journey.delete()
@@ -152,6 +147,20 @@ def _stage_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _lock_journey(journey_id: int, action: str) -> None:
+    ordering.lock(Journey, journey_id)
+
+
+def _stage_changed(stage: Stage, action: str) -> None:
+    """Stages order the map: any change of them can change "is last" and the priorities."""
+    map_changed(journey_ids=[stage.journey_id])
+
+
+STAGES = ordering.Ordered(
+    model=Stage, parent="journey", lock_parent=_lock_journey, changed=_stage_changed
+)
+
+
 @transaction.atomic
 def create_stage(
     *,
@@ -163,18 +172,14 @@ def create_stage(
 ) -> Stage:
     require_role(actor, journey.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _stage_values({"name": name, "description": description})
-    ordering.lock(Journey, journey.pk)
-    siblings = Stage.objects.filter(journey=journey)
-    stage = Stage.objects.create(
+    stage: Stage = ordering.create(
+        STAGES,
+        actor=actor,
         organization_id=journey.organization_id,
-        journey=journey,
-        position=siblings.filter(archived_at__isnull=True).count(),
-        **values,
+        parent_id=journey.pk,
+        position=position,
+        values=values,
     )
-    if position is not None:
-        ordering.insert(siblings, stage.pk, position)
-        stage.refresh_from_db(fields=["position"])
-    record_audit(actor=actor, organization=journey.organization_id, action="create", obj=stage)
     return stage
 
 
@@ -194,6 +199,7 @@ def update_stage(*, actor: User, stage: Stage, data: dict[str, Any]) -> Stage:
             obj=stage,
             changes=changes,
         )
+        _stage_changed(stage, "update")
     return stage
 
 
@@ -201,50 +207,19 @@ def update_stage(*, actor: User, stage: Stage, data: dict[str, Any]) -> Stage:
 def move_stage(*, actor: User, stage: Stage, position: int) -> list[int]:
     """Move a stage to `position` (0-based) in its journey; returns the new order of ids."""
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(Journey, stage.journey_id)
-    stage.refresh_from_db(fields=["position", "archived_at"])
-    if stage.is_archived:
-        raise ValidationError({"position": ["Restore the stage before moving it."]})
-    old_position = stage.position
-    order = ordering.move(Stage.objects.filter(journey_id=stage.journey_id), stage.pk, position)
-    record_audit(
-        actor=actor,
-        organization=stage.organization_id,
-        action="reorder",
-        obj=stage,
-        changes={"position": [old_position, order.index(stage.pk)]},
-    )
-    return order
+    return ordering.move(STAGES, actor=actor, item=stage, position=position)
 
 
 @transaction.atomic
 def archive_stage(*, actor: User, stage: Stage) -> Stage:
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(Journey, stage.journey_id)
-    stage.refresh_from_db(fields=["position", "archived_at"])
-    if not stage.is_archived:
-        stage.archived_at = timezone.now()
-        stage.position = None
-        stage.save(update_fields=["archived_at", "position"])
-        ordering.close_gap(Stage.objects.filter(journey_id=stage.journey_id))
-        record_audit(actor=actor, organization=stage.organization_id, action="archive", obj=stage)
-    return stage
+    return ordering.archive(STAGES, actor=actor, item=stage)  # type: ignore[no-any-return]
 
 
 @transaction.atomic
 def restore_stage(*, actor: User, stage: Stage, position: int | None = None) -> Stage:
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(Journey, stage.journey_id)
-    stage.refresh_from_db(fields=["position", "archived_at"])
-    if stage.is_archived:
-        siblings = Stage.objects.filter(journey_id=stage.journey_id)
-        stage.archived_at = None
-        stage.position = siblings.filter(archived_at__isnull=True).count()
-        stage.save(update_fields=["archived_at", "position"])
-        ordering.insert(siblings, stage.pk, position)
-        stage.refresh_from_db(fields=["position"])
-        record_audit(actor=actor, organization=stage.organization_id, action="restore", obj=stage)
-    return stage
+    return ordering.restore(STAGES, actor=actor, item=stage, position=position)  # type: ignore[no-any-return]
 
 
 @transaction.atomic
@@ -256,8 +231,61 @@ def delete_stage(*, actor: User, stage: Stage) -> bool:
     if Evaluation.objects.filter(touch_point__stage_id=stage.pk).exists():
         archive_stage(actor=actor, stage=stage)
         return False
-    ordering.lock(Journey, stage.journey_id)
-    record_audit(actor=actor, organization=stage.organization_id, action="delete", obj=stage)
-    stage.delete()
-    ordering.close_gap(Stage.objects.filter(journey_id=stage.journey_id))
+    ordering.remove(STAGES, actor=actor, item=stage)
     return True
+
+
+# --- Organization scoring settings ---------------------------------------------------------
+
+#: The organization's scoring method settings (PRODUCT.md "Scores, version 1").
+SCORING_SETTINGS = ("smoothing_k", "min_n", "window_days")
+MAX_WINDOW_DAYS = 3660
+
+
+def _scoring_values(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(SCORING_SETTINGS)
+    if unknown:
+        errors["__all__"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
+    values: dict[str, Any] = {}
+    if "smoothing_k" in data:
+        k = data["smoothing_k"]
+        if isinstance(k, bool) or not isinstance(k, int | float) or not 0 <= k < float("inf"):
+            errors["smoothing_k"] = ["Must be a number, 0 or more."]
+        values["smoothing_k"] = k
+    for name, low, high in (("min_n", 1, 1_000_000), ("window_days", 1, MAX_WINDOW_DAYS)):
+        if name in data:
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                errors[name] = [f"Must be a whole number from {low} to {high}."]
+            values[name] = value
+    raise_if(errors)
+    return values
+
+
+@transaction.atomic
+def update_scoring_settings(
+    *, actor: User, organization: Organization, data: dict[str, Any]
+) -> Organization:
+    """Change the organization's smoothing k, min n or window: every one of its journeys
+    is then scored by the new method, so each is marked stale (the map-changed hook).
+
+    Managers of the organization may; so may staff allowed to change organizations in
+    the admin, which calls this too."""
+    if not actor.has_perm("accounts.change_organization"):
+        require_role(actor, organization, ROLES_THAT_EDIT_STRUCTURE)
+    values = _scoring_values(data)
+    current = Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
+    changes = {f: [getattr(current, f), v] for f, v in values.items() if getattr(current, f) != v}
+    for field, value in values.items():
+        setattr(current, field, value)
+        setattr(organization, field, value)
+    if changes:
+        current.save(update_fields=list(changes))
+        record_audit(
+            actor=actor, organization=current, action="update", obj=current, changes=changes
+        )
+        map_changed(
+            journey_ids=Journey.objects.filter(organization=current).values_list("pk", flat=True)
+        )
+    return organization

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from accounts.admin import ReadOnlyAdmin
+from core.models import JourneyStaleMark
 from scoring import services
 from scoring.management.commands.scoring_status import lines
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -69,6 +70,19 @@ class WeeklyScoreAdmin(ReadOnlyAdmin):
     @admin.display(description="mean", ordering="mean")
     def mean_(self, obj: WeeklyScore) -> str | None:
         return _one_decimal(obj.mean)
+
+
+@admin.register(JourneyStaleMark)
+class JourneyStaleMarkAdmin(ReadOnlyAdmin):
+    """Journeys whose map or scoring settings changed since their scores were computed
+    (core.map_changes); old marks mean the workers or the sweep are not keeping up."""
+
+    list_display = ("journey_id", "marked_at", "age")
+    ordering = ("marked_at", "id")
+
+    @admin.display(description="stale for", ordering="marked_at")
+    def age(self, obj: JourneyStaleMark) -> str:
+        return timesince(obj.marked_at, timezone.now())
 
 
 @admin.register(StaleMark)

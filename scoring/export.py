@@ -1,10 +1,8 @@
 """A journey's scores as CSV or JSON files for spreadsheets and BI tools (export_scores).
 
 The figures are scoring.selectors.journey_scores' as they are; this module only shapes
-them. CSV is where formula injection lives (RELIABILITY S7): a spreadsheet runs a cell
-that starts with `=`, `+`, `-` or `@` (and some read tab, CR and NUL as a way in), so every
-such text cell leaves here with a leading `'`, and `restore_cell` takes it off again when
-the text comes back through import_evaluations.
+them. Its CSV records are written by core.csv, which neutralises every text cell a
+spreadsheet could run as a formula (RELIABILITY S7).
 """
 
 from __future__ import annotations
@@ -14,24 +12,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.csv import Cell, csv_line
 from scoring import selectors
 
 __all__ = [
     "COLUMNS",
-    "FORMULA_TRIGGERS",
     "ExportRow",
-    "csv_line",
     "export_rows",
     "journey_csv",
     "journey_json",
-    "neutralise_cell",
-    "restore_cell",
 ]
-
-#: First characters that make a spreadsheet treat a cell as a formula (OWASP "CSV
-#: injection"; ASVS 1.2.10).
-FORMULA_TRIGGERS = frozenset("=+-@\t\r\x00")
-NEUTRALISER = "'"
 
 COLUMNS = (
     "stage",
@@ -47,48 +37,6 @@ COLUMNS = (
     "trend",
     "weak_link_rank",
 )
-
-Cell = str | int | float | None
-
-
-def _is_formula_like(text: str) -> bool:
-    """True if the text, after any leading quotes, starts with a formula trigger.
-
-    Looking past leading quotes is what makes neutralising reversible: "'=1" (someone's
-    own quote) is exported as "''=1", so `restore_cell` never mistakes it for ours.
-    """
-    rest = text.lstrip(NEUTRALISER)
-    return bool(rest) and rest[0] in FORMULA_TRIGGERS
-
-
-def neutralise_cell(text: str) -> str:
-    """The text as a spreadsheet will show it but never run it: a leading `'` when needed."""
-    return NEUTRALISER + text if _is_formula_like(text) else text
-
-
-def restore_cell(text: str) -> str:
-    """The original text of a cell `neutralise_cell` wrote: restore_cell(neutralise_cell(t))
-    is t for every t. A quote in front of anything but a (quoted) trigger is left alone."""
-    if text.startswith(NEUTRALISER) and _is_formula_like(text[1:]):
-        return text[1:]
-    return text
-
-
-def _csv_cell(value: Cell) -> str:
-    """RFC 4180: text always quoted (and neutralised); numbers bare, so -3.2 stays a
-    number; no value is an empty cell."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):  # bool is an int; none of our columns is one
-        raise TypeError("booleans have no CSV form here")
-    if isinstance(value, int | float):
-        return repr(value)
-    return '"' + neutralise_cell(value).replace('"', '""') + '"'
-
-
-def csv_line(cells: Iterable[Cell]) -> str:
-    """One CSV record, CRLF-terminated as RFC 4180 has it."""
-    return ",".join(_csv_cell(cell) for cell in cells) + "\r\n"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 from celery.signals import heartbeat_sent
 
+from core.broker import broker_redis
+
 if TYPE_CHECKING:
     from celery.worker.heartbeat import Heart
 
@@ -32,19 +34,12 @@ HEARTBEAT_TTL_SECONDS = 600
 _failing = False
 
 
-def _broker_redis() -> redis.Redis:
-    """The broker's Redis, with the 1 s timeouts scoring.services uses for its markers."""
-    from scoring.services import _broker_redis
-
-    return _broker_redis()
-
-
 @heartbeat_sent.connect
 def record_heartbeat(sender: Heart | None = None, **kwargs: Any) -> None:
     """Store this moment as the latest worker heartbeat; never raises into the worker."""
     global _failing  # one flag, so a broker outage is logged once, not every 2 s
     try:
-        _broker_redis().set(HEARTBEAT_KEY, repr(time.time()), ex=HEARTBEAT_TTL_SECONDS)
+        broker_redis().set(HEARTBEAT_KEY, repr(time.time()), ex=HEARTBEAT_TTL_SECONDS)
     except redis.RedisError:
         if not _failing:
             log.warning("Could not record the worker heartbeat in Redis.", exc_info=True)
@@ -58,10 +53,10 @@ def last_heartbeat() -> float | None:
 
     Raises redis.RedisError when the broker cannot be reached.
     """
-    raw = _broker_redis().get(HEARTBEAT_KEY)
+    raw = broker_redis().get(HEARTBEAT_KEY)
     return None if raw is None else float(raw)
 
 
 def ping_broker() -> None:
     """Raises redis.RedisError unless the broker answers within its short timeouts."""
-    _broker_redis().ping()
+    broker_redis().ping()

@@ -15,14 +15,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
+from core.models import JourneyStaleMark
 from journeys.models import Journey, JourneyStatus
 from scoring import formulas, services, sql
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
-from touchpoints.models import Criterion, Site, Source, TouchPoint
+from touchpoints.models import Criterion, Site, Source, TouchPoint, on_map_q
 
 __all__ = [
     "DEFAULT_WEAK_LINKS",
@@ -530,7 +531,7 @@ def touch_point_scores(
     """A touch point's row of the map plus what its page shows: criteria means, splits by
     source and site, the perception gap and the weekly series. None if the touch point is
     off the map (archived, or in an archived stage): only the map is scored."""
-    if touch_point.archived_at is not None or touch_point.stage.archived_at is not None:
+    if not touch_point.is_on_map:
         return None
     journey = touch_point.journey
     organization = journey.organization
@@ -745,27 +746,21 @@ def organization_weak_links(
 def _organization_from_snapshots(
     organization: Organization, journeys: QuerySet[Journey], limit: int
 ) -> OrganizationWeakLinks:
-    on_map = Q(
-        touch_point__archived_at__isnull=True,
-        touch_point__stage__archived_at__isnull=True,
-        journey__in=journeys,
-    )
-    later = TouchPoint.objects.filter(
+    on_map = on_map_q("touch_point__") & Q(journey__in=journeys)
+    later = TouchPoint.objects.on_map().filter(
         Q(stage__position__gt=OuterRef("touch_point__stage__position"))
         | Q(
             stage_id=OuterRef("touch_point__stage_id"),
             position__gt=OuterRef("touch_point__position"),
         ),
         journey_id=OuterRef("journey_id"),
-        archived_at__isnull=True,
-        stage__archived_at__isnull=True,
     )
     snapshots = (
         TouchPointScore.objects.for_organization(organization)
         .filter(on_map, status=formulas.WEAK_LINK, priority__isnull=False)
         .select_related("touch_point__stage", "journey")
         .annotate(
-            is_pending=Exists(StaleMark.objects.filter(touch_point_id=OuterRef("touch_point_id"))),
+            is_pending=_pending("touch_point_id", "journey_id"),
             is_last=~Exists(later),
         )
         .order_by(
@@ -791,9 +786,12 @@ def _organization_from_snapshots(
     freshness = JourneyScore.objects.filter(journey__in=journeys).aggregate(
         oldest=Min("computed_at")
     )
-    pending = StaleMark.objects.filter(
-        touch_point__journey__in=journeys, touch_point__archived_at__isnull=True
-    ).exists()
+    pending = (
+        StaleMark.objects.filter(
+            touch_point__journey__in=journeys, touch_point__archived_at__isnull=True
+        ).exists()
+        or JourneyStaleMark.objects.filter(journey_id__in=journeys.values("pk")).exists()
+    )
     return OrganizationWeakLinks(
         basis=SNAPSHOT,
         window=None,
@@ -818,10 +816,18 @@ def _window(
     return sql.Window(since=window.since, until=window.until, site_id=site_id, source=source)
 
 
-def _with_pending(touch_points: QuerySet[TouchPoint]) -> QuerySet[TouchPoint]:
-    return touch_points.annotate(
-        is_pending=Exists(StaleMark.objects.filter(touch_point_id=OuterRef("pk")))
+def _pending(touch_point_ref: str, journey_ref: str) -> ExpressionWrapper[Q]:
+    """Whether a recompute is due: the touch point has new evaluations (a StaleMark) or its
+    journey's map or settings changed (a JourneyStaleMark, core.map_changes)."""
+    return ExpressionWrapper(
+        Exists(StaleMark.objects.filter(touch_point_id=OuterRef(touch_point_ref)))
+        | Exists(JourneyStaleMark.objects.filter(journey_id=OuterRef(journey_ref))),
+        output_field=BooleanField(),
     )
+
+
+def _with_pending(touch_points: QuerySet[TouchPoint]) -> QuerySet[TouchPoint]:
+    return touch_points.annotate(is_pending=_pending("pk", "journey_id"))
 
 
 def _stage(touch_point: TouchPoint) -> StageRef:

@@ -27,8 +27,11 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
+from core import broker
+from core.broker import broker_redis
+from core.models import JourneyStaleMark
 from journeys.models import Journey
-from scoring import formulas, sql, transitions
+from scoring import formulas, heartbeat, sql, transitions
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from touchpoints.models import Criterion, Site, Source, TouchPoint
 
@@ -53,46 +56,42 @@ def mark_stale(touch_point_ids: Iterable[int]) -> None:
 
 
 PENDING_KEY = "touchstone:recompute-pending:{}"
-
-
-def _broker_redis() -> redis.Redis:
-    """A client for the broker's Redis with short timeouts: a slow broker must not hold
-    up the request that already committed its evaluations. Half a second: a frozen broker
-    (accepting connections, answering nothing) cost each request a full second at 1 s, and
-    p99 went past RELIABILITY R1's 2 s under load; a busy but healthy Redis answers in
-    milliseconds, and a missed enqueue only waits for the sweep."""
-    from config.celery import app
-
-    url = str(app.conf.broker_url)
-    client = _redis_clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        _redis_clients[url] = client
-    return client
-
-
-_redis_clients: dict[str, redis.Redis] = {}
+# When the last sweep finished (Unix time), for `manage.py scoring_status` and the admin.
+LAST_SWEEP_KEY = "touchstone:last-sweep"
+# The tasks services publish, by name (core.broker): scoring.tasks imports this module.
+RECOMPUTE_TOUCH_POINT = "scoring.tasks.recompute_touch_point"
+RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
+# Lives while a debounce window of the touch point runs: a recompute queued then waits for
+# its end (leading-edge debounce, see request_recompute).
+WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
-    """Queue recomputes, debounced and never failing the caller.
+    """Queue recomputes, debounced on the leading edge and never failing the caller.
 
     At most one recompute per touch point is pending at a time (a SET NX marker the task
-    clears as it starts), due SCORING_DEBOUNCE_SECONDS later, so a burst of submissions
-    costs one recompute per debounce window. The stale marks are the real record: if
-    Redis is down, the periodic sweep re-queues whatever was not sent.
+    clears as it starts). A touch point that had no recompute in the last
+    SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
+    fresh as soon as a worker has run it; one that did waits for the end of that window,
+    and the delayed run opens the next window, so a burst of submissions costs one
+    recompute per window plus the first. The stale marks are the real record: if Redis is
+    down, the periodic sweep re-queues whatever was not sent.
     """
-    from scoring import tasks
-
-    debounce = settings.SCORING_DEBOUNCE_SECONDS
+    debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
-        client = _broker_redis()
+        client = broker_redis()
         for pk in touch_point_ids:
             key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=int(debounce) + 60):
+            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
                 continue  # one is already pending; it will cover this change
+            window = WINDOW_KEY.format(pk)
+            if client.set(window, 1, nx=True, px=debounce_ms):
+                delay_ms = 0  # idle: the leading edge, now
+            else:
+                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
+                client.set(window, 1, px=delay_ms + debounce_ms)
             try:
-                tasks.recompute_touch_point.apply_async(args=(pk,), countdown=debounce)
+                broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=delay_ms / 1000)
             except Exception:
                 client.delete(key)
                 raise
@@ -104,7 +103,7 @@ def request_recompute(touch_point_ids: Iterable[int]) -> None:
 def clear_pending(touch_point_id: int) -> None:
     """Called as a recompute starts: changes committed from now on need another one."""
     try:
-        _broker_redis().delete(PENDING_KEY.format(touch_point_id))
+        broker_redis().delete(PENDING_KEY.format(touch_point_id))
     except redis.RedisError:
         log.warning("Could not clear the pending marker of %s.", touch_point_id, exc_info=True)
 
@@ -145,19 +144,31 @@ def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCORING_LOCK, journey_id])
+        # Journey marks (core.map_changes: the map or the settings changed) ask for every
+        # touch point's breakdown; touch point marks (new evaluations) for theirs.
+        journey_marks = list(
+            JourneyStaleMark.objects.filter(journey_id=journey_id).values_list("id", flat=True)
+        )
         journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
         if journey is None:
+            JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
             return False
         marks = list(
             StaleMark.objects.filter(touch_point__journey_id=journey_id).values_list(
                 "id", "touch_point_id"
             )
         )
-        if not marks and not full:
+        if not marks and not journey_marks and not full:
             return False
-        _write_journey(journey, stale={tp for _, tp in marks}, full=full, now=timezone.now())
+        _write_journey(
+            journey,
+            stale={tp for _, tp in marks},
+            full=full or bool(journey_marks),
+            now=timezone.now(),
+        )
         _test_pause()
         StaleMark.objects.filter(id__in=[mark_id for mark_id, _ in marks]).delete()
+        JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
     return True
 
 
@@ -180,9 +191,8 @@ def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
     """The touch points on these journeys' maps (neither they nor their stage archived), in
     map order: journey, then stage position, then position inside the stage."""
     return (
-        TouchPoint.objects.filter(
-            journey_id__in=journey_ids, archived_at__isnull=True, stage__archived_at__isnull=True
-        )
+        TouchPoint.objects.filter(journey_id__in=journey_ids)
+        .on_map()
         .select_related("stage")
         .order_by("journey_id", "stage__position", "position")
     )
@@ -569,17 +579,17 @@ def _write_journey_score(journey: Journey, result: JourneyResult, *, now: dateti
 
 
 def sweep_stale() -> int:
-    """Re-queue every touch point still marked stale past the debounce (a lost message, a
-    broker outage, a killed worker), and journeys whose window has moved on. Returns how
+    """Re-queue every journey with a touch point or journey mark older than the debounce (a
+    lost message, a broker outage, a killed worker), and journeys whose window has moved on. Returns how
     many recomputes were queued."""
-    from scoring import tasks
-
     grace = timezone.now() - timedelta(seconds=settings.SCORING_DEBOUNCE_SECONDS + 5)
     journeys = set(
         StaleMark.objects.values("touch_point__journey_id")
         .annotate(first=Min("marked_at"))
         .filter(first__lt=grace)
         .values_list("touch_point__journey_id", flat=True)
+    ) | set(
+        JourneyStaleMark.objects.filter(marked_at__lt=grace).values_list("journey_id", flat=True)
     )
     # The window slides even when nobody evaluates: snapshots older than this are redone.
     stale = set(journeys)
@@ -588,7 +598,9 @@ def sweep_stale() -> int:
         JourneyScore.objects.filter(computed_at__lt=old).values_list("journey_id", flat=True)
     )
     for journey_id in sorted(stale | expired):
-        tasks.recompute_journey.delay(journey_id, full=journey_id in expired)
+        broker.send_task(
+            RECOMPUTE_JOURNEY, args=(journey_id,), kwargs={"full": journey_id in expired}
+        )
     return len(stale | expired)
 
 
@@ -622,8 +634,6 @@ def scoring_status() -> dict[str, Any]:
     heartbeat) are None with `broker_error` saying why when it does not answer within
     its 1 s timeouts, because this is what one runs while something is wrong.
     """
-    from scoring import heartbeat, tasks
-
     now = time.time()
 
     def age(moment: float | None) -> float | None:
@@ -632,12 +642,27 @@ def scoring_status() -> dict[str, Any]:
     def at(moment: float | None) -> datetime | None:
         return None if moment is None else datetime.fromtimestamp(moment, tz=UTC)
 
-    oldest = StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"]
+    oldest = min(
+        (
+            moment
+            for moment in (
+                StaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"],
+                JourneyStaleMark.objects.aggregate(oldest=Min("marked_at"))["oldest"],
+            )
+            if moment is not None
+        ),
+        default=None,
+    )
+    # Every recompute writes its journey's row, so the newest row is the last recompute.
+    last_computed = JourneyScore.objects.aggregate(last=Max("computed_at"))["last"]
     queue = str(settings.CELERY_TASK_DEFAULT_QUEUE)
     status: dict[str, Any] = {
         "stale_touch_points": StaleMark.objects.values("touch_point_id").distinct().count(),
+        # Journeys whose map or scoring settings changed (core.map_changes).
+        "stale_journeys": JourneyStaleMark.objects.values("journey_id").distinct().count(),
         "oldest_stale_seconds": age(oldest.timestamp()) if oldest else None,
-        "last_computed_at": JourneyScore.objects.aggregate(last=Max("computed_at"))["last"],
+        "last_computed_at": last_computed,
+        "last_computed_seconds": age(last_computed.timestamp()) if last_computed else None,
         "queue": queue,
         "queue_length": None,
         "last_sweep_at": None,
@@ -646,10 +671,10 @@ def scoring_status() -> dict[str, Any]:
         "broker_error": None,
     }
     try:
-        client = _broker_redis()
+        client = broker_redis()
         # Messages no worker has taken yet; those a worker holds (ETA, prefetch) are not here.
         length = int(client.llen(queue))
-        raw_sweep = client.get(tasks.LAST_SWEEP_KEY)
+        raw_sweep = client.get(LAST_SWEEP_KEY)
         beat = heartbeat.last_heartbeat()
     except redis.RedisError as error:
         log.warning("scoring_status: the broker did not answer: %s", error)

@@ -10,10 +10,8 @@ import time
 
 from celery import shared_task
 
+from core.broker import broker_redis
 from scoring import services
-
-# When the last sweep finished (Unix time), for `manage.py scoring_status` and the admin.
-LAST_SWEEP_KEY = "touchstone:last-sweep"
 
 # A failed recompute (say, the database restarting) is retried with backoff; if it
 # still fails, the stale marks remain and the sweep tries again later.
@@ -33,7 +31,7 @@ def recompute_journey(journey_id: int, full: bool = True) -> bool:
 @shared_task(acks_late=True)
 def sweep_stale() -> int:
     queued = services.sweep_stale()
-    services._broker_redis().set(LAST_SWEEP_KEY, repr(time.time()))
+    broker_redis().set(services.LAST_SWEEP_KEY, repr(time.time()))
     return queued
 
 

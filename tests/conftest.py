@@ -4,12 +4,16 @@ private redis-server for the tests that run real workers."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.core.cache import cache, caches
+from django.test import override_settings
 
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -24,11 +28,30 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_throttle_keys(worker_id: str) -> Iterator[None]:
+    """Parallel test processes (pytest-xdist) share one Redis database: each keeps its
+    throttle counters under its own key prefix, so one process's counters never throttle,
+    or get cleared under, another's test."""
+    configured = copy.deepcopy(django_settings.CACHES)
+    configured["throttle"]["KEY_PREFIX"] = f"throttle-test-{worker_id}"
+    with override_settings(CACHES=configured):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_throttles() -> None:
-    """Throttle counters live in the cache; one test's requests must not throttle the next."""
+    """Throttle counters live in the caches; one test's requests must not throttle the next.
+    Only this process's keys go: a FLUSHDB would wipe a parallel process's counters too."""
     cache.clear()
-    caches["throttle"].clear()
+    shared = caches["throttle"]
+    try:
+        client = shared._cache.get_client(write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=f"{shared.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.exceptions.ConnectionError:
+        pass  # a test that stopped Redis on purpose; nothing was counted there either
 
 
 @dataclass
@@ -73,6 +96,8 @@ def recompute_requests(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """
     sent: list[list[int]] = []
     monkeypatch.setattr("scoring.services.request_recompute", lambda ids: sent.append(sorted(ids)))
+    # Journey recomputes (the map-changed hook) are kept off the broker too, unrecorded.
+    monkeypatch.setattr("core.map_changes.request_journey_recompute", lambda ids: None)
     return sent
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.admin import ReadOnlyAdmin
 from accounts.models import AuditEvent, User
+from core.models import JourneyStaleMark
 from journeys.models import Journey, Stage
 from journeys.services import archive_stage
 from scoring.formulas import INSUFFICIENT_DATA
@@ -328,20 +329,21 @@ def test_site_added_through_the_admin_is_audited(
     assert AuditEvent.objects.get(object_type="site").actor == admin_user
 
 
-def test_changing_scoring_settings_marks_the_organizations_touch_points_stale(
+def test_changing_scoring_settings_marks_the_organizations_journeys_stale(
     admin_client: Client, personas: Personas
 ) -> None:
     world = build_world(personas)
     other = TouchPointFactory(stage__journey__organization=personas.other_org)
-    StaleMark.objects.all().delete()
     change = url(type(personas.org), "change", personas.org.pk)
     data = change_form_data(admin_client.get(change), min_n="3")
     assert admin_client.post(change, data).status_code == 302
     personas.org.refresh_from_db()
     assert personas.org.min_n == 3
-    stale = set(StaleMark.objects.values_list("touch_point_id", flat=True))
-    assert stale == {tp.pk for tp in world.touch_points}
-    assert other.pk not in stale
+    stale = set(JourneyStaleMark.objects.values_list("journey_id", flat=True))
+    assert stale == {world.journey.pk}
+    assert other.journey_id not in stale
+    audit = AuditEvent.objects.get(object_type="organization")
+    assert audit.changes == {"min_n": [5, 3]}
 
 
 # --- Users ---------------------------------------------------------------------------------

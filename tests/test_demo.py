@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, Organization, Role, User
 from accounts.services import add_member, create_organization
-from journeys import demo
-from journeys.demo import load_demo
+from demo import loader as demo
+from demo.loader import load_demo
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring.formulas import CUSTOMER_SOURCES, INTERNAL_SOURCES
 from touchpoints.models import (

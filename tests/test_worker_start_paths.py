@@ -43,15 +43,18 @@ def tracked_files() -> list[Path]:
 
 
 def shell_commands(text: str) -> list[str]:
-    """Each worker command in shell or Markdown text: its code span, or its whole line
-    with backslash continuations joined."""
+    """Each worker command in shell or Markdown text: its code span (which may wrap),
+    or else its whole line, with backslash continuations joined."""
+    text = text.replace("\\\n", " ")
     commands = []
-    for line in text.replace("\\\n", " ").splitlines():
-        for match in SHELL_WORKER.finditer(line):
-            before, after = line[: match.start()], line[match.start() :]
-            if before.count("`") % 2 == 1:  # inside a Markdown code span: up to its end
-                after = after.split("`", 1)[0]
-            commands.append(after)
+    for match in SHELL_WORKER.finditer(text):
+        paragraph_start = text.rfind("\n\n", 0, match.start()) + 1
+        rest = text[match.start() :]
+        if text[paragraph_start : match.start()].count("`") % 2 == 1:
+            command = rest.split("`", 1)[0]  # a Markdown code span, maybe wrapped
+        else:
+            command = rest.split("\n", 1)[0]
+        commands.append(command.replace("\n", " "))
     return commands
 
 
@@ -112,6 +115,8 @@ def test_every_start_path_passes_the_worker_flags() -> None:
 
 def test_the_scan_finds_a_worker_command_that_lacks_the_flags() -> None:
     assert shell_commands("run `celery -A config worker -Q scoring` in production")
+    (wrapped,) = shell_commands("run `celery -A config worker\n--without-gossip` here")
+    assert wrapped == "celery -A config worker --without-gossip"
     (continued,) = shell_commands("celery --app=config worker \\\n  -Q scoring")
     assert continued.split() == ["celery", "--app=config", "worker", "-Q", "scoring"]
     assert python_commands('argv = [celery, "-A", "config", "worker", "-Q", "scoring"]')

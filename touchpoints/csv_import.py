@@ -24,7 +24,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from accounts.models import Organization, User
-from scoring.export import restore_cell
+from core.csv import restore_cell
 from touchpoints.evaluation_serializers import ObservedAtField
 from touchpoints.models import Evaluation
 from touchpoints.services import (

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from accounts.models import Organization, TenantQuerySet, User
-from journeys.models import Journey, Stage
+from journeys.models import Journey, JourneyStatus, Stage
 
 
 class Channel(models.TextChoices):
@@ -26,6 +26,35 @@ class Channel(models.TextChoices):
     PHYSICAL = "physical", "Physical environment"
     MAIL = "mail", "Mail"
     OTHER = "other", "Other"
+
+
+def on_map_q(prefix: str = "") -> Q:
+    """The condition for a touch point to be on its journey's map: neither it nor its stage
+    archived. `prefix` reaches it through a relation ("touch_point__"). Only the map is
+    scored: this is the one definition the recompute, the on-demand reads, the pages and
+    the evaluation form share."""
+    return Q(**{f"{prefix}archived_at__isnull": True, f"{prefix}stage__archived_at__isnull": True})
+
+
+class TouchPointQuerySet(TenantQuerySet):
+    def on_map(self) -> TouchPointQuerySet:
+        """Touch points on their journey's map (on_map_q)."""
+        return self.filter(on_map_q())
+
+    def evaluable(self) -> TouchPointQuerySet:
+        """Touch points that take evaluations: on the map, in a journey that is not
+        archived, with at least one active criterion to answer."""
+        return (
+            self.on_map()
+            .exclude(journey__status=JourneyStatus.ARCHIVED)
+            .filter(
+                Exists(
+                    Criterion.objects.filter(
+                        touch_point_id=OuterRef("pk"), archived_at__isnull=True
+                    )
+                )
+            )
+        )
 
 
 class TouchPoint(models.Model):
@@ -51,7 +80,7 @@ class TouchPoint(models.Model):
     rubric_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = TenantQuerySet.as_manager()
+    objects = TouchPointQuerySet.as_manager()
 
     class Meta:
         ordering = ["stage_id", "position", "id"]
@@ -84,6 +113,11 @@ class TouchPoint(models.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def is_on_map(self) -> bool:
+        """on_map_q for one loaded touch point (its stage is read)."""
+        return self.archived_at is None and self.stage.archived_at is None
 
     @property
     def effective_target(self) -> float:
@@ -235,7 +269,11 @@ class Evaluation(models.Model):
     touch_point = models.ForeignKey(
         TouchPoint, on_delete=models.PROTECT, related_name="evaluations"
     )
-    evaluator = models.ForeignKey(User, on_delete=models.PROTECT, related_name="evaluations")
+    # NULL only for a customer answering through a feedback link (the feedback app records
+    # which link): nobody signed in, and nobody to name. Staff entries always have a user.
+    evaluator = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
+    )
     source = models.CharField(max_length=20, choices=Source.choices)
     site = models.ForeignKey(
         Site, on_delete=models.PROTECT, null=True, blank=True, related_name="evaluations"
@@ -276,6 +314,10 @@ class Evaluation(models.Model):
             models.CheckConstraint(
                 condition=Q(observed_at__lte=F("submitted_at") + OBSERVED_AT_CLOCK_SKEW),
                 name="evaluation_not_observed_in_future",
+            ),
+            models.CheckConstraint(
+                condition=Q(evaluator__isnull=False) | Q(source=Source.CUSTOMER_SURVEY),
+                name="evaluation_without_user_is_customer_survey",
             ),
         ]
 

@@ -21,8 +21,9 @@ from django.utils import timezone
 from accounts.access import membership_for, require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
 from accounts.services import record_audit
+from core import ordering
+from core.map_changes import map_changed
 from core.text import clean_text, is_storable, raise_if, text_problems
-from journeys import ordering
 from journeys.models import JourneyStatus, Stage
 from journeys.services import clean_score
 from touchpoints.models import (
@@ -80,6 +81,23 @@ def _touch_point_values(data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _lock_stage(stage_id: int, action: str) -> None:
+    ordering.lock(Stage, stage_id)
+
+
+def _touch_point_changed(touch_point: TouchPoint, action: str) -> None:
+    """Any change of a touch point on the map can change "is last", a priority or the
+    journey score."""
+    map_changed(journey_ids=[touch_point.journey_id])
+
+
+TOUCH_POINTS = ordering.Ordered(
+    model=TouchPoint, parent="stage", lock_parent=_lock_stage, changed=_touch_point_changed
+)
+#: Changes of these fields change a touch point's status or priority.
+SCORED_TOUCH_POINT_FIELDS = frozenset({"importance", "target"})
+
+
 @transaction.atomic
 def create_touch_point(
     *,
@@ -91,19 +109,14 @@ def create_touch_point(
 ) -> TouchPoint:
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _touch_point_values({"name": name, **data})
-    ordering.lock(Stage, stage.pk)
-    siblings = TouchPoint.objects.filter(stage=stage)
-    touch_point = TouchPoint.objects.create(
+    touch_point: TouchPoint = ordering.create(
+        TOUCH_POINTS,
+        actor=actor,
         organization_id=stage.organization_id,
-        journey_id=stage.journey_id,
-        stage=stage,
-        position=siblings.filter(archived_at__isnull=True).count(),
-        **values,
+        parent_id=stage.pk,
+        position=position,
+        values={"journey_id": stage.journey_id, **values},
     )
-    if position is not None:
-        ordering.insert(siblings, touch_point.pk, position)
-        touch_point.refresh_from_db(fields=["position"])
-    record_audit(actor=actor, organization=stage.organization_id, action="create", obj=touch_point)
     return touch_point
 
 
@@ -125,10 +138,8 @@ def update_touch_point(*, actor: User, touch_point: TouchPoint, data: dict[str, 
             obj=touch_point,
             changes=changes,
         )
-        if "importance" in changes or "target" in changes:
-            from scoring.services import mark_stale
-
-            mark_stale([touch_point.pk])
+        if SCORED_TOUCH_POINT_FIELDS.intersection(changes):
+            _touch_point_changed(touch_point, "update")
     return touch_point
 
 
@@ -138,65 +149,45 @@ def move_touch_point(
 ) -> list[int]:
     """Move a touch point to `position` in its stage, or into another stage of its journey."""
     require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    target_stage_id = stage.pk if stage is not None else touch_point.stage_id
+    if stage is None or stage.pk == touch_point.stage_id:
+        return ordering.move(TOUCH_POINTS, actor=actor, item=touch_point, position=position)
     # Lock both stages in id order so two crossing moves cannot deadlock.
-    for stage_id in sorted({touch_point.stage_id, target_stage_id}):
+    for stage_id in sorted({touch_point.stage_id, stage.pk}):
         ordering.lock(Stage, stage_id)
     touch_point.refresh_from_db(fields=["position", "archived_at", "stage"])
     if touch_point.is_archived:
         raise ValidationError({"position": ["Restore the touch point before moving it."]})
+    stage.refresh_from_db(fields=["archived_at"])
+    if stage.journey_id != touch_point.journey_id or stage.is_archived:
+        raise ValidationError({"stage": ["Choose an active stage of the same journey."]})
     old_position, old_stage = touch_point.position, touch_point.stage
-    if stage is None or stage.pk == touch_point.stage_id:
-        order = ordering.move(
-            TouchPoint.objects.filter(stage_id=target_stage_id), touch_point.pk, position
-        )
-    else:
-        if stage.journey_id != touch_point.journey_id or stage.is_archived:
-            raise ValidationError({"stage": ["Choose an active stage of the same journey."]})
-        old_stage_id = touch_point.stage_id
-        touch_point.stage = stage
-        touch_point.position = TouchPoint.objects.filter(
-            stage=stage, archived_at__isnull=True
-        ).count()
-        touch_point.save(update_fields=["stage", "position"])
-        order = ordering.insert(TouchPoint.objects.filter(stage=stage), touch_point.pk, position)
-        ordering.close_gap(TouchPoint.objects.filter(stage_id=old_stage_id))
-    changes: dict[str, Any] = {"position": [old_position, order.index(touch_point.pk)]}
-    if target_stage_id != old_stage.pk:
-        # Names, as the history shows them; the ids too, should a stage be renamed later.
-        changes["stage"] = [old_stage.name, touch_point.stage.name]
-        changes["stage_id"] = [old_stage.pk, target_stage_id]
+    if stage.pk == old_stage.pk:  # it was moved there meanwhile: a move inside the stage
+        return ordering.move(TOUCH_POINTS, actor=actor, item=touch_point, position=position)
+    touch_point.stage = stage
+    touch_point.position = TouchPoint.objects.filter(stage=stage, archived_at__isnull=True).count()
+    touch_point.save(update_fields=["stage", "position"])
+    order = ordering.insert(TouchPoint.objects.filter(stage=stage), touch_point.pk, position)
+    ordering.close_gap(TouchPoint.objects.filter(stage_id=old_stage.pk))
     record_audit(
         actor=actor,
         organization=touch_point.organization_id,
         action="reorder",
         obj=touch_point,
-        changes=changes,
+        # Names, as the history shows them; the ids too, should a stage be renamed later.
+        changes={
+            "position": [old_position, order.index(touch_point.pk)],
+            "stage": [old_stage.name, stage.name],
+            "stage_id": [old_stage.pk, stage.pk],
+        },
     )
-    # The journey's last touch point (its last impression) may have changed.
-    from scoring.services import mark_stale
-
-    mark_stale([touch_point.pk])
+    _touch_point_changed(touch_point, "reorder")
     return order
 
 
 @transaction.atomic
 def archive_touch_point(*, actor: User, touch_point: TouchPoint) -> TouchPoint:
     require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(Stage, touch_point.stage_id)
-    touch_point.refresh_from_db(fields=["position", "archived_at"])
-    if not touch_point.is_archived:
-        touch_point.archived_at = timezone.now()
-        touch_point.position = None
-        touch_point.save(update_fields=["archived_at", "position"])
-        ordering.close_gap(TouchPoint.objects.filter(stage_id=touch_point.stage_id))
-        record_audit(
-            actor=actor, organization=touch_point.organization_id, action="archive", obj=touch_point
-        )
-        from scoring.services import mark_stale
-
-        mark_stale([touch_point.pk])
-    return touch_point
+    return ordering.archive(TOUCH_POINTS, actor=actor, item=touch_point)  # type: ignore[no-any-return]
 
 
 @transaction.atomic
@@ -204,22 +195,9 @@ def restore_touch_point(
     *, actor: User, touch_point: TouchPoint, position: int | None = None
 ) -> TouchPoint:
     require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(Stage, touch_point.stage_id)
-    touch_point.refresh_from_db(fields=["position", "archived_at"])
-    if touch_point.is_archived:
-        siblings = TouchPoint.objects.filter(stage_id=touch_point.stage_id)
-        touch_point.archived_at = None
-        touch_point.position = siblings.filter(archived_at__isnull=True).count()
-        touch_point.save(update_fields=["archived_at", "position"])
-        ordering.insert(siblings, touch_point.pk, position)
-        touch_point.refresh_from_db(fields=["position"])
-        record_audit(
-            actor=actor, organization=touch_point.organization_id, action="restore", obj=touch_point
-        )
-        from scoring.services import mark_stale
-
-        mark_stale([touch_point.pk])
-    return touch_point
+    return ordering.restore(  # type: ignore[no-any-return]
+        TOUCH_POINTS, actor=actor, item=touch_point, position=position
+    )
 
 
 @transaction.atomic
@@ -229,12 +207,7 @@ def delete_touch_point(*, actor: User, touch_point: TouchPoint) -> bool:
     if Evaluation.objects.filter(touch_point_id=touch_point.pk).exists():
         archive_touch_point(actor=actor, touch_point=touch_point)
         return False
-    ordering.lock(Stage, touch_point.stage_id)
-    record_audit(
-        actor=actor, organization=touch_point.organization_id, action="delete", obj=touch_point
-    )
-    touch_point.delete()
-    ordering.close_gap(TouchPoint.objects.filter(stage_id=touch_point.stage_id))
+    ordering.remove(TOUCH_POINTS, actor=actor, item=touch_point)
     return True
 
 
@@ -252,6 +225,29 @@ RUBRIC_FIELDS = (
     "critical",
 )
 MAX_SCALE_SIZE = 11
+
+# Rubric and answer numbers are bounded so that nothing accepted can make scoring leave
+# float8: PostgreSQL raises on overflow (a 1e308 target minus a -1e308 worst value) and on
+# an underflow to 0 (5e-324 / 10), where Python quietly gives inf or 0. Within these
+# bounds every answer score, weighted sum and mean stays far inside float8's range
+# (tests/api/test_rubric_bounds.py scores evaluations at every extreme).
+MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
+MAX_MEASURE = 1e9  # a numeric criterion's target and worst value, either sign
+# A non-zero measure or numeric answer must be at least this far from 0 (answers may be
+# as large as any finite number: scoring compares them with the rubric before dividing).
+MIN_MAGNITUDE = 1e-9
+
+
+MEASURE_MESSAGE = (
+    f"Must be a number from {-MAX_MEASURE:g} to {MAX_MEASURE:g}, "
+    f"0 or at least {MIN_MAGNITUDE:g} away from 0."
+)
+ANSWER_MESSAGE = f"Must be 0 or at least {MIN_MAGNITUDE:g} away from 0."
+
+
+def _within(value: float, limit: float) -> bool:
+    """|value| <= limit, and either 0 or at least MIN_MAGNITUDE away from it."""
+    return value == 0 or MIN_MAGNITUDE <= abs(value) <= limit
 
 
 def _is_finite(value: int | float) -> bool:
@@ -285,11 +281,10 @@ def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
         "target_value": None,
         "worst_value": None,
     }
-    weight = _finite_number(
-        errors, "weight", data.get("weight", 1.0), "Weight must be a number greater than 0."
-    )
-    if weight is not None and weight <= 0:
-        errors.setdefault("weight", []).append("Weight must be a number greater than 0.")
+    weight_message = f"Weight must be a number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}."
+    weight = _finite_number(errors, "weight", data.get("weight", 1.0), weight_message)
+    if weight is not None and not MIN_WEIGHT <= weight <= MAX_WEIGHT:
+        errors.setdefault("weight", []).append(weight_message)
     values["weight"] = weight
     critical = data.get("critical", False)
     if not isinstance(critical, bool):
@@ -326,6 +321,9 @@ def _rubric_values(data: dict[str, Any]) -> dict[str, Any]:
             data.get("worst_value"),
             "A numeric criterion needs a worst value.",
         )
+        for name, number in (("target_value", target), ("worst_value", worst)):
+            if number is not None and not _within(number, MAX_MEASURE):
+                errors.setdefault(name, []).append(MEASURE_MESSAGE)
         if target is not None and worst is not None and target == worst:
             errors["worst_value"] = ["The worst value must differ from the target."]
         values["target_value"], values["worst_value"] = target, worst
@@ -339,10 +337,36 @@ def _new_version(criterion: Criterion, rubric: dict[str, Any]) -> CriterionVersi
     version = CriterionVersion.objects.create(criterion=criterion, number=number, **rubric)
     criterion.current_version = version
     criterion.save(update_fields=["current_version"])
+    return version
+
+
+def _lock_touch_point(touch_point_id: int, action: str) -> None:
+    if action == ordering.REORDER:
+        # A new order changes no score: the weaker lock, which submissions do not wait for.
+        ordering.lock(TouchPoint, touch_point_id)
+    else:
+        _lock_rubric(touch_point_id)
+
+
+def _rubric_changed(criterion: Criterion, action: str) -> None:
+    """The one place a touch point's rubric version moves: its set of active criteria or a
+    criterion's rubric changed. Evaluations record the version they were made under. The
+    touch point's breakdown (criteria means) is part of its scores: the map changed."""
+    if action == ordering.REORDER:
+        return
     TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
         rubric_version=F("rubric_version") + 1
     )
-    return version
+    map_changed(
+        journey_ids=TouchPoint.objects.filter(pk=criterion.touch_point_id).values_list(
+            "journey_id", flat=True
+        )
+    )
+
+
+CRITERIA = ordering.Ordered(
+    model=Criterion, parent="touch_point", lock_parent=_lock_touch_point, changed=_rubric_changed
+)
 
 
 @transaction.atomic
@@ -369,21 +393,14 @@ def create_criterion(
         for key, messages in exc.message_dict.items():
             errors.setdefault(key, []).extend(messages)
     raise_if(errors)
-    _lock_rubric(touch_point.pk)
-    siblings = Criterion.objects.filter(touch_point=touch_point)
-    criterion = Criterion.objects.create(
+    criterion: Criterion = ordering.create(
+        CRITERIA,
+        actor=actor,
         organization_id=touch_point.organization_id,
-        touch_point=touch_point,
-        name=name,
-        description=description,
-        position=siblings.filter(archived_at__isnull=True).count(),
-    )
-    _new_version(criterion, rubric_values)
-    if position is not None:
-        ordering.insert(siblings, criterion.pk, position)
-        criterion.refresh_from_db(fields=["position"])
-    record_audit(
-        actor=actor, organization=touch_point.organization_id, action="create", obj=criterion
+        parent_id=touch_point.pk,
+        position=position,
+        values={"name": name, "description": description},
+        prepare=lambda created: _new_version(created, rubric_values),
     )
     return criterion
 
@@ -438,14 +455,12 @@ def update_criterion(*, actor: User, criterion: Criterion, data: dict[str, Any])
         if current.answers.exists():
             _new_version(criterion, rubric)
         else:
+            # No answer needs the old rubric, but the touch point's rubric did change:
+            # evaluations that left this criterion out were made under the old one.
             for key, value in rubric.items():
                 setattr(current, key, value)
             current.save()
-            # No answer needs the old rubric, but the touch point's rubric did change:
-            # evaluations that left this criterion out were made under the old one.
-            TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
-                rubric_version=F("rubric_version") + 1
-            )
+        _rubric_changed(criterion, "update")
         changes.update(rubric_changes)
     if changes:
         record_audit(
@@ -461,41 +476,13 @@ def update_criterion(*, actor: User, criterion: Criterion, data: dict[str, Any])
 @transaction.atomic
 def move_criterion(*, actor: User, criterion: Criterion, position: int) -> list[int]:
     require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    ordering.lock(TouchPoint, criterion.touch_point_id)
-    criterion.refresh_from_db(fields=["position", "archived_at"])
-    if criterion.is_archived:
-        raise ValidationError({"position": ["Restore the criterion before moving it."]})
-    old_position = criterion.position
-    order = ordering.move(
-        Criterion.objects.filter(touch_point_id=criterion.touch_point_id), criterion.pk, position
-    )
-    record_audit(
-        actor=actor,
-        organization=criterion.organization_id,
-        action="reorder",
-        obj=criterion,
-        changes={"position": [old_position, order.index(criterion.pk)]},
-    )
-    return order
+    return ordering.move(CRITERIA, actor=actor, item=criterion, position=position)
 
 
 @transaction.atomic
 def archive_criterion(*, actor: User, criterion: Criterion) -> Criterion:
     require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    _lock_rubric(criterion.touch_point_id)
-    criterion.refresh_from_db(fields=["position", "archived_at"])
-    if not criterion.is_archived:
-        criterion.archived_at = timezone.now()
-        criterion.position = None
-        criterion.save(update_fields=["archived_at", "position"])
-        ordering.close_gap(Criterion.objects.filter(touch_point_id=criterion.touch_point_id))
-        TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
-            rubric_version=F("rubric_version") + 1
-        )
-        record_audit(
-            actor=actor, organization=criterion.organization_id, action="archive", obj=criterion
-        )
-    return criterion
+    return ordering.archive(CRITERIA, actor=actor, item=criterion)  # type: ignore[no-any-return]
 
 
 @transaction.atomic
@@ -503,22 +490,16 @@ def restore_criterion(
     *, actor: User, criterion: Criterion, position: int | None = None
 ) -> Criterion:
     require_role(actor, criterion.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    _lock_rubric(criterion.touch_point_id)
-    criterion.refresh_from_db(fields=["position", "archived_at"])
-    if criterion.is_archived:
-        siblings = Criterion.objects.filter(touch_point_id=criterion.touch_point_id)
-        criterion.archived_at = None
-        criterion.position = siblings.filter(archived_at__isnull=True).count()
-        criterion.save(update_fields=["archived_at", "position"])
-        ordering.insert(siblings, criterion.pk, position)
-        criterion.refresh_from_db(fields=["position"])
-        TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
-            rubric_version=F("rubric_version") + 1
-        )
-        record_audit(
-            actor=actor, organization=criterion.organization_id, action="restore", obj=criterion
-        )
-    return criterion
+    return ordering.restore(  # type: ignore[no-any-return]
+        CRITERIA, actor=actor, item=criterion, position=position
+    )
+
+
+def _delete_criterion_row(criterion: Criterion) -> None:
+    """A criterion and its versions point at each other: unhook, then delete both."""
+    Criterion.objects.filter(pk=criterion.pk).update(current_version=None)
+    criterion.versions.all().delete()
+    Criterion.objects.filter(pk=criterion.pk).delete()
 
 
 @transaction.atomic
@@ -528,17 +509,7 @@ def delete_criterion(*, actor: User, criterion: Criterion) -> bool:
     if Answer.objects.filter(criterion_id=criterion.pk).exists():
         archive_criterion(actor=actor, criterion=criterion)
         return False
-    _lock_rubric(criterion.touch_point_id)
-    record_audit(
-        actor=actor, organization=criterion.organization_id, action="delete", obj=criterion
-    )
-    Criterion.objects.filter(pk=criterion.pk).update(current_version=None)
-    criterion.versions.all().delete()
-    Criterion.objects.filter(pk=criterion.pk).delete()
-    ordering.close_gap(Criterion.objects.filter(touch_point_id=criterion.touch_point_id))
-    TouchPoint.objects.filter(pk=criterion.touch_point_id).update(
-        rubric_version=F("rubric_version") + 1
-    )
+    ordering.remove(CRITERIA, actor=actor, item=criterion, delete=_delete_criterion_row)
     return True
 
 
@@ -696,6 +667,8 @@ def _check_value(version: CriterionVersion, value: Any) -> str | None:
             return f"Must be a whole number from 1 to {size}."
     elif version.kind == CriterionKind.YES_NO and value not in (0, 1):
         return "Must be 1 (yes) or 0 (no)."
+    elif version.kind == CriterionKind.NUMERIC and not _within(value, math.inf):
+        return ANSWER_MESSAGE
     return None
 
 
@@ -715,7 +688,7 @@ def _validate_item(
     touch_point = touch_points.get(item.touch_point_id) if _is_id(item.touch_point_id) else None
     if touch_point is None:
         add("touch_point", "No such touch point.")
-    elif touch_point.is_archived or touch_point.stage.is_archived:
+    elif not touch_point.is_on_map:
         add("touch_point", "This touch point is archived and takes no new evaluations.")
     elif touch_point.journey.status == JourneyStatus.ARCHIVED:
         add("touch_point", "This journey is archived and takes no new evaluations.")
@@ -805,21 +778,36 @@ def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None
 
 @transaction.atomic
 def submit_evaluations(
-    *, evaluator: User, organization: Organization, items: Sequence[EvaluationInput]
+    *, evaluator: User | None, organization: Organization, items: Sequence[EvaluationInput]
 ) -> list[Evaluation]:
     """Store a batch of evaluations, all or none, and queue their touch points' recompute.
 
     Every problem in every item is reported at once (BatchValidationError); nothing is
     stored unless all items are valid. Each answer is scored under, and points to, the
     criterion's rubric version current when the submission reads it (_lock_rubrics).
+
+    `evaluator=None` is a customer answering through a feedback link, nobody signed in:
+    the caller (feedback.services) has already checked the link, and every item must be a
+    customer survey. Everything else (touch point, answers, rubric pinning, scoring, the
+    recompute) is the same path as staff entries take.
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
-    membership = membership_for(evaluator, organization)
-    if membership is None or not membership.can_evaluate:
-        raise ValidationError(
-            {"evaluator": ["You must be a manager or evaluator of this organization to evaluate."]}
-        )
+    if evaluator is None:
+        if any(i.source != Source.CUSTOMER_SURVEY for i in items):
+            raise ValidationError(
+                {"source": ["Only customer survey responses are stored without a user."]}
+            )
+    else:
+        membership = membership_for(evaluator, organization)
+        if membership is None or not membership.can_evaluate:
+            raise ValidationError(
+                {
+                    "evaluator": [
+                        "You must be a manager or evaluator of this organization to evaluate."
+                    ]
+                }
+            )
     now = timezone.now()
     touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
     _lock_rubrics(organization, touch_point_ids)
@@ -919,7 +907,7 @@ def submit_evaluations(
 
 def submit_evaluation(
     *,
-    evaluator: User,
+    evaluator: User | None,
     organization: Organization,
     touch_point_id: int,
     source: str,

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.models import AuditEvent, Membership
+from core.ids import parse_id
 from journeys.models import Journey
 from web.context import require_membership
 from web.views import _journey_for_member, member_page
@@ -137,7 +138,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     organization = membership.organization
     events = AuditEvent.objects.for_organization(organization).select_related("actor", "journey")
     raw = request.GET.get("journey", "")
-    chosen = int(raw) if raw.isdigit() else None
+    chosen = parse_id(raw)
     if chosen is not None:
         events = events.filter(journey_id=chosen)
     page = _page(request, events)

@@ -13,7 +13,7 @@ from itertools import groupby
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import Membership, Organization, User
-from journeys.models import JourneyStatus
+from core.ids import parse_id
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import submit_evaluation
 from web.context import require_membership
@@ -62,16 +62,10 @@ class Picker:
 
 
 def evaluable_touch_points(organization: Organization) -> QuerySet[TouchPoint]:
-    """Touch points that take evaluations: active, in an active stage and a live journey,
-    with at least one criterion to answer."""
-    active_criteria = Criterion.objects.filter(
-        touch_point_id=OuterRef("pk"), archived_at__isnull=True
-    )
+    """Touch points that take evaluations (TouchPointQuerySet.evaluable)."""
     return (
         TouchPoint.objects.for_organization(organization)
-        .filter(archived_at__isnull=True, stage__archived_at__isnull=True)
-        .exclude(journey__status=JourneyStatus.ARCHIVED)
-        .filter(Exists(active_criteria))
+        .evaluable()
         .select_related("stage", "journey")
     )
 
@@ -150,10 +144,6 @@ def _defaults(user: User, organization: Organization) -> dict[str, object]:
     return {"source": last["source"], "site": last["site_id"]}
 
 
-def _parse_id(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 19 else None
-
-
 # --- Views ------------------------------------------------------------------------------------
 
 
@@ -193,7 +183,7 @@ def evaluate(request: HttpRequest) -> HttpResponse:
         return _submit(request, found)
     organization = found.organization
     user: User = request.user  # type: ignore[assignment]
-    touch_point_id = _parse_id(request.GET.get("touch_point"))
+    touch_point_id = parse_id(request.GET.get("touch_point"))
     if touch_point_id is None:
         picker = build_picker(user, organization, request.GET.get("q", "").strip()[:100])
         template = "web/evaluate.html#picker-list" if request.htmx else "web/evaluate.html"
@@ -221,7 +211,7 @@ def _submit(request: HttpRequest, membership: Membership) -> HttpResponse:
     touch_point = (
         TouchPoint.objects.for_organization(organization)
         .select_related("stage", "journey")
-        .filter(pk=_parse_id(request.POST.get("touch_point")))
+        .filter(pk=parse_id(request.POST.get("touch_point")))
         .first()
     )
     form = EvaluationForm(

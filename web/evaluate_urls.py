@@ -6,5 +6,5 @@ from web import evaluate
 
 urlpatterns: list[URLPattern] = [
     path("", evaluate.evaluate, name="evaluate"),
-    path("done/<int:pk>/", evaluate.evaluate_done, name="evaluate-done"),
+    path("done/<id:pk>/", evaluate.evaluate_done, name="evaluate-done"),
 ]

@@ -249,7 +249,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         context["errors"] = _errors(error)
         return render(request, "web/team_join.html", context, status=FORM_ERROR_STATUS)
     if not user.is_authenticated:
-        login(request, joined, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, joined, backend="accounts.backends.EmailBackend")
     request.session[SESSION_KEY] = invitation.organization_id
     messages.success(request, f"Welcome to {invitation.organization.name}.")
     return HttpResponseRedirect(reverse("overview"))

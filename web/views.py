@@ -28,6 +28,8 @@ from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership, TenantQuerySet
 from accounts.tokens import create_token, revoke_all_tokens, revoke_token
 from alerts.selectors import current_actions
+from core.ids import parse_id
+from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
@@ -128,6 +130,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- Journey map ------------------------------------------------------------------------------
 
 
+def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None) -> dict[int, int]:
+    """Customers' own answers (through a feedback link) among each score's evaluations."""
+    if window is None:  # never computed: no score includes anything yet
+        return {}
+    return feedback_selectors.customer_voices(
+        touch_point_ids, since=window.since, until=window.until
+    )
+
+
 def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey)
@@ -135,9 +146,15 @@ def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
     actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
+    voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
     for row in scores.touch_points:
         cards.setdefault(row.stage.id, []).append(
-            {"row": row, "rank": ranks.get(row.id), "action": actions.get(row.id)}
+            {
+                "row": row,
+                "rank": ranks.get(row.id),
+                "voices": voices.get(row.id, 0),
+                "action": actions.get(row.id),
+            }
         )
     line = charts.journey_line(
         [
@@ -225,6 +242,20 @@ def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str
     }
     if scores is not None:
         context["criteria"] = _criteria_rows(scores)
+        # Customers who answered through a feedback link, apart from staff-entered
+        # customer surveys: in the score, per site, and beside the perception gap.
+        window = scores.window
+        context["via_link"] = _customer_voices([touch_point.pk], window).get(touch_point.pk, 0)
+        by_site = (
+            feedback_selectors.customer_voices_by_site(
+                touch_point.pk, since=window.since, until=window.until
+            )
+            if window
+            else {}
+        )
+        context["sites"] = [
+            {"split": s, "via_link": by_site.get(s.site_id, 0)} for s in scores.by_site
+        ]
         context["trend"] = charts.trend_chart(
             [charts.WeekPoint(w.week_start, w.n, w.mean) for w in scores.weeks],
             scores.touch_point.target,
@@ -243,6 +274,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     )
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
+    context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
     scores = context["scores"]
     target = scores.touch_point.target if scores is not None else None
     context.update(action_panel.action_context(touch_point, membership, target))
@@ -278,10 +310,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 @require_POST
 def choose_organization(request: HttpRequest) -> HttpResponse:
     """Switch the acting organization (kept in the session) and go back where the user was."""
-    try:
-        organization_id = int(request.POST.get("organization", ""))
-    except ValueError:
-        organization_id = 0
+    organization_id = parse_id(request.POST.get("organization", "")) or 0
     if choose(request, organization_id) is None:
         messages.error(request, "You are not a member of that organization.")
     return HttpResponseRedirect(_safe_next(request, reverse("overview")))

@@ -18,7 +18,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from config.database_unavailable import RETRY_AFTER_SECONDS, database_unavailable
+from core.database_unavailable import RETRY_AFTER_SECONDS, database_unavailable
 
 
 class ErrorSerializer(serializers.Serializer[Any]):

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from core.ids import IdFormField
+
 
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(filters.NumberFilter):
-    """A whole-number id ("1.5" is refused rather than rounded to 1)."""
+    """An id as core.ids parses it ("1.5", "²", "١٢" and 10**30 are a 400, not a 1 or a 500)."""
 
-    field_class = forms.IntegerField
+    field_class = IdFormField
 
 
 class ArchivableFilterSet(filters.FilterSet):

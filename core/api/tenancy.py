@@ -19,6 +19,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Membership, Role
+from core.ids import parse_id
 
 if TYPE_CHECKING:
     # For annotations only: importing it here would be an import cycle (see above).
@@ -50,8 +51,8 @@ def request_membership(request: Request) -> Membership:
     ref = (request.headers.get(ORGANIZATION_HEADER) or "").strip()
     if ref:
         match = memberships.filter(organization__slug=ref).first()
-        if match is None and ref.isdigit():
-            match = memberships.filter(organization_id=int(ref)).first()
+        if match is None and parse_id(ref) is not None:
+            match = memberships.filter(organization_id=parse_id(ref)).first()
         if match is None:
             raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
     else:

@@ -112,3 +112,15 @@ def test_an_immediate_email_and_one_digest_arrive_at_the_smtp_server(
     assert to.count(daily.user.email) == 1
     assert quiet.user.email not in to
     assert Membership.objects.filter(organization=org).count() == 3
+
+
+@pytest.mark.django_db
+def test_managers_set_the_digest_time_others_cannot(personas: Personas, client) -> None:  # type: ignore[no-untyped-def]
+    make_spot(personas.org)
+    client.force_login(personas.manager)
+    assert client.post("/notifications/settings/", {"digest_time": "18:30"}).status_code == 302
+    assert AlertSettings.objects.get(organization=personas.org).digest_time == time(18, 30)
+    assert client.post("/notifications/settings/", {"digest_time": "25:99"}).status_code == 400
+    client.force_login(personas.evaluator)
+    assert client.post("/notifications/settings/", {"digest_time": "03:00"}).status_code == 403
+    assert AlertSettings.objects.get(organization=personas.org).digest_time == time(18, 30)

@@ -76,6 +76,11 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("journey-scores", "GET"): EVERY_MEMBER,
     ("touchpoint-scores", "GET"): EVERY_MEMBER,
     ("weak-links", "GET"): EVERY_MEMBER,
+    # /api/v1/feedback-links/... (revoked, never changed or deleted)
+    ("feedback-link-list", "GET"): EVERY_MEMBER,
+    ("feedback-link-list", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-detail", "GET"): EVERY_MEMBER,
+    ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
     # Who am I acting as: the caller's own organization and role
     ("api-ping", "GET"): EVERY_MEMBER,
     # The OpenAPI document and Swagger UI describe the API, not any organization's data.

@@ -33,7 +33,8 @@ from touchpoints.models import Evaluation
 
 pytestmark = pytest.mark.urls(__name__)
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# The backend sign-in uses (config/settings.py): a session made with another is refused.
+MODEL_BACKEND = "accounts.backends.EmailBackend"
 
 
 class OrganizationView(APIView):

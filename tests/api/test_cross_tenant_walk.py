@@ -47,6 +47,14 @@ from alerts.models import (
     WebhookEndpoint,
 )
 from alerts.webhooks import new_secret
+from feedback.models import FeedbackLink, FeedbackQuestion, FeedbackResponse, FeedbackSetup
+from feedback.services import (
+    QuestionInput,
+    create_link,
+    revoke_link,
+    save_questions,
+    submit_response,
+)
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import archive_stage
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -176,6 +184,8 @@ DETAIL_ROUTES: dict[str, str] = {
     "webhook-endpoint-test": "endpoint",
     "webhook-delivery-detail": "delivery",
     "webhook-delivery-redeliver": "delivery",
+    "feedback-link-detail": "feedbacklink",
+    "feedback-link-revoke": "feedbacklink",
 }
 # The retrieve route of each kind, to read the victim's representation for full bodies.
 RETRIEVE_ROUTES = {
@@ -188,6 +198,7 @@ RETRIEVE_ROUTES = {
     "action": "action-detail",
     "endpoint": "webhook-endpoint-detail",
     "delivery": "webhook-delivery-detail",
+    "feedbacklink": "feedback-link-detail",
 }
 # Collection routes (no kwargs): URL name → the kind of row listed.
 COLLECTION_ROUTES: dict[str, str] = {
@@ -197,6 +208,7 @@ COLLECTION_ROUTES: dict[str, str] = {
     "criterion-list": "criterion",
     "site-list": "site",
     "evaluation-list": "evaluation",
+    "feedback-link-list": "feedbacklink",
     "weak-links": "weak_link",
     "action-list": "action",
     "notification-list": "notification",
@@ -330,6 +342,19 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
     )
     archived_site = archive_site(actor=manager, site=closed_site)
     archived_journey = JourneyFactory(organization=org, status=JourneyStatus.ARCHIVED)
+    # Customer feedback: the weak touch point asks its yes/no criterion through two links,
+    # one revoked, and one customer has answered (as a customer answers: via the link).
+    save_questions(
+        actor=manager,
+        touch_point=weak,
+        questions=[QuestionInput(criteria[1].pk, "Did we keep our promise?")],
+        ask_comment=True,
+    )
+    link = create_link(actor=manager, touch_point=weak, label="Counter", site_id=site.pk)
+    revoked_link = revoke_link(
+        actor=manager, link=create_link(actor=manager, touch_point=weak, label="Old receipt")
+    )
+    customer = submit_response(link=link, answers={criteria[1].pk: 1.0}, comment="Quick.")
     recompute_journey(journey.pk)
     # The loop after the scores: an action on the weak link, a webhook endpoint (written
     # directly: registering one resolves its host) and a test delivery to it.
@@ -355,13 +380,14 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "touchpoint": [weak, fine, archived_touch_point],
             "criterion": [*criteria, fine_criterion, archived_criterion],
             "site": [site, archived_site],
-            "evaluation": list(evaluations),
+            "evaluation": [*evaluations, customer],
             "weak_link": [weak],
             "action": [action],
             "endpoint": [endpoint],
             "delivery": [delivery],
             "event": list(Event.objects.for_organization(org).order_by("pk")),
             "notification": list(Notification.objects.for_organization(org).order_by("pk")),
+            "feedbacklink": [link, revoked_link],
         },
     )
 
@@ -389,6 +415,10 @@ def everything() -> list[list[dict[str, Any]]]:
         WebhookEndpoint,
         WebhookDelivery,
         WebhookAttempt,
+        FeedbackSetup,
+        FeedbackQuestion,
+        FeedbackLink,
+        FeedbackResponse,
     ]
     return [list(model.objects.order_by("pk").values()) for model in models]
 

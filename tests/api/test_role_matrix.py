@@ -81,6 +81,7 @@ def create_body(route: str, tenant: Tenant, role: Role) -> dict[str, Any]:
         "touchpoint-list": {"stage": stage.pk, "name": name, "channel": "phone", "importance": 3},
         "criterion-list": {"touch_point": touch_point.pk, "name": name, "kind": "yes_no"},
         "site-list": {"name": name, "code": role.upper()},
+        "feedback-link-list": {"touch_point": touch_point.pk, "label": name},
         "evaluation-list": {
             "touch_point": touch_point.pk,
             "source": "supervisor",

@@ -319,6 +319,7 @@ def bearer(role: Role, personas: Personas) -> dict[str, str]:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+@pytest.mark.slow  # 2-3 minutes of generated requests: the whole suite runs it, test-fast not
 @pytest.mark.django_db(transaction=True)
 @schema.parametrize()
 @pytest.mark.usefixtures("bearer")  # parametrized by role; schemathesis's wrapper hides it

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from journeys.demo import MANAGER, load_demo
+from demo.loader import MANAGER, load_demo
 from journeys.models import Journey
 from scoring import selectors
 from scoring.services import recompute_all, recompute_journey

@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import Organization, Role, User
-from journeys import ordering
+from core import ordering
 from journeys.models import Stage
 from journeys.services import archive_stage, create_stage, move_stage, restore_stage
 from tests.factories import (

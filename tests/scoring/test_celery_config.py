@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from config.celery import app
-from scoring import tasks
+from scoring import services, tasks
 
 
 def test_tasks_are_acknowledged_late_and_rejected_when_the_worker_dies() -> None:
@@ -43,3 +43,12 @@ def test_beat_sweeps_stale_touch_points_every_30_seconds() -> None:
     entry = app.conf.beat_schedule["sweep-stale-touch-points"]
     assert entry["task"] == tasks.sweep_stale.name
     assert entry["schedule"] == settings.SCORING_SWEEP_SECONDS == 30
+
+
+def test_the_tasks_services_publish_by_name_are_registered_under_that_name() -> None:
+    """scoring.services queues recomputes by task name (core.broker.send_task); a renamed
+    task would otherwise leave every message unconsumed."""
+    for name in (services.RECOMPUTE_TOUCH_POINT, services.RECOMPUTE_JOURNEY):
+        assert name in app.tasks
+    assert tasks.recompute_touch_point.name == services.RECOMPUTE_TOUCH_POINT
+    assert tasks.recompute_journey.name == services.RECOMPUTE_JOURNEY

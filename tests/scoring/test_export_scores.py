@@ -19,9 +19,10 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.csv import FORMULA_TRIGGERS, neutralise_cell, restore_cell
 from journeys.models import Journey
 from scoring import selectors
-from scoring.export import COLUMNS, FORMULA_TRIGGERS, neutralise_cell, restore_cell
+from scoring.export import COLUMNS
 from scoring.services import recompute_journey
 from tests.conftest import Personas
 from tests.factories import CriterionFactory, JourneyFactory, StageFactory, TouchPointFactory

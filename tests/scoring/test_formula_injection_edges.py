@@ -14,8 +14,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from core.csv import restore_cell
 from journeys.models import Stage
-from scoring.export import restore_cell
 from scoring.services import recompute_journey
 from tests.conftest import Personas
 from tests.factories import CriterionFactory, JourneyFactory, StageFactory, TouchPointFactory

@@ -18,6 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from core.broker import broker_redis
 from scoring import services, tasks
 from scoring.models import StaleMark
 from tests.factories import TouchPointFactory, UserFactory
@@ -42,7 +43,7 @@ def broker(redis_server: RedisServer, db: None) -> Iterator[RedisServer]:
     if redis_server.proc is None:
         redis_server.start()
     with publishing_to(redis_server.url):
-        services._broker_redis().flushdb()
+        broker_redis().flushdb()
         yield redis_server
 
 
@@ -88,8 +89,10 @@ def test_nothing_behind_on_a_fresh_install(broker: RedisServer) -> None:
 
     assert status == {
         "stale_touch_points": 0,
+        "stale_journeys": 0,
         "oldest_stale_seconds": None,
         "last_computed_at": None,
+        "last_computed_seconds": None,
         "queue": "scoring",
         "queue_length": 0,
         "last_sweep_at": None,
@@ -150,8 +153,9 @@ def test_with_the_broker_down_its_figures_are_unknown_and_the_rest_still_come(
 def test_a_running_worker_and_beat_show_as_a_recent_sweep_and_heartbeat(
     transactional_db: None, redis_server: RedisServer
 ) -> None:
+    mark_stale(touch_points=1, marks_each=1, oldest_age=600)  # for the sweep to recompute
     with publishing_to(redis_server.url):
-        services._broker_redis().flushdb()
+        broker_redis().flushdb()
         worker = Worker(redis_server.url)  # sweeps every 2 s
         worker.start()
         try:
@@ -160,15 +164,21 @@ def test_a_running_worker_and_beat_show_as_a_recent_sweep_and_heartbeat(
             )
             status = wait_for(
                 lambda: (
-                    (s := services.scoring_status())["worker_heartbeat_seconds"] is not None and s
+                    (s := services.scoring_status())["worker_heartbeat_seconds"] is not None
+                    and s["last_computed_at"] is not None
+                    and s
                 ),
                 timeout=30,
             )
         finally:
             worker.stop()
+    out, _ = command()
 
     assert status["last_sweep_seconds"] < 10  # type: ignore[index]
     assert status["worker_heartbeat_seconds"] < 10  # type: ignore[index]
+    assert status["last_computed_seconds"] < 30  # type: ignore[index]
+    assert "Last recompute:" in out
+    assert "s ago)" in out.split("Last recompute:")[1].splitlines()[0]
 
 
 # --- manage.py scoring_status ----------------------------------------------------------------

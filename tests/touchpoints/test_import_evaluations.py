@@ -14,8 +14,8 @@ import pytest
 from django.core.management import CommandError, call_command, execute_from_command_line
 
 from accounts.models import Organization
-from journeys.demo import ANA, DEMO_SLUG, load_demo
-from scoring.export import csv_line
+from core.csv import csv_line
+from demo.loader import ANA, DEMO_SLUG, load_demo
 from scoring.models import StaleMark
 from tests.conftest import Personas
 from tests.factories import (

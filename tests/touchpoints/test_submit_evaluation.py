@@ -326,7 +326,8 @@ def test_a_value_that_does_not_fit_its_criterion_is_refused(
         ("numeric", 0),
         ("numeric", -12.5),
         ("numeric", 10**9),
-        ("numeric", 1e-300),
+        ("numeric", 1e-9),
+        ("numeric", 1.7e308),
     ],
 )
 def test_a_value_that_fits_its_criterion_is_stored(

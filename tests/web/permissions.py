@@ -88,6 +88,13 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("alerts-webhook-toggle", "POST"): WHO_EDITS_STRUCTURE,
     ("alerts-webhook-delete", "POST"): WHO_EDITS_STRUCTURE,
     ("alerts-redeliver", "POST"): WHO_EDITS_STRUCTURE,
+    # Customer feedback: questions, links and posters (the public /f/ pages are not here:
+    # they answer anyone holding a link's token, see tests/feedback/)
+    ("feedback-setup", "GET"): WHO_EDITS_STRUCTURE,
+    ("feedback-setup", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
+    ("feedback-poster", "GET"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,

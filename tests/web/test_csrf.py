@@ -36,7 +36,8 @@ from tests.factories import (
 from touchpoints.models import Criterion, Evaluation, TouchPoint
 from touchpoints.services import AnswerInput, EvaluationInput, submit_evaluations
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# The backend sign-in uses (config/settings.py): a session made with another is refused.
+MODEL_BACKEND = "accounts.backends.EmailBackend"
 # Per-user state that a page view may legitimately touch (the acting organization is kept
 # in the session; axes and the idempotency store are not reached by GETs, but are state).
 NOT_DOMAIN_STATE = {"sessions.Session"}

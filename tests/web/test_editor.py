@@ -500,7 +500,7 @@ def test_manager_adds_criteria_of_each_kind(
         (
             {"name": "Greeting", "kind": "scale", "weight": "0"},
             "weight",
-            "Weight must be a number greater than 0.",
+            "Weight must be a number from 0.001 to 1000.",
         ),
     ],
 )

@@ -45,6 +45,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
 from alerts.models import Action, Event, WebhookEndpoint
+from feedback.models import FeedbackLink, FeedbackQuestion
 from journeys.models import Journey, Stage
 from notify.models import OutboundEmail
 from scoring.services import recompute_journey
@@ -65,6 +66,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 OTHER_PREFIXES = ("admin/", "api/v1/")
 # Load-balancer probes at the site root: no session, no organization, no ids.
 PROBES = {"healthz", "readyz"}
+# The customer feedback pages: anonymous by design, reached by a link's unguessable token
+# (no id, no session), tested in tests/feedback/.
+PUBLIC_FEEDBACK = {"feedback-answer", "feedback-thanks"}
 
 # --- The URLconf ------------------------------------------------------------------------
 
@@ -88,7 +92,9 @@ def _walk(patterns: list[Any], prefix: str) -> Iterator[WebRoute]:
 
 def web_routes() -> list[WebRoute]:
     """Every URL pattern of the browser side, from the project's URLconf."""
-    routes = [r for r in _walk(get_resolver().url_patterns, "") if r.name not in PROBES]
+    routes = [
+        r for r in _walk(get_resolver().url_patterns, "") if r.name not in PROBES | PUBLIC_FEEDBACK
+    ]
     names = [r.name for r in routes]
     assert len(names) == len(set(names)), f"web URL names must be unique to be walked: {names}"
     return routes
@@ -128,6 +134,10 @@ OBJECT_ROUTES: dict[str, str] = {
     "alerts-webhook-toggle": "endpoint",
     "alerts-webhook-delete": "endpoint",
     "alerts-redeliver": "delivery",
+    "feedback-setup": "touchpoint",
+    "feedback-link-create": "touchpoint",
+    "feedback-link-revoke": "feedbacklink",
+    "feedback-poster": "feedbacklink",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -216,6 +226,8 @@ def _mark(tenant: Tenant) -> None:
         summary=Concat(Value(f"{RIVAL_MARK} "), F("summary"))
     )
     WebhookEndpoint.objects.for_organization(org).update(description=f"{RIVAL_MARK} hook")
+    FeedbackLink.objects.for_organization(org).update(label=f"{RIVAL_MARK} poster")
+    FeedbackQuestion.objects.for_organization(org).update(text=f"{RIVAL_MARK} question?")
     for journey in journeys:
         recompute_journey(journey.pk)
     for row in tenant.objects.values():
@@ -352,6 +364,11 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         },
         "alerts-webhooks": {"url": "http://127.0.0.1:9/hook", "event_types": "weak_link.entered"},
         "alerts-settings": {f"journey-{side.first('journey').pk}": "digest"},
+        "feedback-setup": {
+            "ask": str(side.tenant.objects["criterion"][1].pk),
+            f"text_{side.tenant.objects['criterion'][1].pk}": f"Asked by the {role}?",
+        },
+        "feedback-link-create": {"label": name, "site": str(side.first("site").pk)},
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
         "login": {"username": side.people[role].email, "password": PASSWORD},

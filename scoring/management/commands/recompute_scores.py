@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization
+from core.ids import parse_id
 from scoring import services, tasks
 
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         if options["organization"]:
             ref = options["organization"]
             org = Organization.objects.filter(slug=ref).first() or (
-                Organization.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
+                Organization.objects.filter(pk=parse_id(ref)).first() if parse_id(ref) else None
             )
             if org is None:
                 raise CommandError(f"No organization {ref!r} (give its slug or id).")

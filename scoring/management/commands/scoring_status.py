@@ -35,6 +35,7 @@ def lines(status: dict[str, Any]) -> list[tuple[str, str]]:
     unknown = f"unknown ({status['broker_error']})"
     return [
         ("Stale touch points", str(status["stale_touch_points"])),
+        ("Stale journeys (map changed)", str(status["stale_journeys"])),
         ("Oldest stale mark", seconds(status["oldest_stale_seconds"], none="none")),
         (
             f'Queue "{status["queue"]}"',
@@ -50,14 +51,14 @@ def lines(status: dict[str, Any]) -> list[tuple[str, str]]:
             "Worker heartbeat",
             unknown if broker_down else seconds(status["worker_heartbeat_seconds"]),
         ),
-        ("Last recompute", moment(status["last_computed_at"])),
+        ("Last recompute", moment(status["last_computed_at"], status["last_computed_seconds"])),
     ]
 
 
 class Command(BaseCommand):
     help = (
         "Show stale touch points, the oldest stale mark's age, the scoring queue's length, "
-        "the last sweep and the newest worker heartbeat."
+        "the last sweep, the newest worker heartbeat and when the last recompute ran."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -22,10 +23,10 @@ from django.utils import timezone
 
 from accounts.models import Organization, Role, User
 from accounts.services import add_member, create_organization
-from journeys.models import JourneyStatus
+from journeys.models import Journey, JourneyStatus
 from journeys.services import create_journey, create_stage
 from scoring.formulas import INTERNAL_SOURCES
-from touchpoints.models import Channel, CriterionKind, Source
+from touchpoints.models import Channel, CriterionKind, Source, TouchPoint
 from touchpoints.services import (
     MAX_BATCH,
     AnswerInput,
@@ -35,12 +36,6 @@ from touchpoints.services import (
     create_touch_point,
     submit_evaluations,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from journeys.models import Journey
-    from touchpoints.models import TouchPoint
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Demo: Brightline Services"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from journeys.demo import load_demo
+from demo.loader import load_demo
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Account-level API views: `GET /api/v1/ping/`, the cheapest authenticated API read.
+"""`GET /api/v1/ping/`, the cheapest authenticated API read.
 
 It pays exactly what every API request pays (token authentication, the organization the
 request acts in, DRF's request/response cycle) and nothing else: the floor the benchmark

@@ -1,14 +1,13 @@
-"""System checks for what must hold in every deployment."""
+"""System checks for what must hold in every deployment (registered by core.apps)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error
 
 
-@register(Tags.compatibility)
 def check_utc_and_broker(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = []
     if settings.TIME_ZONE != "UTC" or not settings.USE_TZ:

@@ -1,0 +1,182 @@
+"""Reads for customer feedback: the public form of a link, a touch point's links with
+their response counts, and how many customer voices (responses via a link) a score holds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from feedback.models import FeedbackLink, FeedbackQuestion, FeedbackResponse, FeedbackSetup
+from feedback.services import ASKABLE_KINDS
+from touchpoints.models import CriterionKind, Evaluation, TouchPoint
+
+TOKEN_MAX_LENGTH = 43
+PER_DAY_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str  # what the form posts
+    number: float  # what the evaluation stores
+    label: str  # shown on the button ("" for yes/no: the template translates Yes/No)
+
+
+@dataclass(frozen=True)
+class PublicQuestion:
+    criterion_id: int
+    text: str
+    kind: str
+    choices: list[Choice]
+
+    @property
+    def field(self) -> str:
+        return f"q{self.criterion_id}"
+
+
+@dataclass(frozen=True)
+class PublicForm:
+    link: FeedbackLink
+    questions: list[PublicQuestion]
+    ask_comment: bool
+
+
+def link_for_token(token: str) -> FeedbackLink | None:
+    """The link behind a public URL, with what its page shows; None for any unknown token."""
+    if not token or len(token) > TOKEN_MAX_LENGTH or not token.isascii():
+        return None
+    return (
+        FeedbackLink.objects.select_related("touch_point", "organization", "site")
+        .filter(token=token)
+        .first()
+    )
+
+
+def public_form(link: FeedbackLink) -> PublicForm:
+    """The questions the link's page asks: the set-up's, for criteria still askable."""
+    questions = []
+    for q in (
+        FeedbackQuestion.objects.filter(
+            touch_point_id=link.touch_point_id, criterion__archived_at__isnull=True
+        )
+        .select_related("criterion__current_version")
+        .order_by("position", "id")
+    ):
+        version = q.criterion.current_version
+        if version is None or version.kind not in ASKABLE_KINDS:
+            continue
+        if version.kind == CriterionKind.YES_NO:
+            choices = [Choice("1", 1.0, ""), Choice("0", 0.0, "")]
+        else:
+            size = version.scale_size or 5
+            labels = list(version.scale_labels or [])
+            choices = [
+                Choice(str(n), float(n), labels[n - 1] if len(labels) == size else "")
+                for n in range(1, size + 1)
+            ]
+        questions.append(PublicQuestion(q.criterion_id, q.text, version.kind, choices))
+    setup = FeedbackSetup.objects.filter(touch_point_id=link.touch_point_id).first()
+    return PublicForm(link, questions, bool(setup and setup.ask_comment))
+
+
+# --- Managers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    link: FeedbackLink
+    responses: int
+    last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    n: int
+
+
+@dataclass(frozen=True)
+class TouchPointFeedback:
+    questions: list[FeedbackQuestion]
+    ask_comment: bool
+    links: list[LinkRow]
+    days: list[DayCount]  # the last PER_DAY_DAYS days, oldest first, zeros included
+    total: int
+
+
+def touch_point_feedback(touch_point: TouchPoint) -> TouchPointFeedback:
+    """What the touch point page and the set-up page show: questions, links with their
+    response counts, and responses per day (UTC days) over the last two weeks."""
+    links = list(
+        FeedbackLink.objects.filter(touch_point_id=touch_point.pk)
+        .select_related("site")
+        .annotate(n=Count("responses"), last_at=Max("responses__received_at"))
+    )
+    today = timezone.now().date()
+    since = today - timedelta(days=PER_DAY_DAYS - 1)
+    per_day = dict(
+        FeedbackResponse.objects.filter(
+            link__touch_point_id=touch_point.pk,
+            received_at__date__gte=since,
+        )
+        .annotate(day=TruncDate("received_at"))
+        .values("day")
+        .annotate(n=Count("pk"))
+        .values_list("day", "n")
+    )
+    setup = FeedbackSetup.objects.filter(touch_point_id=touch_point.pk).first()
+    return TouchPointFeedback(
+        questions=list(
+            FeedbackQuestion.objects.filter(touch_point_id=touch_point.pk).select_related(
+                "criterion"
+            )
+        ),
+        ask_comment=bool(setup and setup.ask_comment),
+        links=[LinkRow(link, link.n, link.last_at) for link in links],
+        days=[
+            DayCount(since + timedelta(days=i), per_day.get(since + timedelta(days=i), 0))
+            for i in range(PER_DAY_DAYS)
+        ],
+        total=sum(link.n for link in links),
+    )
+
+
+def _voices(since: datetime | None, until: datetime | None) -> Q:
+    """Scored evaluations that came through a feedback link, observed in the window."""
+    q = Q(feedback_response__isnull=False, score__isnull=False)
+    if since is not None:
+        q &= Q(observed_at__gte=since)
+    if until is not None:
+        q &= Q(observed_at__lte=until)
+    return q
+
+
+def customer_voices(
+    touch_point_ids: Iterable[int], *, since: datetime | None, until: datetime | None
+) -> dict[int, int]:
+    """Per touch point: how many of the scored evaluations in the window are customers'
+    own answers through a feedback link (the "customer voices" a score includes)."""
+    rows = (
+        Evaluation.objects.filter(_voices(since, until), touch_point_id__in=list(touch_point_ids))
+        .values("touch_point_id")
+        .annotate(n=Count("pk"))
+        .values_list("touch_point_id", "n")
+    )
+    return dict(rows)
+
+
+def customer_voices_by_site(
+    touch_point_id: int, *, since: datetime | None, until: datetime | None
+) -> dict[int | None, int]:
+    """Customer voices of one touch point in the window, per site (None: no site)."""
+    rows = (
+        Evaluation.objects.filter(_voices(since, until), touch_point_id=touch_point_id)
+        .values("site_id")
+        .annotate(n=Count("pk"))
+        .values_list("site_id", "n")
+    )
+    return dict(rows)
