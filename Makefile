@@ -57,10 +57,11 @@ test: install services ## Run the whole test suite (real PostgreSQL, Redis, Cele
 test-fast: install services ## The inner loop: everything but worker, browser and slow tests
 	DEBUG=true $(PY) -m pytest -n 2 -m "not worker and not browser and not slow" $(PYTEST_ARGS)
 
-lint: install ## ruff, format check, mypy, missing migrations
+lint: install ## ruff, format check, mypy, import layers, missing migrations
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DEBUG=true .venv/bin/mypy
+	.venv/bin/lint-imports
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 format: install ## Apply ruff's fixes and formatting
@@ -68,7 +69,7 @@ format: install ## Apply ruff's fixes and formatting
 	.venv/bin/ruff format .
 
 # The scale bench's size: `make bench SCALE=10m` (about 25 minutes the first time on 2 cores, to generate
-# the data into its own database). ONLY=scale (or scoring, api, load, events) runs one bench.
+# the data into its own database). ONLY=scale (or scoring, api, load, feedback, events) runs one bench.
 SCALE ?= 1m
 bench: install services ## Run the benchmarks (SCALE=10m: scale bench at 10M; ONLY=scale: one)
 	DEBUG=true $(PY) bench/run.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY))

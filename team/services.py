@@ -19,12 +19,14 @@ from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import require_role
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.services import end_sessions, record_audit
-from journeys.services import clean_text, raise_if
+from core.text import clean_text, raise_if
 from notify.services import clean_address, header_text, send_email
 from team.models import Invitation, InvitationStatus
 
@@ -43,6 +45,12 @@ def _clean_role(role: str) -> Role:
 
 
 # --- Links -----------------------------------------------------------------------------
+
+
+def link_base(request: HttpRequest) -> str:
+    """The absolute address invitation tokens are appended to (…/team/join/), on the host
+    the manager is using (Django checked it against ALLOWED_HOSTS)."""
+    return request.build_absolute_uri(reverse("team-join", args=["-"]))[:-2]
 
 
 def link_token(invitation: Invitation) -> str:

@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache, caches
 from django.test import override_settings
 
+from accounts import access_cache
 from accounts.models import Membership, Organization, Role, User
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
@@ -42,7 +43,9 @@ def _own_throttle_keys(worker_id: str) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_throttles() -> None:
     """Throttle counters live in the caches; one test's requests must not throttle the next.
-    Only this process's keys go: a FLUSHDB would wipe a parallel process's counters too."""
+    Only this process's keys go: a FLUSHDB would wipe a parallel process's counters too.
+    Nor may a token resolution cached by one test serve the next (accounts.access_cache)."""
+    access_cache.clear()
     cache.clear()
     shared = caches["throttle"]
     try:

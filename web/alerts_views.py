@@ -28,8 +28,8 @@ from alerts.models import (
     WebhookEndpoint,
 )
 from journeys.models import Journey, JourneyStatus
-from web.context import require_membership
-from web.views import _acting_in, _member_object, _touch_point_for_member, member_page
+from web.context import acting_in, member_object, require_membership, touch_point_for_member
+from web.views import member_page
 
 FEED_PER_PAGE = 30
 DELIVERIES_PER_PAGE = 30
@@ -148,7 +148,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
 
 @_write
 def action_open(request: HttpRequest, touch_point_id: int) -> HttpResponse:
-    touch_point, _ = _touch_point_for_member(request, touch_point_id)
+    touch_point, _ = touch_point_for_member(request, touch_point_id)
     raw_owner = request.POST.get("owner", "")
     owner_id: Any = (
         int(raw_owner)
@@ -181,10 +181,10 @@ def action_open(request: HttpRequest, touch_point_id: int) -> HttpResponse:
 
 @_write
 def action_done(request: HttpRequest, action_id: int) -> HttpResponse:
-    action = _member_object(
+    action = member_object(
         request, Action.objects.select_related("touch_point"), action_id, "action"
     )
-    _acting_in(request, action.organization_id)
+    acting_in(request, action.organization_id)
     try:
         services.mark_action_done(actor=request.user, action=action)  # type: ignore[arg-type]
     except ValidationError as error:
@@ -206,10 +206,10 @@ def _manager(request: HttpRequest) -> Any:
 
 
 def _endpoint_for(request: HttpRequest, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = _member_object(
+    endpoint = member_object(
         request, WebhookEndpoint.objects.select_related("organization"), endpoint_id, "endpoint"
     )
-    membership = _acting_in(request, endpoint.organization_id)
+    membership = acting_in(request, endpoint.organization_id)
     if membership.role != Role.MANAGER:
         raise PermissionDenied("Only managers manage webhooks.")
     return endpoint  # type: ignore[no-any-return]
@@ -298,7 +298,7 @@ def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 
 @_write
 def webhook_redeliver(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    found = _member_object(request, WebhookDelivery.objects.all(), delivery_id, "delivery")
+    found = member_object(request, WebhookDelivery.objects.all(), delivery_id, "delivery")
     endpoint = _endpoint_for(request, found.endpoint_id)
     delivery.redeliver(actor=request.user, delivery=found)  # type: ignore[arg-type]
     messages.success(request, "Queued again with the same webhook-id.")

@@ -33,13 +33,8 @@ from scoring.models import JourneyScore, StaleMark
 from touchpoints import services as tp_services
 from touchpoints.models import Channel, Criterion, CriterionKind, TouchPoint
 from web import forms_editor as forms
-from web.context import require_membership
-from web.views import (
-    _acting_in,
-    _journey_for_member,
-    _map_context,
-    _member_object,
-)
+from web.context import acting_in, journey_for_member, member_object, require_membership
+from web.views import map_context
 
 View = Callable[..., HttpResponse]
 FORM_ERROR_STATUS = 400
@@ -63,26 +58,26 @@ def _actor(request: HttpRequest) -> User:
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
     """The acting membership, which must be allowed to edit structure (else 403)."""
-    membership = _acting_in(request, organization_id)
+    membership = acting_in(request, organization_id)
     if not membership.can_edit_structure:
         raise PermissionDenied("Only managers change the structure of a journey.")
     return membership
 
 
 def _journey(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
-    journey, _ = _journey_for_member(request, journey_id)
+    journey, _ = journey_for_member(request, journey_id)
     return journey, _as_manager(request, journey.organization_id)
 
 
 def _stage(request: HttpRequest, stage_id: int) -> tuple[Stage, Membership]:
-    stage = _member_object(
+    stage = member_object(
         request, Stage.objects.select_related("journey__organization"), stage_id, "stage"
     )
     return stage, _as_manager(request, stage.organization_id)
 
 
 def _touch_point(request: HttpRequest, touch_point_id: int) -> tuple[TouchPoint, Membership]:
-    touch_point = _member_object(
+    touch_point = member_object(
         request,
         TouchPoint.objects.select_related("stage", "journey__organization"),
         touch_point_id,
@@ -92,7 +87,7 @@ def _touch_point(request: HttpRequest, touch_point_id: int) -> tuple[TouchPoint,
 
 
 def _criterion(request: HttpRequest, criterion_id: int) -> tuple[Criterion, Membership]:
-    criterion = _member_object(
+    criterion = member_object(
         request,
         Criterion.objects.select_related("touch_point__journey", "current_version"),
         criterion_id,
@@ -119,7 +114,7 @@ def _map(
         if message:
             (messages.error if status >= 400 else messages.success)(request, message)
         return HttpResponseRedirect(reverse("journey-map", args=[journey.pk]))
-    context = _map_context(journey, membership)
+    context = map_context(journey, membership)
     context.update(
         editor_message=message,
         editor_failed=status >= 400,

@@ -3,9 +3,10 @@
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignInForm
-from web import alerts_views, audit, team, views
+from web import alerts_views, audit, journey_settings, password_reset, team, views
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -17,6 +18,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
     path("journeys/<id:journey_id>/history/", audit.journey_history, name="journey-history"),
+    path(
+        "journeys/<id:journey_id>/settings/",
+        journey_settings.journey_settings,
+        name="journey-settings",
+    ),
     path("activity/", audit.activity, name="activity"),
     path("touch-points/<id:touch_point_id>/", views.touch_point_detail, name="touch-point"),
     path("touch-points/<id:touch_point_id>/card/", views.touch_point_card, name="touch-point-card"),
@@ -86,6 +92,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "account/password/",
         never_cache(views.PasswordChange.as_view(http_method_names=FORM_METHODS)),
         name="password_change",
+    ),
+    path("password-reset/", password_reset.ResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        # Its dispatch answers a bad link before any method check: refuse PUT and the
+        # like first.
+        require_http_methods(["GET", "POST", "HEAD", "OPTIONS"])(
+            password_reset.ResetConfirmView.as_view()
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
     ),
     path(
         "account/password/done/",

@@ -17,7 +17,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,8 +25,8 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import GuardedPasswordChangeForm
-from accounts.models import ApiToken, Membership, TenantQuerySet
-from accounts.tokens import create_token, revoke_all_tokens, revoke_token
+from accounts.models import ApiToken, Membership
+from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
 from alerts.selectors import current_actions
 from core.ids import parse_id
 from feedback import selectors as feedback_selectors
@@ -35,7 +35,12 @@ from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
 from web import action_panel, charts
 from web.context import choose_organization as choose
-from web.context import memberships, require_membership
+from web.context import (
+    journey_for_member,
+    memberships,
+    require_membership,
+    touch_point_for_member,
+)
 
 View = Callable[..., HttpResponse]
 EVALUATIONS_PER_PAGE = 20
@@ -57,49 +62,6 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
-
-
-def _organization_ids(request: HttpRequest) -> list[int]:
-    return [m.organization_id for m in memberships(request)]
-
-
-def _acting_in(request: HttpRequest, organization_id: int) -> Membership:
-    """The user's membership in the object's organization, made the acting one, so the
-    header, the nav and the role checks follow the object the user opened."""
-    membership = choose(request, organization_id)
-    if membership is None:  # the lookups below only find objects of the user's organizations
-        raise Http404
-    return membership
-
-
-def _member_object(request: HttpRequest, objects: TenantQuerySet, pk: int, name: str) -> Any:
-    """The object `pk` of `objects` if it belongs to one of the user's organizations;
-    any other id is a 404, the same as a missing one."""
-    found = objects.for_organizations(_organization_ids(request)).filter(pk=pk).first()
-    if found is None:
-        raise Http404(f"No such {name}.")
-    return found
-
-
-def _journey_for_member(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
-    """A journey of one of the user's organizations; any other id is a 404."""
-    journey = _member_object(
-        request, Journey.objects.select_related("organization"), journey_id, "journey"
-    )
-    return journey, _acting_in(request, journey.organization_id)
-
-
-def _touch_point_for_member(
-    request: HttpRequest, touch_point_id: int
-) -> tuple[TouchPoint, Membership]:
-    """A touch point of one of the user's organizations; any other id is a 404."""
-    touch_point = _member_object(
-        request,
-        TouchPoint.objects.select_related("stage", "journey__organization"),
-        touch_point_id,
-        "touch point",
-    )
-    return touch_point, _acting_in(request, touch_point.organization_id)
 
 
 # --- Overview ---------------------------------------------------------------------------------
@@ -139,7 +101,7 @@ def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None
     )
 
 
-def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
+def map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey)
     stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
@@ -176,15 +138,15 @@ def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
 
 @member_page
 def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
-    journey, membership = _journey_for_member(request, journey_id)
-    return render(request, "web/journey_map.html", _map_context(journey, membership))
+    journey, membership = journey_for_member(request, journey_id)
+    return render(request, "web/journey_map.html", map_context(journey, membership))
 
 
 @member_page
 def journey_map_body(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The map without the page around it: what htmx swaps in once a new score has landed."""
-    journey, membership = _journey_for_member(request, journey_id)
-    return render(request, "web/journey_map.html#map-body", _map_context(journey, membership))
+    journey, membership = journey_for_member(request, journey_id)
+    return render(request, "web/journey_map.html#map-body", map_context(journey, membership))
 
 
 @member_page
@@ -192,8 +154,8 @@ def touch_point_card(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """One card of the map, polled while its recompute is pending. When the new score has
     landed, the response tells the page (HX-Trigger) so the whole map refreshes: a new
     evaluation moves the journey's prior, hence every card, the line and the weak links."""
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
-    context = _map_context(touch_point.journey, membership)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
+    context = map_context(touch_point.journey, membership)
     card = next(
         (
             card
@@ -265,7 +227,7 @@ def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str
 
 @member_page
 def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpResponse:
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
     context = _scores_context(touch_point, membership)
     evaluations = (
         Evaluation.objects.filter(touch_point_id=touch_point.pk)
@@ -286,7 +248,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
 @member_page
 def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """The score sections of the detail page, polled while a recompute is pending."""
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
     return render(request, "web/touch_point.html#scores", _scores_context(touch_point, membership))
 
 
@@ -324,6 +286,7 @@ def _account_context(request: HttpRequest) -> dict[str, object]:
         "nav": "account",
         "memberships": memberships(request),
         "tokens": ApiToken.objects.filter(user_id=request.user.pk, revoked_at__isnull=True),
+        "expiry_choices": EXPIRY_CHOICES,
     }
 
 
@@ -352,7 +315,11 @@ def token_create(request: HttpRequest) -> HttpResponse:
     context = _account_context(request)
     name = request.POST.get("name", "")
     try:
-        token, secret = create_token(user=request.user, name=name)  # type: ignore[arg-type]
+        token, secret = create_token(
+            user=request.user,  # type: ignore[arg-type]
+            name=name,
+            expires_in_days=parse_id(request.POST.get("expires_in_days", "")),
+        )
     except ValidationError as error:
         context["token_errors"] = error.message_dict.get("name", error.messages)
         context["token_name"] = name

@@ -34,7 +34,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent, Organization, Role, User
+from accounts.models import AuditEvent, Membership, Organization, Role, User
 from alerts import delivery as webhook_delivery
 from alerts import services as alert_services
 from alerts.models import (
@@ -57,8 +57,10 @@ from feedback.services import (
 )
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import archive_stage
+from notify.models import OutboundEmail
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from scoring.services import recompute_journey
+from team.models import Invitation
 from tests.api.conftest import ClientFor
 from tests.conftest import Personas
 from tests.factories import (
@@ -184,6 +186,9 @@ DETAIL_ROUTES: dict[str, str] = {
     "webhook-endpoint-test": "endpoint",
     "webhook-delivery-detail": "delivery",
     "webhook-delivery-redeliver": "delivery",
+    "member-detail": "membership",
+    "invitation-detail": "invitation",
+    "invitation-resend": "invitation",
     "feedback-link-detail": "feedbacklink",
     "feedback-link-revoke": "feedbacklink",
 }
@@ -198,6 +203,8 @@ RETRIEVE_ROUTES = {
     "action": "action-detail",
     "endpoint": "webhook-endpoint-detail",
     "delivery": "webhook-delivery-detail",
+    "membership": "member-detail",
+    "invitation": "invitation-detail",
     "feedbacklink": "feedback-link-detail",
 }
 # Collection routes (no kwargs): URL name → the kind of row listed.
@@ -210,16 +217,19 @@ COLLECTION_ROUTES: dict[str, str] = {
     "evaluation-list": "evaluation",
     "feedback-link-list": "feedbacklink",
     "weak-links": "weak_link",
+    "member-list": "membership",
+    "invitation-list": "invitation",
     "action-list": "action",
     "notification-list": "notification",
     "webhook-endpoint-list": "endpoint",
     "webhook-delivery-list": "delivery",
 }
-# Lists for managers only: every other role is refused (403) before anything is read.
-MANAGERS_ONLY_LISTS = {"webhook-endpoint-list", "webhook-delivery-list"}
+# Kinds only managers may read (the team): other roles' lists are 403, not a filtered list.
+MANAGERS_READ = {"membership", "invitation", "endpoint", "delivery"}
 # Routes only managers may call at all, reads included (webhooks).
 MANAGERS_ONLY_ROUTES = {
-    *MANAGERS_ONLY_LISTS,
+    "webhook-endpoint-list",
+    "webhook-delivery-list",
     "webhook-endpoint-detail",
     "webhook-endpoint-test",
     "webhook-delivery-detail",
@@ -254,6 +264,8 @@ def write_body(action: str, kind: str, representation: dict[str, Any]) -> Any:
     tenant check stands between the caller and a real write."""
     if action == "update":
         return {**representation, "name": "Taken over"}
+    if action == "partial_update" and kind == "membership":
+        return {"role": "manager"}
     if action == "partial_update":
         return {"name": "Taken over"}
     if action == "move":
@@ -342,6 +354,20 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
     )
     archived_site = archive_site(actor=manager, site=closed_site)
     archived_journey = JourneyFactory(organization=org, status=JourneyStatus.ARCHIVED)
+    # A member besides the manager (one the manager may demote or remove) and an open
+    # invitation, for the team routes.
+    member = MembershipFactory(
+        user=UserFactory(email=f"member@{org.slug}.test"), organization=org, role=Role.VIEWER
+    )
+    invitation = Invitation.objects.create(
+        organization=org,
+        email=f"invited@{org.slug}.test",
+        role=Role.VIEWER,
+        invited_by=manager,
+        nonce="n" * 43,
+        sent_at=now,
+        expires_at=now + timedelta(days=7),
+    )
     # Customer feedback: the weak touch point asks its yes/no criterion through two links,
     # one revoked, and one customer has answered (as a customer answers: via the link).
     save_questions(
@@ -387,6 +413,8 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "delivery": [delivery],
             "event": list(Event.objects.for_organization(org).order_by("pk")),
             "notification": list(Notification.objects.for_organization(org).order_by("pk")),
+            "membership": [member],
+            "invitation": [invitation],
             "feedbacklink": [link, revoked_link],
         },
     )
@@ -415,6 +443,9 @@ def everything() -> list[list[dict[str, Any]]]:
         WebhookEndpoint,
         WebhookDelivery,
         WebhookAttempt,
+        Membership,
+        Invitation,
+        OutboundEmail,
         FeedbackSetup,
         FeedbackQuestion,
         FeedbackLink,
@@ -571,14 +602,19 @@ def test_lists_show_none_of_another_organizations_rows(world: World, route: ApiR
     url = reverse(route.name)
     theirs = set(world.victim.ids(kind))
     ours = set(world.attacker.ids(kind))
+    if kind == "membership":  # every member is listed, the callers' own memberships too
+        theirs, ours = (
+            set(Membership.objects.filter(organization=t.org).values_list("pk", flat=True))
+            for t in (world.victim, world.attacker)
+        )
     problems: list[str] = []
 
     for who, client in world.callers.items():
         for query in ("", "?include_archived=true", "?page_size=500"):
             response = client.get(url + query)
-            if route.name in MANAGERS_ONLY_LISTS and who.startswith(("viewer", "evaluator")):
+            if kind in MANAGERS_READ and who in ("viewer token", "evaluator token"):
                 assert response.status_code == 403, (who, query, response.content)
-                continue
+                continue  # the role refusal says nothing about any organization's rows
             assert response.status_code == 200, (who, query, response.content)
             shown = _ids_in(response.json(), kind)
             if shown & theirs:
