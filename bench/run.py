@@ -26,6 +26,7 @@ BENCHMARKS = [
     "polling_bench.py",
     "scale_bench.py",
     "feedback_bench.py",
+    "events_bench.py",
 ]
 
 if __name__ == "__main__":
@@ -41,7 +42,9 @@ if __name__ == "__main__":
     for name in BENCHMARKS:
         if ours.only and name != f"{ours.only}_bench.py":
             continue
-        if name == "scale_bench.py":
+        if name == "events_bench.py":
+            args = [a for a in shared if a == "--fresh"]  # it takes no --evaluations
+        elif name == "scale_bench.py":
             # Sized by --scale, not --evaluations: each size keeps its own database.
             args = ["--size", ours.scale, *(["--fresh"] if "--fresh" in shared else [])]
         else:

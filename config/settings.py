@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "journeys",
     "touchpoints",
     "scoring",
+    "alerts",
     "feedback",
     "notify",
     "team",
@@ -253,7 +254,34 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.purge_idempotency_records",
         "schedule": 3600,
     },
+    # Events from the recompute's and the submissions' outboxes, verdicts of actions,
+    # webhook retries that came due, digests whose hour has come.
+    "alerts-process": {
+        "task": "alerts.tasks.process",
+        "schedule": env_int("ALERTS_PROCESS_SECONDS", 10),
+    },
 }
+
+# --- Alerts and webhooks (alerts/) --------------------------------------------------
+# Where emails link to (no request to take the host from in a worker).
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long after "done" an action's evidence may arrive (PRODUCT.md method step 9).
+ACTIONS_REVIEW_DAYS = env_int("ACTIONS_REVIEW_DAYS", 30)
+# One webhook request may take this long (connect and answer) before it counts as failed.
+WEBHOOK_TIMEOUT_SECONDS = float(env("WEBHOOK_TIMEOUT_SECONDS", "5"))
+# Seconds between a failed attempt and the next: about a day in all, then the delivery
+# fails for good. Tests shorten it.
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env("WEBHOOK_RETRY_SCHEDULE", "5,60,300,1800,7200,18000,28800,28800").split(",")
+]
+# An endpoint whose deliveries have failed without a success for this long is disabled.
+WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 24 * 3600)
+# Endpoints on loopback, private or link-local addresses (server-side request forgery):
+# refused unless DEBUG, where a developer's receiver on 127.0.0.1 is the normal case.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = DEBUG
+# Plain http:// endpoints: a development receiver only.
+WEBHOOK_ALLOW_HTTP = DEBUG
 
 # --- Cache -------------------------------------------------------------------------
 # Throttle counters only. Per process on purpose: the API must keep answering while Redis
@@ -334,9 +362,26 @@ SPECTACULAR_SETTINGS = {
     # 3.1: a nullable reference is oneOf [the schema, null]; 3.0 has no way to say it
     # (nullable beside allOf is ignored by validators and generators alike).
     "OAS_VERSION": "3.1.0",
+    "ENUM_NAME_OVERRIDES": {"EmailModeEnum": "alerts.models.EmailMode"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema_hooks.add_common_responses",
+        "alerts.api_schema.add_webhook_examples",
+    ],
+    # What Touchstone POSTs to webhook endpoints, one entry per event type (alerts/).
+    # (tests/alerts/test_api.py checks this list names every event type.)
+    "WEBHOOKS": [
+        "alerts.api_schema.WEAK_LINK_ENTERED",
+        "alerts.api_schema.WEAK_LINK_LEFT",
+        "alerts.api_schema.BLIND_SPOT_SCORED",
+        "alerts.api_schema.JOURNEY_TARGET_CROSSED",
+        "alerts.api_schema.EVALUATION_CRITICAL_FAILURE",
+        "alerts.api_schema.ACTION_OPENED",
+        "alerts.api_schema.ACTION_DONE",
+        "alerts.api_schema.ACTION_VERIFYING",
+        "alerts.api_schema.ACTION_VERIFIED",
+        "alerts.api_schema.ACTION_NOT_SHOWN_TO_WORK",
+        "alerts.api_schema.WEBHOOK_TEST",
     ],
 }
 
@@ -407,7 +452,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # WeasyPrint narrates every step of a PDF at INFO; its warnings still show.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # --- Customer feedback links (feedback/) ---------------------------------------------

@@ -181,3 +181,26 @@ class CriterionDayRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.criterion_id} {self.day}: n={self.n}"
+
+
+class ScoreTransition(models.Model):
+    """A change the recompute saw between a journey's old and new snapshot, with the
+    figures at that moment: a touch point becoming or leaving a weak link, a blind spot
+    getting a status, the journey score crossing its target.
+
+    The recompute writes these in its own transaction (scoring.transitions.record) and
+    knows nothing of who hears about them: the apps above read and delete them (an
+    outbox), so a crashed reader loses nothing and a rolled-back recompute records nothing.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
+    touch_point = models.ForeignKey(
+        TouchPoint, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=40)
+    figures = models.JSONField(default=dict)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} journey {self.journey_id} touch point {self.touch_point_id}"

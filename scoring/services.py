@@ -31,7 +31,7 @@ from core import broker
 from core.broker import broker_redis
 from core.models import JourneyStaleMark
 from journeys.models import Journey
-from scoring import formulas, heartbeat, sql
+from scoring import formulas, heartbeat, sql, transitions
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from touchpoints.models import Criterion, Site, Source, TouchPoint
 
@@ -482,6 +482,7 @@ def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: dateti
                 setattr(row, key, value)
         rows.append(row)
 
+    transitions.record(journey, result, now=now)  # before the old snapshot is overwritten
     with_detail = [r for r in rows if r.touch_point_id in details]
     without_detail = [r for r in rows if r.touch_point_id not in details]
     if with_detail:

@@ -353,3 +353,24 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.criterion_id}={self.value}"
+
+
+class CriticalFailure(models.Model):
+    """An evaluation that failed a critical criterion (its answer scored 0), written in the
+    submission's transaction (touchpoints.outbox). The apps above that tell people about it
+    read and delete these rows; the submission knows nothing of them."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="+")
+    criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evaluation", "criterion"], name="critical_failure_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.evaluation_id} failed criterion {self.criterion_id}"

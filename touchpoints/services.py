@@ -39,6 +39,7 @@ from touchpoints.models import (
     Source,
     TouchPoint,
 )
+from touchpoints.outbox import record_critical_failures
 
 # --- Touch points -------------------------------------------------------------------------
 
@@ -888,6 +889,7 @@ def submit_evaluations(
                 ]
             )
             score_evaluations([e.pk for e in evaluations], answers_scored=True)
+            record_critical_failures([e.pk for e in evaluations])
             mark_stale(sorted(touch_point_ids))
     except IntegrityError as exc:
         # A concurrent submission took a client key between our check and our insert.

@@ -299,3 +299,72 @@ def trend_chart(weeks: Sequence[WeekPoint], target: float | None) -> Chart:
                 Label(x, chart.height - chart.bottom + 24, f"{w.week_start:%d %b}")
             )
     return chart
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One side of a before/after comparison: mean and its 95 % interval, from n."""
+
+    label: str
+    n: int
+    mean: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass
+class Whisker:
+    x: float
+    y_mean: float
+    y_low: float | None
+    y_high: float | None
+    title: str
+    css: str
+
+
+@dataclass
+class BeforeAfter:
+    chart: Chart
+    whiskers: list[Whisker]
+    baseline: str  # polyline of the baseline mean across the plot
+    labels: list[Label]
+
+
+def before_after_chart(before: Interval, after: Interval, *, target: float | None) -> BeforeAfter:
+    """The baseline's mean and 95 % interval beside the evidence's, a dashed line at the
+    baseline mean across both, and the target: verified means the right-hand interval's
+    lower end clears that line."""
+    chart = Chart(width=360.0, height=240.0, left=40.0, right=12.0, top=16.0, bottom=44.0)
+    _score_grid(chart)
+    inner = chart.width - chart.left - chart.right
+    xs = (round(chart.left + inner * 0.3, 1), round(chart.left + inner * 0.7, 1))
+    whiskers: list[Whisker] = []
+    labels: list[Label] = []
+    for x, side, css in ((xs[0], before, "before"), (xs[1], after, "after")):
+        labels.append(Label(x, chart.height - chart.bottom + 18, side.label))
+        labels.append(Label(x, chart.height - chart.bottom + 34, f"n = {side.n}"))
+        if side.mean is None:
+            continue
+        interval = (
+            f", 95% interval {side.low:.1f}–{side.high:.1f}"
+            if side.low is not None and side.high is not None
+            else ""
+        )
+        whiskers.append(
+            Whisker(
+                x=x,
+                y_mean=chart.y_for(side.mean),
+                y_low=chart.y_for(side.low) if side.low is not None else None,
+                y_high=chart.y_for(side.high) if side.high is not None else None,
+                title=f"{side.label}: mean {side.mean:.1f} from {side.n} evaluations{interval}",
+                css=css,
+            )
+        )
+    baseline = ""
+    if before.mean is not None:
+        y = chart.y_for(before.mean)
+        baseline = _polyline([(chart.left, y), (chart.x_end, y)])
+    if target is not None:
+        y = chart.y_for(target)
+        chart.target = _polyline([(chart.left, y), (chart.x_end, y)])
+    return BeforeAfter(chart=chart, whiskers=whiskers, baseline=baseline, labels=labels)

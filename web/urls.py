@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignInForm
 from web import (
+    alerts_views,
     audit,
     benchmark,
     journey_settings,
@@ -56,6 +57,33 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "touch-points/<id:touch_point_id>/scores/",
         views.touch_point_scores_part,
         name="touch-point-scores",
+    ),
+    path(
+        "touch-points/<int:touch_point_id>/actions/",
+        alerts_views.action_open,
+        name="action-open",
+    ),
+    path("actions/<int:action_id>/done/", alerts_views.action_done, name="action-done"),
+    path("notifications/", alerts_views.feed, name="alerts-feed"),
+    path("notifications/read/", alerts_views.feed_read, name="alerts-read"),
+    path("notifications/settings/", alerts_views.notification_settings, name="alerts-settings"),
+    path("webhooks/", alerts_views.webhooks_page, name="alerts-webhooks"),
+    path("webhooks/<int:endpoint_id>/", alerts_views.webhook_detail, name="alerts-webhook"),
+    path("webhooks/<int:endpoint_id>/test/", alerts_views.webhook_test, name="alerts-webhook-test"),
+    path(
+        "webhooks/<int:endpoint_id>/toggle/",
+        alerts_views.webhook_toggle,
+        name="alerts-webhook-toggle",
+    ),
+    path(
+        "webhooks/<int:endpoint_id>/delete/",
+        alerts_views.webhook_delete,
+        name="alerts-webhook-delete",
+    ),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/redeliver/",
+        alerts_views.webhook_redeliver,
+        name="alerts-redeliver",
     ),
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),

@@ -29,12 +29,13 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership
 from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
+from alerts.selectors import current_actions
 from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
-from web import charts
+from web import action_panel, charts
 from web.context import choose_organization as choose
 from web.context import (
     journey_for_member,
@@ -156,6 +157,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
     before = {row.id: row for row in previous.touch_points} if previous else {}
     stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
+    actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
     voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
     for number, row in enumerate(scores.touch_points, start=1):
@@ -169,6 +171,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
                 "change": _change(row.smoothed_score, old.smoothed_score if old else None)
                 if previous
                 else None,
+                "action": actions.get(row.id),
             }
         )
     line = charts.journey_line(
@@ -326,6 +329,9 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
+    scores = context["scores"]
+    target = scores.touch_point.target if scores is not None else None
+    context.update(action_panel.action_context(touch_point, membership, target))
     if request.htmx and request.GET.get("page"):
         return render(request, "web/touch_point.html#evaluations", context)
     return render(request, "web/touch_point.html", context)

@@ -96,4 +96,25 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     # The OpenAPI document and Swagger UI describe the API, not any organization's data.
     ("api-schema", "GET"): EVERY_MEMBER,
     ("api-docs", "GET"): EVERY_MEMBER,
+    # The loop after the scores (alerts/): each member's own notifications and choices
+    ("notification-list", "GET"): EVERY_MEMBER,
+    ("notification-read", "POST"): EVERY_MEMBER,
+    ("notification-setting-list", "GET"): EVERY_MEMBER,
+    ("notification-setting-list", "POST"): EVERY_MEMBER,
+    # Actions: any member reads them; managers open them; managers (and the action's owner,
+    # whatever their role) mark them done
+    ("action-list", "GET"): EVERY_MEMBER,
+    ("action-list", "POST"): WHO_EDITS_STRUCTURE,
+    ("action-detail", "GET"): EVERY_MEMBER,
+    ("action-done", "POST"): WHO_EDITS_STRUCTURE,
+    # Webhooks: managers only, reads too
+    ("webhook-endpoint-list", "GET"): WHO_EDITS_STRUCTURE,
+    ("webhook-endpoint-list", "POST"): WHO_EDITS_STRUCTURE,
+    ("webhook-endpoint-detail", "GET"): WHO_EDITS_STRUCTURE,
+    ("webhook-endpoint-detail", "PATCH"): WHO_EDITS_STRUCTURE,
+    ("webhook-endpoint-detail", "DELETE"): WHO_EDITS_STRUCTURE,
+    ("webhook-endpoint-test", "POST"): WHO_EDITS_STRUCTURE,
+    ("webhook-delivery-list", "GET"): WHO_EDITS_STRUCTURE,
+    ("webhook-delivery-detail", "GET"): WHO_EDITS_STRUCTURE,
+    ("webhook-delivery-redeliver", "POST"): WHO_EDITS_STRUCTURE,
 }

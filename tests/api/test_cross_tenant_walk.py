@@ -35,6 +35,18 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Membership, Organization, Role, User
+from alerts import delivery as webhook_delivery
+from alerts import services as alert_services
+from alerts.models import (
+    Action,
+    Event,
+    Notification,
+    NotificationSetting,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from alerts.webhooks import new_secret
 from feedback.models import FeedbackLink, FeedbackQuestion, FeedbackResponse, FeedbackSetup
 from feedback.services import (
     QuestionInput,
@@ -168,6 +180,12 @@ DETAIL_ROUTES: dict[str, str] = {
     "site-archive": "site",
     "site-restore": "site",
     "evaluation-detail": "evaluation",
+    "action-detail": "action",
+    "action-done": "action",
+    "webhook-endpoint-detail": "endpoint",
+    "webhook-endpoint-test": "endpoint",
+    "webhook-delivery-detail": "delivery",
+    "webhook-delivery-redeliver": "delivery",
     "member-detail": "membership",
     "invitation-detail": "invitation",
     "invitation-resend": "invitation",
@@ -182,6 +200,9 @@ RETRIEVE_ROUTES = {
     "criterion": "criterion-detail",
     "site": "site-detail",
     "evaluation": "evaluation-detail",
+    "action": "action-detail",
+    "endpoint": "webhook-endpoint-detail",
+    "delivery": "webhook-delivery-detail",
     "membership": "member-detail",
     "invitation": "invitation-detail",
     "feedbacklink": "feedback-link-detail",
@@ -198,14 +219,32 @@ COLLECTION_ROUTES: dict[str, str] = {
     "weak-links": "weak_link",
     "member-list": "membership",
     "invitation-list": "invitation",
+    "action-list": "action",
+    "notification-list": "notification",
+    "webhook-endpoint-list": "endpoint",
+    "webhook-delivery-list": "delivery",
 }
 # Kinds only managers may read (the team): other roles' lists are 403, not a filtered list.
-MANAGERS_READ = {"membership", "invitation"}
+MANAGERS_READ = {"membership", "invitation", "endpoint", "delivery"}
+# Routes only managers may call at all, reads included (webhooks).
+MANAGERS_ONLY_ROUTES = {
+    "webhook-endpoint-list",
+    "webhook-delivery-list",
+    "webhook-endpoint-detail",
+    "webhook-endpoint-test",
+    "webhook-delivery-detail",
+    "webhook-delivery-redeliver",
+}
+# Feeds are per person and filled when an event happens: someone who joined later (the
+# member of both) has an empty one, which shows nobody's rows either.
+PERSONAL_FEEDS = {"notification-list"}
 # Routes that take no ids and list no rows: nothing to fill, no other tenant's row to show.
 TENANTLESS_ROUTES = {
     "api-schema": "the OpenAPI document, the same for everyone",
     "api-docs": "Swagger UI, static",
     "api-ping": "the caller's own organization and role",
+    "notification-read": "marks the caller's own notifications read; no ids in the path",
+    "notification-setting-list": "the caller's own email choices, per journey of the acting organization",
 }
 # The JSON 404 for any path under /api/v1/ that no other route matches: no ids, no data.
 CATCH_ALL_ROUTES = {"api-not-found"}
@@ -343,6 +382,22 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
     )
     customer = submit_response(link=link, answers={criteria[1].pk: 1.0}, comment="Quick.")
     recompute_journey(journey.pk)
+    # The loop after the scores: an action on the weak link, a webhook endpoint (written
+    # directly: registering one resolves its host) and a test delivery to it.
+    action = alert_services.open_action(
+        actor=manager,
+        touch_point=weak,
+        description="Call back within the hour",
+        owner_id=manager.pk,
+    )
+    endpoint = WebhookEndpoint.objects.create(
+        organization=org,
+        url="https://hooks.example.com/touchstone",
+        event_types=["weak_link.entered", "action.verified"],
+        secret=new_secret(),
+        created_by=manager,
+    )
+    delivery = webhook_delivery.send_test(actor=manager, endpoint=endpoint)
     return Tenant(
         org=org,
         objects={
@@ -353,6 +408,11 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "site": [site, archived_site],
             "evaluation": [*evaluations, customer],
             "weak_link": [weak],
+            "action": [action],
+            "endpoint": [endpoint],
+            "delivery": [delivery],
+            "event": list(Event.objects.for_organization(org).order_by("pk")),
+            "notification": list(Notification.objects.for_organization(org).order_by("pk")),
             "membership": [member],
             "invitation": [invitation],
             "feedbacklink": [link, revoked_link],
@@ -376,6 +436,13 @@ def everything() -> list[list[dict[str, Any]]]:
         JourneyScore,
         WeeklyScore,
         StaleMark,
+        Action,
+        Event,
+        Notification,
+        NotificationSetting,
+        WebhookEndpoint,
+        WebhookDelivery,
+        WebhookAttempt,
         Membership,
         Invitation,
         OutboundEmail,
@@ -552,6 +619,8 @@ def test_lists_show_none_of_another_organizations_rows(world: World, route: ApiR
             shown = _ids_in(response.json(), kind)
             if shown & theirs:
                 problems.append(f"{who}: GET {url}{query} shows {sorted(shown & theirs)}")
+            if route.name in PERSONAL_FEEDS and not shown:
+                continue
             if not shown or not shown <= ours:
                 problems.append(f"{who}: GET {url}{query} shows {sorted(shown)}, not ours")
             if "count" in response.json() and response.json()["count"] != len(shown):

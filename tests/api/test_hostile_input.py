@@ -263,3 +263,81 @@ def test_valid_unicode_round_trips_unchanged(
     evaluation = Evaluation.objects.get()
     assert evaluation.comment == comment
     assert evaluator_api.get(f"{URL}{evaluation.pk}/").json()["comment"] == comment
+
+
+# --- The alerts endpoints (actions, webhook endpoints, notification settings) -------------------
+
+ALERT_CASES = [
+    ("description", "before\x00after"),
+    ("description", "half a pair: \ud83d"),
+    ("description", "a" * 1_000_000),
+    ("description", ["a list"]),
+    ("owner", "NaN"),
+    ("owner", 1e309),
+    ("owner", True),
+    ("due", "2026-02-30"),
+    ("due", 20260101),
+    ("touch_point", {"id": 1}),
+    ("url", "https://example.com/\x00"),
+    ("url", "javascript:alert(1)"),
+    ("url", "http://[::1"),
+    ("url", "https://" + "a" * 600 + ".example/"),
+    ("event_types", "weak_link.entered"),
+    ("event_types", ["weak_link.entered\x00"]),
+    ("event_types", [["nested"]]),
+    ("mode", "digest\x00"),
+    ("journey", -1),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), ALERT_CASES, ids=lambda v: repr(v)[:30])
+def test_hostile_values_to_the_alerts_endpoints_are_refused_at_their_field(
+    personas: Any, manager_api: APIClient, field: str, value: Any
+) -> None:
+    from alerts.models import Action, NotificationSetting, WebhookEndpoint
+    from tests.alerts.helpers import make_spot
+
+    spot = make_spot(personas.org)
+    bodies = {
+        "/api/v1/actions/": {
+            "touch_point": spot.touch_point.pk,
+            "description": "Fix it",
+            "owner": personas.manager.pk,
+            "due": "2030-01-01",
+        },
+        "/api/v1/webhook-endpoints/": {
+            "url": "http://127.0.0.1:9/",
+            "event_types": ["weak_link.entered"],
+        },
+        "/api/v1/notification-settings/": {"journey": spot.journey.pk, "mode": "digest"},
+    }
+    tried = 0
+    for url, body in bodies.items():
+        if field not in body:
+            continue
+        tried += 1
+        raw = json.dumps({**body, field: value})  # \ud83d and Infinity as JSON spells them
+        response = manager_api.post(url, raw, content_type="application/json")
+        assert response.status_code in (400, 413), (url, response.status_code, response.content)
+        named = [key for key in response.json() if key == field or key.startswith(f"{field}[")]
+        assert named or "detail" in response.json(), response.json()
+    assert tried
+    assert not Action.objects.exists()
+    assert not WebhookEndpoint.objects.exists()
+    assert not NotificationSetting.objects.exists()
+
+
+@pytest.mark.parametrize("depth", [50, 100_000])
+def test_deeply_nested_json_to_the_alerts_endpoints_is_refused(
+    manager_api: APIClient, depth: int
+) -> None:
+    nested = "[" * depth + "]" * depth
+    for url, field in (
+        ("/api/v1/actions/", "description"),
+        ("/api/v1/webhook-endpoints/", "event_types"),
+        ("/api/v1/notifications/read/", "ids"),
+    ):
+        response = manager_api.post(
+            url, f'{{"{field}": {nested}}}', content_type="application/json"
+        )
+        assert response.status_code == 400, (url, response.content)

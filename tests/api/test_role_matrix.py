@@ -27,6 +27,7 @@ from tests.api.permissions import PERMISSIONS
 from tests.api.test_cross_tenant_walk import (
     CATCH_ALL_ROUTES,
     DETAIL_ROUTES,
+    MANAGERS_ONLY_ROUTES,
     RETRIEVE_ROUTES,
     ApiRoute,
     Tenant,
@@ -96,6 +97,17 @@ def create_body(route: str, tenant: Tenant, role: Role) -> dict[str, Any]:
                 )
             ],
         },
+        "action-list": {
+            "touch_point": touch_point.pk,
+            "description": name,
+            "owner": tenant.first("action").owner_id,
+        },
+        "notification-read": {},
+        "notification-setting-list": {"journey": journey.pk, "mode": "digest"},
+        "webhook-endpoint-list": {
+            "url": "http://127.0.0.1:9/hook",
+            "event_types": ["weak_link.entered"],
+        },
     }
     return bodies[route]
 
@@ -129,6 +141,8 @@ def call(client: APIClient, route: ApiRoute, method: str, tenant: Tenant, role: 
         body = {"role": "evaluator"} if action == "partial_update" else None
         return send(client, method, url, body)
     read = client.get(reverse(RETRIEVE_ROUTES[kind], kwargs={"pk": row.pk}))
+    if read.status_code == 403 and route.name in MANAGERS_ONLY_ROUTES:
+        return send(client, method, url, None)  # refused reads and writes alike
     assert read.status_code == 200, read.content
     body = detail_body(action, read.json(), role)
     return send(client, method, url, body, HTTP_IF_MATCH=read["ETag"])

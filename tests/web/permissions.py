@@ -79,6 +79,23 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("editor-criterion-move", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-archive", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-criterion-restore", "POST"): WHO_EDITS_STRUCTURE,
+    # Notifications: each member's own feed and email choices
+    ("alerts-feed", "GET"): EVERY_MEMBER,
+    ("alerts-read", "POST"): EVERY_MEMBER,
+    ("alerts-settings", "GET"): EVERY_MEMBER,
+    ("alerts-settings", "POST"): EVERY_MEMBER,
+    # Actions: managers open them; managers (and the action's owner, whatever their role)
+    # mark them done
+    ("action-open", "POST"): WHO_EDITS_STRUCTURE,
+    ("action-done", "POST"): WHO_EDITS_STRUCTURE,
+    # Webhooks: managers only
+    ("alerts-webhooks", "GET"): WHO_EDITS_STRUCTURE,
+    ("alerts-webhooks", "POST"): WHO_EDITS_STRUCTURE,
+    ("alerts-webhook", "GET"): WHO_EDITS_STRUCTURE,
+    ("alerts-webhook-test", "POST"): WHO_EDITS_STRUCTURE,
+    ("alerts-webhook-toggle", "POST"): WHO_EDITS_STRUCTURE,
+    ("alerts-webhook-delete", "POST"): WHO_EDITS_STRUCTURE,
+    ("alerts-redeliver", "POST"): WHO_EDITS_STRUCTURE,
     # Customer feedback: questions, links and posters (the public /f/ pages are not here:
     # they answer anyone holding a link's token, see tests/feedback/)
     ("feedback-setup", "GET"): WHO_EDITS_STRUCTURE,

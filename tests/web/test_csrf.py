@@ -19,6 +19,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership
 from accounts.tokens import create_token
+from alerts import delivery as webhook_delivery
+from alerts import services as alert_services
+from alerts.models import Action, WebhookDelivery, WebhookEndpoint
+from alerts.webhooks import new_secret
 from journeys.models import Journey, Stage
 from team.models import Invitation
 from team.services import link_token
@@ -49,6 +53,9 @@ class Site:
     token: ApiToken
     membership: Membership
     invitation: Invitation
+    action: Action
+    endpoint: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 @pytest.fixture
@@ -73,6 +80,19 @@ def site(personas: Personas) -> Site:
         ],
     )[0]
     token, _ = create_token(user=personas.manager, name="laptop")
+    action = alert_services.open_action(
+        actor=personas.manager,
+        touch_point=touch_point,
+        description="Fix",
+        owner_id=personas.manager.pk,
+    )
+    endpoint = WebhookEndpoint.objects.create(
+        organization=personas.org,
+        url="https://hooks.example.com/x",
+        event_types=["weak_link.entered"],
+        secret=new_secret(),
+    )
+    delivery = webhook_delivery.send_test(actor=personas.manager, endpoint=endpoint)
     invitation = Invitation.objects.create(
         organization=personas.org,
         email="invited@example.test",
@@ -82,7 +102,19 @@ def site(personas: Personas) -> Site:
         expires_at=timezone.now() + timedelta(days=7),
     )
     membership = personas.membership(personas.viewer)
-    return Site(journey, stage, touch_point, criterion, evaluation, token, membership, invitation)
+    return Site(
+        journey,
+        stage,
+        touch_point,
+        criterion,
+        evaluation,
+        token,
+        membership,
+        invitation,
+        action,
+        endpoint,
+        delivery,
+    )
 
 
 def state() -> dict[str, list[tuple[Any, ...]]]:
@@ -131,6 +163,21 @@ def posts(s: Site, personas: Personas) -> list[tuple[str, dict[str, Any]]]:
                 "new_password2": "p4ssphrase-long-enough",
             },
         ),
+        (
+            reverse("action-open", args=[s.touch_point.pk]),
+            {"description": "x", "owner": personas.manager.pk},
+        ),
+        (reverse("action-done", args=[s.action.pk]), {}),
+        (reverse("alerts-read"), {}),
+        (reverse("alerts-settings"), {f"journey-{s.journey.pk}": "digest"}),
+        (
+            reverse("alerts-webhooks"),
+            {"url": "http://127.0.0.1:9/", "event_types": "weak_link.entered"},
+        ),
+        (reverse("alerts-webhook-test", args=[s.endpoint.pk]), {}),
+        (reverse("alerts-webhook-toggle", args=[s.endpoint.pk]), {}),
+        (reverse("alerts-redeliver", args=[s.delivery.pk]), {}),
+        (reverse("alerts-webhook-delete", args=[s.endpoint.pk]), {}),
         (reverse("team-invite"), {"email": "new@example.test", "role": "viewer"}),
         (reverse("team-invitation-resend", args=[s.invitation.pk]), {}),
         (reverse("team-invitation-revoke", args=[s.invitation.pk]), {}),
@@ -244,6 +291,9 @@ def kwargs_for(name: str, site: Site) -> dict[str, Any]:
         "criterion_id": site.criterion.pk,
         "token_id": site.token.pk,
         "pk": site.evaluation.pk,
+        "action_id": site.action.pk,
+        "endpoint_id": site.endpoint.pk,
+        "delivery_id": site.delivery.pk,
     }
     entry = next(e for _, e in web_patterns(get_resolver().url_patterns) if e.name == name)
     return {key: ids[key] for key in entry.pattern.regex.groupindex}

@@ -42,6 +42,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
+from alerts.models import Action, Event, WebhookEndpoint
 from feedback.models import FeedbackLink, FeedbackQuestion
 from journeys.models import Journey, Stage
 from notify.models import OutboundEmail
@@ -131,6 +132,13 @@ OBJECT_ROUTES: dict[str, str] = {
     "editor-criterion-move": "criterion",
     "editor-criterion-archive": "criterion",
     "editor-criterion-restore": "criterion",
+    "action-open": "touchpoint",
+    "action-done": "action",
+    "alerts-webhook": "endpoint",
+    "alerts-webhook-test": "endpoint",
+    "alerts-webhook-toggle": "endpoint",
+    "alerts-webhook-delete": "endpoint",
+    "alerts-redeliver": "delivery",
     "feedback-setup": "touchpoint",
     "feedback-link-create": "touchpoint",
     "feedback-link-revoke": "feedbacklink",
@@ -172,6 +180,10 @@ OWN_ROUTES = {
     "logout",
     "password_change",
     "password_change_done",
+    "alerts-feed",
+    "alerts-read",
+    "alerts-settings",
+    "alerts-webhooks",
     "password_reset",
     "password_reset_done",
     "password_reset_complete",
@@ -233,6 +245,11 @@ def _mark(tenant: Tenant) -> None:
     Criterion.objects.filter(touch_point__journey__in=journeys).update(name=marked)
     Site.objects.for_organization(org).update(name=marked)
     Evaluation.objects.for_organization(org).update(comment=f"{RIVAL_MARK} comment")
+    Action.objects.for_organization(org).update(description=f"{RIVAL_MARK} fix")
+    Event.objects.for_organization(org).update(
+        summary=Concat(Value(f"{RIVAL_MARK} "), F("summary"))
+    )
+    WebhookEndpoint.objects.for_organization(org).update(description=f"{RIVAL_MARK} hook")
     FeedbackLink.objects.for_organization(org).update(label=f"{RIVAL_MARK} poster")
     FeedbackQuestion.objects.for_organization(org).update(text=f"{RIVAL_MARK} question?")
     for journey in journeys:
@@ -351,6 +368,13 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "editor-criteria": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion": {"name": name, "kind": "yes_no", "weight": "1"},
         "editor-criterion-move": {"position": "0"},
+        "action-open": {
+            "description": name,
+            "owner": str(side.people[Role.MANAGER].pk),
+            "due": "2030-01-31",
+        },
+        "alerts-webhooks": {"url": "http://127.0.0.1:9/hook", "event_types": "weak_link.entered"},
+        "alerts-settings": {f"journey-{side.first('journey').pk}": "digest"},
         "feedback-setup": {
             "ask": str(side.tenant.objects["criterion"][1].pk),
             f"text_{side.tenant.objects['criterion'][1].pk}": f"Asked by the {role}?",

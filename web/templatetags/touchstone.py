@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 from django.http import HttpRequest
 
+from alerts.selectors import unread_count
 from touchpoints.models import CriterionKind
 from web.context import current_membership, memberships
 
@@ -33,6 +34,18 @@ def organization_context(context: template.Context) -> dict[str, Any]:
     if request is None or not hasattr(request, "user"):
         return {"current": None, "all": []}
     return {"current": current_membership(request), "all": memberships(request)}
+
+
+@register.simple_tag(takes_context=True)
+def unread_notifications(context: template.Context) -> int:
+    """How many feed entries the signed-in member has not read, in the acting organization."""
+    request: HttpRequest | None = context.get("request")
+    if request is None or not getattr(request, "user", None) or not request.user.is_authenticated:
+        return 0
+    membership = current_membership(request)
+    if membership is None:
+        return 0
+    return unread_count(request.user.pk, membership.organization_id)
 
 
 @register.filter
