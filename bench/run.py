@@ -23,6 +23,7 @@ BENCHMARKS = [
     "api_bench.py",
     "load_bench.py",
     "freshness_bench.py",
+    "polling_bench.py",
     "scale_bench.py",
     "feedback_bench.py",
 ]

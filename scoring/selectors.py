@@ -52,6 +52,7 @@ __all__ = [
     "WeakLinkRow",
     "journey_scores",
     "journeys_scores",
+    "journeys_weeks",
     "organization_weak_links",
     "parse_instant",
     "score_filters",
@@ -786,6 +787,37 @@ def _organization_from_snapshots(
         pending=pending,
         weak_links=weak,
     )
+
+
+# --- Journey trend -------------------------------------------------------------------------------
+
+
+def journeys_weeks(
+    journeys: Sequence[Journey],
+    *,
+    window: Period | None = None,
+    site: Site | int | None = None,
+    source: str | None = None,
+) -> dict[int, list[formulas.WeekPoint]]:
+    """Per journey: n and mean of all its scored evaluations per ISO week, for the
+    TREND_WEEKS weeks ending with the window (default: now), oldest first, empty weeks
+    included, with the same filters as the scores. One query for all the journeys."""
+    if not journeys:
+        return {}
+    sql_window = services.trend_window(_window(journeys[0].organization, window, site, source))
+    by_week = sql.weekly_by_journey(sql_window, [journey.pk for journey in journeys])
+    empty = formulas.weekly_trend([], until=sql_window.until, weeks=services.TREND_WEEKS)
+    return {
+        journey.pk: [
+            formulas.WeekPoint(
+                week_start=week.week_start,
+                n=by_week.get((journey.pk, week.week_start), (0, None))[0],
+                mean=by_week.get((journey.pk, week.week_start), (0, None))[1],
+            )
+            for week in empty
+        ]
+        for journey in journeys
+    }
 
 
 # --- Rows ----------------------------------------------------------------------------------------

@@ -6,7 +6,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import SignInForm
-from web import audit, journey_settings, password_reset, team, views
+from web import (
+    audit,
+    benchmark,
+    journey_settings,
+    live,
+    password_reset,
+    reports,
+    sites,
+    team,
+    views,
+)
 
 # Django's form views take PUT as another spelling of POST; these forms answer GET and POST.
 FORM_METHODS = ["get", "post", "head", "options"]
@@ -17,6 +27,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("organization/", views.choose_organization, name="choose-organization"),
     path("journeys/<id:journey_id>/", views.journey_map, name="journey-map"),
     path("journeys/<id:journey_id>/map/", views.journey_map_body, name="journey-map-body"),
+    path("journeys/<id:journey_id>/changed/", live.journey_changed, name="journey-changed"),
+    path("journeys/<id:journey_id>/sites/", benchmark.journey_sites, name="journey-sites"),
+    path("journeys/<id:journey_id>/sites.csv", reports.journey_sites_csv, name="journey-sites-csv"),
+    path("journeys/<id:journey_id>/scores.csv", reports.journey_map_csv, name="journey-map-csv"),
+    path("overview.csv", reports.overview_csv, name="overview-csv"),
+    path("journeys/<id:journey_id>/report/", reports.journey_report, name="journey-report"),
+    path(
+        "journeys/<id:journey_id>/report.pdf",
+        reports.journey_report_pdf,
+        name="journey-report-pdf",
+    ),
+    path(
+        "touch-points/<id:touch_point_id>/evaluations.csv",
+        reports.touch_point_csv,
+        name="touch-point-csv",
+    ),
     path("journeys/<id:journey_id>/history/", audit.journey_history, name="journey-history"),
     path(
         "journeys/<id:journey_id>/settings/",
@@ -34,6 +60,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", views.account, name="account"),
     path("account/tokens/", views.token_create, name="token-create"),
     path("account/tokens/<id:token_id>/revoke/", views.token_revoke, name="token-revoke"),
+    path("sites/", sites.sites, name="sites"),
+    path("sites/new/", sites.site_create, name="site-create"),
+    path("sites/<id:site_id>/", sites.site_update, name="site-update"),
+    path("sites/<id:site_id>/archive/", sites.site_archive, name="site-archive"),
+    path("sites/<id:site_id>/restore/", sites.site_restore, name="site-restore"),
     path("team/", team.team, name="team"),
     path("team/invite/", team.invite, name="team-invite"),
     path(

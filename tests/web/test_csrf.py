@@ -138,6 +138,7 @@ def posts(s: Site, personas: Personas) -> list[tuple[str, dict[str, Any]]]:
         (reverse("team-member-remove", args=[s.membership.pk]), {}),
         (reverse("team-join", args=[link_token(s.invitation)]), {"name": "Mallory"}),
         (reverse("password_reset"), {"email": "viewer@northwind.test"}),
+        (reverse("site-create"), {"name": "Hijacked"}),
         (reverse("journey-settings", args=[s.journey.pk]), {"name": "Hijacked"}),
         (reverse("logout"), {}),
     ]
@@ -235,6 +236,7 @@ def kwargs_for(name: str, site: Site) -> dict[str, Any]:
         "invitation_id": site.invitation.pk,
         "token": link_token(site.invitation),
         "uidb64": "MQ",
+        "site_id": 10**9,  # no such site: a GET must change nothing
         "link_id": 10**9,  # a feedback link that does not exist: a GET must change nothing
         "journey_id": site.journey.pk,
         "stage_id": site.stage.pk,

@@ -106,9 +106,15 @@ OBJECT_ROUTES: dict[str, str] = {
     "touch-point": "touchpoint",
     "touch-point-card": "touchpoint",
     "touch-point-scores": "touchpoint",
+    "touch-point-csv": "touchpoint",
+    "journey-sites": "journey",
+    "journey-sites-csv": "journey",
+    "journey-map-csv": "journey",
     "token-revoke": "token",
     "evaluate-done": "evaluation",
-    "editor-watch": "journey",
+    "journey-changed": "journey",
+    "journey-report": "journey",
+    "journey-report-pdf": "journey",
     "editor-archived": "journey",
     "editor-stage-create": "journey",
     "editor-stage-update": "stage",
@@ -130,6 +136,9 @@ OBJECT_ROUTES: dict[str, str] = {
     "feedback-link-revoke": "feedbacklink",
     "feedback-poster": "feedbacklink",
     "journey-settings": "journey",
+    "site-update": "site",
+    "site-archive": "site",
+    "site-restore": "site",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -147,6 +156,7 @@ TOKEN_ROUTES: dict[str, dict[str, str]] = {
 # organization, never on an id in the path.
 OWN_ROUTES = {
     "overview",
+    "overview-csv",
     "favicon",
     "activity",
     "choose-organization",
@@ -156,6 +166,8 @@ OWN_ROUTES = {
     "editor-journey-create",
     "team",
     "team-invite",
+    "sites",
+    "site-create",
     "login",
     "logout",
     "password_change",
@@ -347,6 +359,8 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
         "password_reset": {"email": side.people[role].email},
+        "site-create": {"name": f"Site of the {role}", "code": ""},
+        "site-update": {"name": name, "code": "X1"},
         "journey-settings": {
             "name": name,
             "target": "75",
@@ -395,9 +409,18 @@ CSRF_MASK = re.compile(rb"\b[A-Za-z0-9]{64}\b")  # a fresh mask of the CSRF toke
 PER_REQUEST_HEADERS = {"x-request-id", "expires", "content-length"}
 
 
+def body_of(response: Any) -> bytes:
+    """The body, streamed (the evaluations download) or not; read once, kept for later looks."""
+    if not getattr(response, "streaming", False):
+        return bytes(response.content)
+    if not hasattr(response, "read_body"):
+        response.read_body = b"".join(response.streaming_content)
+    return bytes(response.read_body)
+
+
 def observed(response: Any) -> tuple[int, bytes, dict[str, str]]:
     """Everything a caller can observe of a response, bar what differs on every request."""
-    body = CSRF_MASK.sub(b"<csrf>", response.content)
+    body = CSRF_MASK.sub(b"<csrf>", body_of(response))
     headers = {
         name: value
         for name, value in response.headers.items()
@@ -407,7 +430,7 @@ def observed(response: Any) -> tuple[int, bytes, dict[str, str]]:
 
 
 def rival_leaks(response: Any) -> bool:
-    return RIVAL_MARK.encode() in response.content
+    return RIVAL_MARK.encode() in body_of(response)
 
 
 # --- Classification ---------------------------------------------------------------------------
@@ -508,7 +531,7 @@ def test_another_organizations_ids_answer_exactly_like_missing_ids(
                         leaks.append(f"{request} → {response.status_code}, not 404")
                     if observed(response) != missing:
                         leaks.append(
-                            f"{request} → {response.status_code} {response.content[:300]!r}; "
+                            f"{request} → {response.status_code} {body_of(response)[:300]!r}; "
                             f"a missing id → {missing[0]} {missing[1][:300]!r}"
                         )
 
@@ -561,8 +584,8 @@ def test_ids_of_another_organization_in_queries_and_forms_answer_like_missing_id
                 leaks.append(f"{request} shows {RIVAL_MARK}")
             if observed(response) != observed(missing):
                 leaks.append(
-                    f"{request} → {response.status_code} {response.content[:300]!r}; a missing "
-                    f"id → {missing.status_code} {missing.content[:300]!r}"
+                    f"{request} → {response.status_code} {body_of(response)[:300]!r}; a missing "
+                    f"id → {missing.status_code} {body_of(missing)[:300]!r}"
                 )
         after_switch = client.get("/")
         if rival_leaks(after_switch):
@@ -609,7 +632,7 @@ def test_each_role_gets_what_the_permissions_table_says(
         client = signed_in(world.northwind.people[role])
         before = None if role in allowed else web_state()
         response = call(client, route, method, world.northwind, role)
-        seen = f"{role}: {method} {route.name} → {response.status_code} {response.content[:300]!r}"
+        seen = f"{role}: {method} {route.name} → {response.status_code} {body_of(response)[:300]!r}"
         if rival_leaks(response):
             wrong.append(f"{seen}; shows {RIVAL_MARK}")
         if role in allowed:
