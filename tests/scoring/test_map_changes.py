@@ -265,7 +265,7 @@ def _figures(body: Any) -> Any:
     ran (`computed_at`) and the window that ends at that moment."""
     if isinstance(body, dict):
         return {k: _figures(v) for k, v in body.items() if k not in {"computed_at", "window"}}
-    if isinstance(body, list):
+    if isinstance(body, list | tuple):
         return [_figures(v) for v in body]
     return body
 
