@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
+from django.conf import settings
+from django.urls import get_urlconf
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,7 +26,7 @@ class CachedSchemaView(SpectacularAPIView):
 
     def _get_schema_response(self, request: Request) -> Response:
         version = self.api_version or request.version or self._get_version_parameter(request)
-        key = (version, self.serve_public, self.urlconf)
+        key = (version, self.serve_public, self.urlconf or get_urlconf() or settings.ROOT_URLCONF)
         schema = self._built.get(key)
         if schema is None:
             with self._lock:  # one build per process, even under concurrent first requests
