@@ -14,6 +14,12 @@ RUN groupadd --system --gid 10001 touchstone \
 
 WORKDIR /app
 
+# WeasyPrint (the journey report's PDF) draws text with pango, harfbuzz and fontconfig.
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
+       libharfbuzz0b libfontconfig1 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject.toml alone (the runtime set, not the dev extras), so
 # this layer is rebuilt only when the pins change. psycopg[binary] ships libpq in its wheel.
 COPY pyproject.toml /tmp/touchstone/pyproject.toml

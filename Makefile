@@ -17,7 +17,13 @@ export REDIS_URL ?= redis://127.0.0.1:6379/0
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# WeasyPrint (the journey report's PDF) needs Debian's pango, harfbuzz and fontconfig.
+PDF_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libfontconfig1 fonts-dejavu-core
+
 .venv/.installed: pyproject.toml
+	@ldconfig -p | grep -q libpangoft2-1.0 || { echo "Installing $(PDF_LIBS)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_LIBS) >/dev/null \
+		|| echo "Could not install $(PDF_LIBS): install them (the PDF report needs them)"; }
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet ".[dev]"
@@ -57,10 +63,11 @@ test: install services ## Run the whole test suite (real PostgreSQL, Redis, Cele
 test-fast: install services ## The inner loop: everything but worker, browser and slow tests
 	DEBUG=true $(PY) -m pytest -n 2 -m "not worker and not browser and not slow" $(PYTEST_ARGS)
 
-lint: install ## ruff, format check, mypy, missing migrations
+lint: install ## ruff, format check, mypy, import layers, missing migrations
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DEBUG=true .venv/bin/mypy
+	.venv/bin/lint-imports
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 format: install ## Apply ruff's fixes and formatting
@@ -68,7 +75,7 @@ format: install ## Apply ruff's fixes and formatting
 	.venv/bin/ruff format .
 
 # The scale bench's size: `make bench SCALE=10m` (about 25 minutes the first time on 2 cores, to generate
-# the data into its own database). ONLY=scale (or scoring, api, load) runs one bench.
+# the data into its own database). ONLY=scale (or scoring, api, load, freshness, feedback, polling) runs one bench.
 SCALE ?= 1m
 bench: install services ## Run the benchmarks (SCALE=10m: scale bench at 10M; ONLY=scale: one)
 	DEBUG=true $(PY) bench/run.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY))

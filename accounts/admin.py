@@ -3,20 +3,18 @@ habits the other apps share: read-only facts, and audited saves of changed field
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
-from django.db import models
 from django.forms import ModelForm
 from django.http import HttpRequest
 
 from accounts.forms import AdminSignInForm
 from accounts.models import AuditEvent, Membership, Organization, User
-from accounts.services import end_sessions, record_audit
+from accounts.services import audit_changes, end_sessions, record_audit
 
 # The admin's sign-in counts failures under the same identity as the site's (brute_force).
 admin.site.login_form = AdminSignInForm
@@ -60,16 +58,6 @@ class ReadOnlyTabularInline(admin.TabularInline):
         return False
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, models.Model):
-        return value.pk
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
 class AuditedAdmin(admin.ModelAdmin):
     """Saves only the fields the form changed and writes the audit row a service would.
 
@@ -100,10 +88,9 @@ class AuditedAdmin(admin.ModelAdmin):
             organization=obj.organization_id,
             action="update",
             obj=obj,
-            changes={
-                name: [_jsonable(form.initial.get(name)), _jsonable(form.cleaned_data[name])]
-                for name in changed
-            },
+            changes=audit_changes(
+                form.initial, {name: form.cleaned_data[name] for name in changed}
+            ),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
@@ -14,6 +16,42 @@ from django.utils.text import slugify
 
 from accounts.models import AuditEvent, Membership, Organization, Role, User
 from core.text import validated_text
+
+
+def audit_value(value: Any) -> Any:
+    """A value as the audit log stores it (JSON): a row as its id, a date as ISO 8601 text,
+    lists and mappings value by value, anything else unusual as its text."""
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, datetime.date | datetime.datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [audit_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): audit_value(item) for key, item in value.items()}
+    return str(value)
+
+
+def audit_changes(
+    before: models.Model | Mapping[str, Any], after: Mapping[str, Any]
+) -> dict[str, list[Any]]:
+    """The `changes` of an "update" audit row: `{field: [old, new]}` for every field of
+    `after` whose value differs from the one `before` holds (an object's attribute, or a
+    mapping's value), both in their stored form.
+
+    The one diff every writer records (the services and the admin's audited saves), so
+    the history page reads the same shape whoever made the change."""
+    if isinstance(before, models.Model):
+        old = {field: getattr(before, field) for field in after}
+    else:
+        old = {field: before.get(field) for field in after}
+    return {
+        field: [audit_value(old[field]), audit_value(value)]
+        for field, value in after.items()
+        if old[field] != value
+    }
 
 
 def record_audit(

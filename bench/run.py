@@ -23,7 +23,9 @@ BENCHMARKS = [
     "api_bench.py",
     "load_bench.py",
     "freshness_bench.py",
+    "polling_bench.py",
     "scale_bench.py",
+    "feedback_bench.py",
 ]
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
+from django.conf import settings
 from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
@@ -101,6 +102,4 @@ def _log_like_django(**kwargs: Any) -> None:
     """Workers and beat log through settings.LOGGING (JSON in production, with the
     request id) instead of Celery's own format: connecting here tells Celery not to
     configure logging itself."""
-    from django.conf import settings
-
     logging.config.dictConfig(settings.LOGGING)

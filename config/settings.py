@@ -2,6 +2,7 @@
 
 import os
 import ssl
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -126,10 +127,16 @@ TEMPLATES = [
     },
 ]
 
+# The development server (`manage.py runserver`, `make run`) serves each request on a new
+# thread, and a persistent connection belongs to its thread: with a max age every request
+# would leave one open until PostgreSQL refused new clients (it did, after 15 minutes of
+# browsing). Django's docs: don't enable persistent connections under runserver. Gunicorn
+# and the workers keep DATABASE_CONN_MAX_AGE.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/touchstone"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_max_age=0 if RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -324,6 +331,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: a nullable reference is oneOf [the schema, null]; 3.0 has no way to say it
+    # (nullable beside allOf is ignored by validators and generators alike).
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema_hooks.add_common_responses",
+    ],
 }
 
 # --- Security headers ------------------------------------------------------------

@@ -24,6 +24,7 @@ api_v1 = [
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
+    path("", include("team.api_urls")),
     path("", include("feedback.api_urls")),
     path("schema/", CachedSchemaView.as_view(), name="api-schema"),
     # metadata_class=None: OPTIONS answers 405 instead of rendering the HTML page without

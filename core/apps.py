@@ -5,6 +5,7 @@ broker access. It imports no domain app; the domain apps import it."""
 from django.apps import AppConfig
 from django.core.checks import Tags, register
 
+from core import ids  # noqa: F401  (registers the `<id:...>` path converter before any URLconf is read)
 from core.checks import check_proxy_trust, check_utc_and_broker
 
 
@@ -14,5 +15,3 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         register(check_utc_and_broker, Tags.compatibility)
         register(check_proxy_trust, Tags.security)
-        # Registers the `<id:...>` path converter before any URLconf is read.
-        from core import ids  # noqa: F401

@@ -16,7 +16,6 @@ from accounts.models import Organization
 from core.map_changes import map_changed
 from journeys.models import Journey, Stage
 from journeys.services import SCORED_JOURNEY_FIELDS, SCORING_SETTINGS, update_scoring_settings
-from touchpoints.models import TouchPoint
 
 STRUCTURE_HELP = (
     "Positions, archiving, targets and new children are changed in the journey map or "
@@ -88,13 +87,6 @@ class JourneyAdmin(AuditedAdmin):
             map_changed(journey_ids=[obj.pk])
 
 
-class TouchPointInline(ReadOnlyTabularInline):
-    model = TouchPoint
-    fields = ("name", "position", "channel", "importance", archived)
-    ordering = ("position", "id")
-    show_change_link = True
-
-
 @admin.register(Stage)
 class StageAdmin(AuditedAdmin):
     """Stages are added, moved and archived in the journey map or the API; here they
@@ -115,7 +107,8 @@ class StageAdmin(AuditedAdmin):
             },
         ),
     )
-    inlines = (TouchPointInline,)
+    # Its touch points are listed by touchpoints.admin, which re-registers this admin
+    # with their inline: journeys does not import the layer above it.
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
-from accounts.services import record_audit
+from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, raise_if
@@ -86,11 +86,7 @@ def create_journey(
 def update_journey(*, actor: User, journey: Journey, data: dict[str, Any]) -> Journey:
     require_role(actor, journey.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _journey_values(data)
-    changes = {
-        field: [getattr(journey, field), value]
-        for field, value in values.items()
-        if getattr(journey, field) != value
-    }
+    changes = audit_changes(journey, values)
     for field, value in values.items():
         setattr(journey, field, value)
     if changes:
@@ -187,7 +183,7 @@ def create_stage(
 def update_stage(*, actor: User, stage: Stage, data: dict[str, Any]) -> Stage:
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _stage_values(data)
-    changes = {f: [getattr(stage, f), v] for f, v in values.items() if getattr(stage, f) != v}
+    changes = audit_changes(stage, values)
     for field, value in values.items():
         setattr(stage, field, value)
     if changes:
@@ -276,7 +272,7 @@ def update_scoring_settings(
         require_role(actor, organization, ROLES_THAT_EDIT_STRUCTURE)
     values = _scoring_values(data)
     current = Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
-    changes = {f: [getattr(current, f), v] for f, v in values.items() if getattr(current, f) != v}
+    changes = audit_changes(current, values)
     for field, value in values.items():
         setattr(current, field, value)
         setattr(organization, field, value)

@@ -25,8 +25,9 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.identity import normalised_email
 from accounts.models import Organization
-from notify import tasks
+from core import broker
 from notify.models import EmailStatus, OutboundEmail
 
 log = logging.getLogger("touchstone.email")
@@ -45,7 +46,7 @@ def clean_address(value: str, *, field: str = "email") -> str:
     newline there is header injection."""
     if any(ch in value for ch in _HEADER_BREAKS):
         raise ValidationError({field: ["An email address cannot contain line breaks."]})
-    address = value.strip().lower()
+    address = normalised_email(value)
     if len(address) > 254:
         raise ValidationError({field: ["An email address has at most 254 characters."]})
     try:
@@ -96,11 +97,15 @@ def send_email(
     return email
 
 
+# Published by name (core.broker): notify.tasks imports this module.
+DELIVER_EMAIL = "notify.tasks.deliver_email"
+
+
 def queue_delivery(email_id: int, *, countdown: float = 0) -> None:
     """Publish the delivery task; a broker that is down costs a sweep interval, not the
     request (the outbox row stays queued)."""
     try:
-        tasks.deliver_email.apply_async(args=(email_id,), countdown=countdown)
+        broker.send_task(DELIVER_EMAIL, args=(email_id,), countdown=countdown)
     except Exception:
         log.warning("Could not queue email %s; the sweep will send it.", email_id, exc_info=True)
 

@@ -356,6 +356,45 @@ def aggregate(
     }
 
 
+def weekly_by_journey(
+    window: Window, journey_ids: Sequence[int]
+) -> dict[tuple[int, date], tuple[int, float | None]]:
+    """(journey, ISO week) -> (n, mean) of scored evaluations in the window, for several
+    journeys in one query (the overview's sparklines): `aggregate` by week, many scopes."""
+    if not journey_ids:
+        return {}
+    days, edges = window.split()
+    parts: list[str] = []
+    params: list[Any] = []
+    if days:
+        filters, fparams = _filters(window, "r")
+        parts.append(
+            f"""SELECT r.journey_id AS j, {KEY_WEEK[0]} AS k, r.n, r.mean
+                FROM scoring_dayrollup r
+                WHERE r.journey_id = ANY(%s) AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
+        )
+        params += [list(journey_ids), days[0], days[1], *fparams]
+    for since, until in edges:
+        filters, fparams = _filters(window, "e")
+        parts.append(
+            f"""SELECT e.journey_id AS j, {KEY_WEEK[1]} AS k, count(e.score), avg(e.score)
+                FROM touchpoints_evaluation e
+                WHERE e.journey_id = ANY(%s) AND e.observed_at >= %s AND e.observed_at < %s{filters}
+                GROUP BY 1, 2"""  # noqa: S608
+        )
+        params += [list(journey_ids), since, until, *fparams]
+    if not parts:
+        return {}
+    rows = _fetch(
+        f"""
+        WITH parts (j, k, n, mean) AS ({" UNION ALL ".join(parts)})
+        SELECT j, k, sum(n), sum(n * mean) / nullif(sum(n), 0) FROM parts GROUP BY j, k
+        """,  # noqa: S608  (fragments are constants; values are parameters)
+        params,
+    )
+    return {(j, k): (int(n), mean) for j, k, n, mean in rows}
+
+
 def criterion_aggregates(
     window: Window, touch_point_id: int
 ) -> dict[int, tuple[int, float | None]]:

@@ -19,12 +19,14 @@ from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import require_role
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.services import end_sessions, record_audit
-from journeys.services import clean_text, raise_if
+from core.text import clean_text, raise_if
 from notify.services import clean_address, header_text, send_email
 from team.models import Invitation, InvitationStatus
 
@@ -43,6 +45,12 @@ def _clean_role(role: str) -> Role:
 
 
 # --- Links -----------------------------------------------------------------------------
+
+
+def link_base(request: HttpRequest) -> str:
+    """The absolute address invitation tokens are appended to (…/team/join/), on the host
+    the manager is using (Django checked it against ALLOWED_HOSTS)."""
+    return request.build_absolute_uri(reverse("team-join", args=["-"]))[:-2]
 
 
 def link_token(invitation: Invitation) -> str:
@@ -65,7 +73,9 @@ def invitation_for_link(token: str) -> Invitation:
     by the signature: ids alone tell nothing)."""
     try:
         data = signing.loads(token, salt=LINK_SALT)
-        invitation = Invitation.objects.select_related("organization").get(pk=int(data["i"]))
+        invitation: Invitation = Invitation.objects.select_related("organization").get(
+            pk=int(data["i"])
+        )
     except (signing.BadSignature, Invitation.DoesNotExist, KeyError, TypeError, ValueError):
         raise InvalidLinkError("This invitation link is not valid.", status=404) from None
     if not secrets.compare_digest(str(data.get("n", "")), invitation.nonce):
@@ -128,7 +138,7 @@ def invite(
     raise_if(errors)
     if Membership.objects.filter(organization=organization, user__email=address).exists():
         raise ValidationError({"email": [f"{address} is already a member of {organization.name}."]})
-    existing = (
+    existing: Invitation | None = (
         Invitation.objects.select_for_update()
         .filter(
             organization=organization,
@@ -197,7 +207,7 @@ def revoke_invitation(*, actor: User, invitation: Invitation) -> Invitation:
 
 
 def _lock_open(invitation: Invitation) -> Invitation:
-    locked = (
+    locked: Invitation = (
         Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
     )
     if locked.status != InvitationStatus.PENDING or locked.nonce != invitation.nonce:

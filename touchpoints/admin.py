@@ -14,7 +14,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from accounts.admin import AuditedAdmin, ReadOnlyAdmin, ReadOnlyTabularInline
-from journeys.admin import STRUCTURE_HELP, ArchivedFilter, archived
+from journeys.admin import STRUCTURE_HELP, ArchivedFilter, StageAdmin, archived
+from journeys.models import Stage
 from touchpoints.models import (
     Answer,
     Criterion,
@@ -30,6 +31,23 @@ def _one_decimal(value: float | None) -> str | None:
 
 
 # --- Touch points --------------------------------------------------------------------------
+
+
+class TouchPointInline(ReadOnlyTabularInline):
+    model = TouchPoint
+    fields = ("name", "position", "channel", "importance", archived)
+    ordering = ("position", "id")
+    show_change_link = True
+
+
+class StageWithTouchPointsAdmin(StageAdmin):
+    """journeys.admin's stage page, with the stage's touch points listed below it."""
+
+    inlines = (TouchPointInline,)
+
+
+admin.site.unregister(Stage)
+admin.site.register(Stage, StageWithTouchPointsAdmin)
 
 
 class CriterionInline(ReadOnlyTabularInline):

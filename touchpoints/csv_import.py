@@ -118,7 +118,7 @@ class _Evaluation:
 @dataclass(frozen=True)
 class Row:
     line: int  # where the row starts (a quoted comment may span lines)
-    cells: dict[str, str]  # by column: stripped, and un-neutralised (scoring.export)
+    cells: dict[str, str]  # by column: stripped, and un-neutralised (core.csv)
     problem: str = ""  # why the row cannot be read; its cells are then empty
 
 

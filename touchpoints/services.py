@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.access import membership_for, require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
-from accounts.services import record_audit
+from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, is_storable, raise_if, text_problems
@@ -123,9 +123,7 @@ def create_touch_point(
 def update_touch_point(*, actor: User, touch_point: TouchPoint, data: dict[str, Any]) -> TouchPoint:
     require_role(actor, touch_point.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     values = _touch_point_values(data)
-    changes = {
-        f: [getattr(touch_point, f), v] for f, v in values.items() if getattr(touch_point, f) != v
-    }
+    changes = audit_changes(touch_point, values)
     for name, value in values.items():
         setattr(touch_point, name, value)
     if changes:
@@ -445,9 +443,7 @@ def update_criterion(*, actor: User, criterion: Criterion, data: dict[str, Any])
             errors.setdefault(key, []).extend(messages)
         rubric = {}
     raise_if(errors)
-    rubric_changes = {
-        k: [getattr(current, k), v] for k, v in rubric.items() if getattr(current, k) != v
-    }
+    rubric_changes = audit_changes(current, rubric)
     if changes:
         criterion.save(update_fields=[k for k in CRITERION_TEXT_FIELDS if k in changes])
     if rubric_changes:
@@ -561,7 +557,7 @@ def update_site(*, actor: User, site: Site, data: dict[str, Any]) -> Site:
     ):
         errors["name"] = [f"There is already a site called {name!r}."]
     raise_if(errors)
-    changes = {f: [getattr(site, f), v] for f, v in values.items() if getattr(site, f) != v}
+    changes = audit_changes(site, values)
     if changes:
         for key in changes:
             setattr(site, key, values[key])
@@ -735,9 +731,9 @@ def _validate_item(
             add(f"answers[{i}].criterion", f"{criterion.name!r} is answered more than once.")
             continue
         seen.add(criterion_id)
-        problem = _check_value(criterion.rubric, answer.value)
-        if problem:
-            add(f"answers[{i}].value", f"{criterion.name}: {problem}")
+        value_problem = _check_value(criterion.rubric, answer.value)
+        if value_problem:
+            add(f"answers[{i}].value", f"{criterion.name}: {value_problem}")
         answered[criterion_id] = answer.value
     for criterion in active.values():
         if criterion.rubric.critical and answered.get(criterion.pk) is None:

@@ -19,8 +19,8 @@ from django.shortcuts import render
 from accounts.models import AuditEvent, Membership
 from core.ids import parse_id
 from journeys.models import Journey
-from web.context import require_membership
-from web.views import _journey_for_member, member_page
+from web.context import journey_for_member, require_membership
+from web.views import member_page
 
 EVENTS_PER_PAGE = 50
 
@@ -112,7 +112,7 @@ def _page(request: HttpRequest, events: Any) -> Page[AuditEvent]:
 @member_page
 def journey_history(request: HttpRequest, journey_id: int) -> HttpResponse:
     """Every structure change of one journey, newest first."""
-    journey, membership = _journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
     _require_manager(membership)
     events = (
         AuditEvent.objects.for_organization(journey.organization_id)

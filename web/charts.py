@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from scoring import formulas
+
 SCORE_MAX = 100.0
 
 
@@ -20,6 +22,7 @@ class Dot:
     y: float
     css: str
     title: str
+    number: int = 0  # the touch point's number on the map's cards (0: none)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class Chart:
     grid: list[Label] = field(default_factory=list)  # horizontal lines with their value
     x_labels: list[Label] = field(default_factory=list)
     separators: list[Label] = field(default_factory=list)  # vertical lines with a caption
+    # The score line: where touch points with too few evaluations sit, apart from the axis.
+    unscored_y: float = 0.0
+    weakest_x: float | None = None  # the weakest point, kept in view when the line scrolls
+    summary: str = ""  # the text alternative, in words
 
     @property
     def x_end(self) -> float:
@@ -110,13 +117,19 @@ class LinePoint:
 
 
 def journey_line(points: Sequence[LinePoint]) -> Chart:
-    """The score line along the whole journey: one step per touch point, in map order,
-    the target drawn as a stepped reference line, stage boundaries as dashed verticals."""
-    step = 56.0
-    left, right = 36.0, 16.0
-    width = max(960.0, left + right + step * max(len(points), 1))
-    chart = Chart(width=width, height=220.0, left=left, right=right, top=28.0, bottom=16.0)
+    """The score line along the whole journey: one numbered step per touch point in map
+    order (the numbers match the cards), the target as a stepped reference line, stage
+    boundaries as dashed verticals. Touch points with too few evaluations to call sit on a
+    row of their own below the axis, never at 0, which would read as a zero score.
+
+    Narrow steps keep a short journey inside a phone's width; a long one scrolls in its box,
+    and `weakest_x` tells the page where to scroll so the weakest point is in view."""
+    step = 40.0
+    left, right = 36.0, 12.0
+    width = max(320.0, left + right + step * max(len(points), 1))
+    chart = Chart(width=width, height=172.0, left=left, right=right, top=22.0, bottom=36.0)
     _score_grid(chart)
+    chart.unscored_y = round(chart.y_base + 22, 1)
     if not points:
         return chart
     inner = width - left - right
@@ -124,7 +137,12 @@ def journey_line(points: Sequence[LinePoint]) -> Chart:
     half = inner / len(points) / 2
     chart.lines = [
         _polyline([(x, chart.y_for(y)) for x, y in seg])
-        for seg in _segments([(x, p.smoothed) for x, p in zip(xs, points, strict=True)])
+        for seg in _segments(
+            [
+                (x, p.smoothed if p.status != formulas.INSUFFICIENT_DATA else None)
+                for x, p in zip(xs, points, strict=True)
+            ]
+        )
         if len(seg) > 1
     ]
     target: list[tuple[float, float]] = []
@@ -132,23 +150,99 @@ def journey_line(points: Sequence[LinePoint]) -> Chart:
         y = chart.y_for(p.target)
         target += [(x - half, y), (x + half, y)]
     chart.target = _polyline(target)
-    for x, p in zip(xs, points, strict=True):
-        value = p.smoothed if p.smoothed is not None else 0.0
-        shown = f"{p.smoothed:.1f}" if p.smoothed is not None else "no score"
+    weakest: tuple[float, float] | None = None
+    for number, (x, p) in enumerate(zip(xs, points, strict=True), start=1):
+        scored = p.smoothed is not None and p.status != formulas.INSUFFICIENT_DATA
+        if scored:
+            shown = f"{p.smoothed:.1f} against a target of {p.target:.0f}"
+            y = chart.y_for(p.smoothed)  # type: ignore[arg-type]
+            gap = p.target - p.smoothed  # type: ignore[operator]
+            if weakest is None or gap > weakest[0]:
+                weakest = (gap, x)
+        else:
+            shown = "too few evaluations to call"
+            y = chart.unscored_y
         chart.dots.append(
-            Dot(
-                x,
-                chart.y_for(value),
-                p.status or "none",
-                f"{p.name} ({p.stage}): {shown}, target {p.target:.0f}",
-            )
+            Dot(x, y, p.status or "none", f"{number}. {p.name} ({p.stage}): {shown}", number)
         )
-    previous = None
-    for x, p in zip(xs, points, strict=True):
-        if p.stage != previous:
-            chart.separators.append(Label(round(x - half, 1), chart.top - 10, p.stage))
-            previous = p.stage
+    chart.weakest_x = weakest[1] if weakest else None
+    # Stage captions, each cut to the width of its stage (about 7 units a character).
+    starts = [i for i, p in enumerate(points) if i == 0 or p.stage != points[i - 1].stage]
+    for i, end in zip(starts, [*starts[1:], len(points)], strict=True):
+        room = max(1, int((end - i) * 2 * half / 7) - 1)
+        text = (
+            points[i].stage if len(points[i].stage) <= room else points[i].stage[: room - 1] + "…"
+        )
+        chart.separators.append(Label(round(xs[i] - half, 1), chart.top - 10, text))
+    scored_dots = [d for d, p in zip(chart.dots, points, strict=True) if d.y != chart.unscored_y]
+    unscored = len(points) - len(scored_dots)
+    chart.summary = f"{len(points)} touch points; " + (
+        f"{unscored} with too few evaluations to call." if unscored else "all scored."
+    )
     return chart
+
+
+def sparkline(weeks: Sequence[formulas.WeekPoint], target: float | None) -> Chart:
+    """A 12-week trend small enough for a card: the weekly mean as a line, the target dashed,
+    the latest week as a dot; `summary` says the same in words."""
+    chart = Chart(width=120.0, height=36.0, left=2.0, right=4.0, top=3.0, bottom=3.0)
+    if not weeks:
+        chart.summary = "No evaluations in the last 12 weeks."
+        return chart
+    inner = chart.width - chart.left - chart.right
+    slot = inner / max(len(weeks) - 1, 1)
+    xs = [round(chart.left + slot * i, 1) for i in range(len(weeks))]
+    # Scaled to the weeks' own range (and the target), as sparklines are: a few points of
+    # change must show on a card, where the whole 0-100 axis would flatten them.
+    values = [w.mean for w in weeks if w.mean is not None] + ([target] if target else [])
+    low = max(0.0, min(values, default=0.0) - 5)
+    high = min(SCORE_MAX, max(values, default=SCORE_MAX) + 5)
+    span = max(high - low, 1.0)
+
+    def y_for(value: float) -> float:
+        room = chart.height - chart.top - chart.bottom
+        return round(chart.top + room * (1 - (value - low) / span), 1)
+
+    chart.lines = [
+        _polyline([(x, y_for(y)) for x, y in seg])
+        for seg in _segments([(x, w.mean) for x, w in zip(xs, weeks, strict=True)])
+        if len(seg) > 1
+    ]
+    measured = [(x, w) for x, w in zip(xs, weeks, strict=True) if w.mean is not None]
+    if measured:
+        x, last = measured[-1]
+        chart.dots.append(Dot(x, y_for(last.mean), "line", ""))  # type: ignore[arg-type]
+    if target is not None:
+        y = y_for(target)
+        chart.target = _polyline([(chart.left, y), (chart.x_end, y)])
+    if len(measured) >= 2:
+        first, latest = measured[0][1], measured[-1][1]
+        chart.summary = (
+            f"Weekly mean over 12 weeks: {first.mean:.0f} in the week of "
+            f"{first.week_start:%-d %b}, {latest.mean:.0f} in the week of {latest.week_start:%-d %b}"
+            f" ({sum(w.n for w in weeks)} evaluations)."
+        )
+    elif measured:
+        only = measured[0][1]
+        chart.summary = (
+            f"Only one week with evaluations in 12 weeks: mean {only.mean:.0f} "
+            f"in the week of {only.week_start:%-d %b}."
+        )
+    else:
+        chart.summary = "No evaluations in the last 12 weeks."
+    return chart
+
+
+def against_target(score: float | None, target: float) -> str:
+    """The status colour a score earns against a target (the bands of scoring.formulas),
+    for a journey's score on its card: meets, at_risk, weak_link, or none without a score."""
+    if score is None:
+        return "none"
+    if score >= target:
+        return formulas.MEETS
+    if score >= target - formulas.DEFAULT_AT_RISK_BAND:
+        return formulas.AT_RISK
+    return formulas.WEAK_LINK
 
 
 @dataclass(frozen=True)

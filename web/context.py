@@ -7,14 +7,22 @@ since simply stops being offered.
 
 The memberships are read once per request and kept on it, so the page view and the header
 (rendered by the template tag) share one query.
+
+Objects a page opens are looked up here too (member_object and the two below it): among
+the organizations the user belongs to, so another organization's journey or touch point is
+a 404, exactly like one that does not exist.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from typing import Any
 
-from accounts.models import Membership
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from accounts.models import Membership, TenantQuerySet
+from journeys.models import Journey
+from touchpoints.models import TouchPoint
 
 SESSION_KEY = "touchstone_organization_id"
 _CACHE_ATTR = "_touchstone_memberships"
@@ -72,3 +80,49 @@ def choose_organization(request: HttpRequest, organization_id: int) -> Membershi
     if membership is not None:
         request.session[SESSION_KEY] = membership.organization_id
     return membership
+
+
+# --- Objects a page opens ----------------------------------------------------------------
+
+
+def organization_ids(request: HttpRequest) -> list[int]:
+    return [m.organization_id for m in memberships(request)]
+
+
+def acting_in(request: HttpRequest, organization_id: int) -> Membership:
+    """The user's membership in the object's organization, made the acting one, so the
+    header, the nav and the role checks follow the object the user opened."""
+    membership = choose_organization(request, organization_id)
+    if membership is None:  # the lookups below only find objects of the user's organizations
+        raise Http404
+    return membership
+
+
+def member_object(request: HttpRequest, objects: TenantQuerySet, pk: int, name: str) -> Any:
+    """The object `pk` of `objects` if it belongs to one of the user's organizations;
+    any other id is a 404, the same as a missing one."""
+    found = objects.for_organizations(organization_ids(request)).filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {name}.")
+    return found
+
+
+def journey_for_member(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
+    """A journey of one of the user's organizations; any other id is a 404."""
+    journey = member_object(
+        request, Journey.objects.select_related("organization"), journey_id, "journey"
+    )
+    return journey, acting_in(request, journey.organization_id)
+
+
+def touch_point_for_member(
+    request: HttpRequest, touch_point_id: int
+) -> tuple[TouchPoint, Membership]:
+    """A touch point of one of the user's organizations; any other id is a 404."""
+    touch_point = member_object(
+        request,
+        TouchPoint.objects.select_related("stage", "journey__organization"),
+        touch_point_id,
+        "touch point",
+    )
+    return touch_point, acting_in(request, touch_point.organization_id)

@@ -19,27 +19,21 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import AuditEvent, Membership, User
+from accounts.models import Membership, User
 from journeys import services as journey_services
 from journeys.models import Journey, Stage
-from scoring.models import JourneyScore, StaleMark
 from touchpoints import services as tp_services
 from touchpoints.models import Channel, Criterion, CriterionKind, TouchPoint
 from web import forms_editor as forms
-from web.context import require_membership
-from web.views import (
-    _acting_in,
-    _journey_for_member,
-    _map_context,
-    _member_object,
-)
+from web.context import acting_in, journey_for_member, member_object, require_membership
+from web.filters import page_filters
+from web.views import map_context
 
 View = Callable[..., HttpResponse]
 FORM_ERROR_STATUS = 400
@@ -63,26 +57,26 @@ def _actor(request: HttpRequest) -> User:
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
     """The acting membership, which must be allowed to edit structure (else 403)."""
-    membership = _acting_in(request, organization_id)
+    membership = acting_in(request, organization_id)
     if not membership.can_edit_structure:
         raise PermissionDenied("Only managers change the structure of a journey.")
     return membership
 
 
 def _journey(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
-    journey, _ = _journey_for_member(request, journey_id)
+    journey, _ = journey_for_member(request, journey_id)
     return journey, _as_manager(request, journey.organization_id)
 
 
 def _stage(request: HttpRequest, stage_id: int) -> tuple[Stage, Membership]:
-    stage = _member_object(
+    stage = member_object(
         request, Stage.objects.select_related("journey__organization"), stage_id, "stage"
     )
     return stage, _as_manager(request, stage.organization_id)
 
 
 def _touch_point(request: HttpRequest, touch_point_id: int) -> tuple[TouchPoint, Membership]:
-    touch_point = _member_object(
+    touch_point = member_object(
         request,
         TouchPoint.objects.select_related("stage", "journey__organization"),
         touch_point_id,
@@ -92,7 +86,7 @@ def _touch_point(request: HttpRequest, touch_point_id: int) -> tuple[TouchPoint,
 
 
 def _criterion(request: HttpRequest, criterion_id: int) -> tuple[Criterion, Membership]:
-    criterion = _member_object(
+    criterion = member_object(
         request,
         Criterion.objects.select_related("touch_point__journey", "current_version"),
         criterion_id,
@@ -119,7 +113,7 @@ def _map(
         if message:
             (messages.error if status >= 400 else messages.success)(request, message)
         return HttpResponseRedirect(reverse("journey-map", args=[journey.pk]))
-    context = _map_context(journey, membership)
+    context = map_context(journey, membership, page_filters(request, journey.organization))
     context.update(
         editor_message=message,
         editor_failed=status >= 400,
@@ -172,41 +166,6 @@ def journey_create(request: HttpRequest) -> HttpResponse:
         response["HX-Redirect"] = url
         return response
     return HttpResponseRedirect(url)
-
-
-@editor_read
-def watch(request: HttpRequest, journey_id: int) -> HttpResponse:
-    """Has anything on this map changed since `v`? 204 if not; otherwise the watcher with
-    the new fingerprint and an HX-Trigger that refreshes the map (paused while editing).
-
-    A map opened before anyone evaluated has no pending card to poll; this is how it still
-    learns that evaluations arrived, a score landed, or another manager changed it.
-    """
-    journey, _ = _journey(request, journey_id)
-    current = _fingerprint(journey)
-    known = request.GET.get("v")
-    if known == current:
-        return HttpResponse(status=204)
-    response = render(request, "web/editor/_watch.html", {"journey": journey, "version": current})
-    if known is not None:  # the page's first ask only learns the fingerprint
-        response["HX-Trigger"] = "touchstone:scored"
-    return response
-
-
-def _fingerprint(journey: Journey) -> str:
-    """What a map shows changes only with a new snapshot, a stale mark or a structure edit."""
-    computed = (
-        JourneyScore.objects.filter(journey_id=journey.pk)
-        .values_list("computed_at", flat=True)
-        .first()
-    )
-    stale = StaleMark.objects.filter(touch_point__journey_id=journey.pk).aggregate(last=Max("id"))[
-        "last"
-    ]
-    edited = AuditEvent.objects.filter(organization_id=journey.organization_id).aggregate(
-        last=Max("id")
-    )["last"]
-    return f"{computed.timestamp() if computed else 0}-{stale or 0}-{edited or 0}"
 
 
 # --- Stages --------------------------------------------------------------------------------
@@ -513,7 +472,12 @@ def _criteria(
         if extra.get("message"):
             (messages.error if status >= 400 else messages.success)(request, extra["message"])
         return render(request, "web/editor/criteria_page.html", context, status=status)
-    return render(request, "web/editor/_criteria.html", context, status=status)
+    response = render(request, "web/editor/_criteria.html", context, status=status)
+    if request.method == "POST" and status < 400:
+        # Every other section that shows criteria (the touch point page's Criteria table,
+        # the map) refreshes now, instead of saying "No criteria yet" after an add.
+        response["HX-Trigger"] = "touchstone:scored"
+    return response
 
 
 @never_cache

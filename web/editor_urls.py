@@ -6,7 +6,6 @@ from web import editor
 
 urlpatterns: list[URLPattern] = [
     path("journeys/", editor.journey_create, name="editor-journey-create"),
-    path("journeys/<id:journey_id>/watch/", editor.watch, name="editor-watch"),
     path("journeys/<id:journey_id>/archived/", editor.archived, name="editor-archived"),
     path("journeys/<id:journey_id>/stages/", editor.stage_create, name="editor-stage-create"),
     path("stages/<id:stage_id>/", editor.stage_update, name="editor-stage-update"),

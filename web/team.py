@@ -26,8 +26,8 @@ from accounts.models import Membership, Role, User
 from notify.selectors import failed_emails
 from team import selectors, services
 from team.models import Invitation
-from web.context import SESSION_KEY, require_membership
-from web.views import _acting_in, _organization_ids, member_page
+from web.context import SESSION_KEY, acting_in, organization_ids, require_membership
+from web.views import member_page
 
 FORM_ERROR_STATUS = 400
 
@@ -41,7 +41,7 @@ def _actor(request: HttpRequest) -> User:
 
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
-    membership = _acting_in(request, organization_id)
+    membership = acting_in(request, organization_id)
     if not membership.can_edit_structure:
         raise PermissionDenied("Only managers see and change the team.")
     return membership
@@ -49,7 +49,7 @@ def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
 
 def _member(request: HttpRequest, membership_id: int) -> Membership:
     found = (
-        Membership.objects.filter(organization_id__in=_organization_ids(request), pk=membership_id)
+        Membership.objects.filter(organization_id__in=organization_ids(request), pk=membership_id)
         .select_related("user", "organization")
         .first()
     )
@@ -61,7 +61,7 @@ def _member(request: HttpRequest, membership_id: int) -> Membership:
 
 def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
     found = (
-        Invitation.objects.for_organizations(_organization_ids(request))
+        Invitation.objects.for_organizations(organization_ids(request))
         .filter(pk=invitation_id)
         .select_related("organization")
         .first()
@@ -70,11 +70,6 @@ def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
         raise Http404("No such invitation.")
     _as_manager(request, found.organization_id)
     return found
-
-
-def link_base(request: HttpRequest) -> str:
-    """The absolute address invitation tokens are appended to (…/team/join/)."""
-    return request.build_absolute_uri(reverse("team-join", args=["-"]))[:-2]
 
 
 def _page(request: HttpRequest, membership: Membership, **extra: Any) -> dict[str, Any]:
@@ -126,7 +121,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             organization=membership.organization,
             email=email,
             role=role,
-            link_base=link_base(request),
+            link_base=services.link_base(request),
         )
     except ValidationError as error:
         form = {"email": email, "role": role, "errors": _errors(error)}
@@ -145,7 +140,7 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
     try:
         services.resend_invitation(
-            actor=_actor(request), invitation=invitation, link_base=link_base(request)
+            actor=_actor(request), invitation=invitation, link_base=services.link_base(request)
         )
     except ValidationError as error:
         messages.error(request, _refused(error))

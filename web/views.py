@@ -7,6 +7,7 @@ so another organization's journey or touch point is a 404, exactly like one that
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -25,7 +27,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import GuardedPasswordChangeForm
-from accounts.models import ApiToken, Membership, TenantQuerySet
+from accounts.models import ApiToken, Membership
 from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
 from core.ids import parse_id
 from feedback import selectors as feedback_selectors
@@ -34,7 +36,14 @@ from scoring import selectors
 from touchpoints.models import Evaluation, TouchPoint
 from web import charts
 from web.context import choose_organization as choose
-from web.context import memberships, require_membership
+from web.context import (
+    journey_for_member,
+    memberships,
+    require_membership,
+    touch_point_for_member,
+)
+from web.filters import PageFilters, page_filters, source_choices
+from web.live import live_context
 
 View = Callable[..., HttpResponse]
 EVALUATIONS_PER_PAGE = 20
@@ -58,50 +67,25 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
-def _organization_ids(request: HttpRequest) -> list[int]:
-    return [m.organization_id for m in memberships(request)]
-
-
-def _acting_in(request: HttpRequest, organization_id: int) -> Membership:
-    """The user's membership in the object's organization, made the acting one, so the
-    header, the nav and the role checks follow the object the user opened."""
-    membership = choose(request, organization_id)
-    if membership is None:  # the lookups below only find objects of the user's organizations
-        raise Http404
-    return membership
-
-
-def _member_object(request: HttpRequest, objects: TenantQuerySet, pk: int, name: str) -> Any:
-    """The object `pk` of `objects` if it belongs to one of the user's organizations;
-    any other id is a 404, the same as a missing one."""
-    found = objects.for_organizations(_organization_ids(request)).filter(pk=pk).first()
-    if found is None:
-        raise Http404(f"No such {name}.")
-    return found
-
-
-def _journey_for_member(request: HttpRequest, journey_id: int) -> tuple[Journey, Membership]:
-    """A journey of one of the user's organizations; any other id is a 404."""
-    journey = _member_object(
-        request, Journey.objects.select_related("organization"), journey_id, "journey"
-    )
-    return journey, _acting_in(request, journey.organization_id)
-
-
-def _touch_point_for_member(
-    request: HttpRequest, touch_point_id: int
-) -> tuple[TouchPoint, Membership]:
-    """A touch point of one of the user's organizations; any other id is a 404."""
-    touch_point = _member_object(
-        request,
-        TouchPoint.objects.select_related("stage", "journey__organization"),
-        touch_point_id,
-        "touch point",
-    )
-    return touch_point, _acting_in(request, touch_point.organization_id)
-
-
 # --- Overview ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A figure against the same figure over the previous period of the same length."""
+
+    change: float | None
+    previous: float | None
+    direction: str | None
+
+
+def _change(current: float | None, previous: float | None) -> Change:
+    change = None if current is None or previous is None else round(current - previous, 1)
+    return Change(change, previous, selectors.trend_direction(change))
+
+
+def _filters_context(filters: PageFilters) -> dict[str, Any]:
+    return {"filters": filters, "sources": source_choices()}
 
 
 @member_page
@@ -109,19 +93,45 @@ def overview(request: HttpRequest) -> HttpResponse:
     """Each journey with its score and status counts, and the weakest links across them."""
     membership = require_membership(request)
     organization = membership.organization
+    filters = page_filters(request, organization)
     journeys = list(
         Journey.objects.for_organization(organization)
         .select_related("organization")
         .order_by("name", "id")
     )
     current = [j for j in journeys if j.status != JourneyStatus.ARCHIVED]
+    if filters.active:
+        scores = [selectors.journey_scores(j, **filters.selector_args()) for j in current]
+    else:
+        scores = selectors.journeys_scores(current)
+    weeks = selectors.journeys_weeks(current, **filters.selector_args())
+    cards = []
+    for journey, s in zip(current, scores, strict=True):
+        previous = filters.previous_args(s.window)
+        change = (
+            _change(s.score, selectors.journey_scores(journey, **previous).score)
+            if previous
+            else None
+        )
+        cards.append(
+            {
+                "journey": journey,
+                "scores": s,
+                "change": change,
+                "spark": charts.sparkline(weeks.get(journey.pk, []), journey.target),
+                "against_target": charts.against_target(s.score, journey.target),
+            }
+        )
     context = {
         "nav": "overview",
         "membership": membership,
         "organization": organization,
-        "journeys": list(zip(current, selectors.journeys_scores(current), strict=True)),
+        "journeys": cards,
         "archived": [j for j in journeys if j.status == JourneyStatus.ARCHIVED],
-        "weakest": selectors.organization_weak_links(organization, limit=5),
+        "weakest": selectors.organization_weak_links(
+            organization, limit=5, **filters.selector_args()
+        ),
+        **_filters_context(filters),
     }
     return render(request, "web/overview.html", context)
 
@@ -138,16 +148,28 @@ def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None
     )
 
 
-def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
+def map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
-    scores = selectors.journey_scores(journey)
+    scores = selectors.journey_scores(journey, **filters.selector_args())
+    previous_args = filters.previous_args(scores.window)
+    previous = selectors.journey_scores(journey, **previous_args) if previous_args else None
+    before = {row.id: row for row in previous.touch_points} if previous else {}
     stages = list(Stage.objects.filter(journey_id=journey.pk, archived_at__isnull=True))
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
     voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
-    for row in scores.touch_points:
+    for number, row in enumerate(scores.touch_points, start=1):
+        old = before.get(row.id)
         cards.setdefault(row.stage.id, []).append(
-            {"row": row, "rank": ranks.get(row.id), "voices": voices.get(row.id, 0)}
+            {
+                "row": row,
+                "rank": ranks.get(row.id),
+                "voices": voices.get(row.id, 0),
+                "number": number,
+                "change": _change(row.smoothed_score, old.smoothed_score if old else None)
+                if previous
+                else None,
+            }
         )
     line = charts.journey_line(
         [
@@ -156,6 +178,9 @@ def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
         ]
     )
     return {
+        **_filters_context(filters),
+        "previous": previous,
+        "score_change": _change(scores.score, previous.score) if previous else None,
         "journey": journey,
         "membership": membership,
         "can_edit": membership.can_edit_structure,
@@ -169,15 +194,21 @@ def _map_context(journey: Journey, membership: Membership) -> dict[str, Any]:
 
 @member_page
 def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
-    journey, membership = _journey_for_member(request, journey_id)
-    return render(request, "web/journey_map.html", _map_context(journey, membership))
+    journey, membership = journey_for_member(request, journey_id)
+    filters = page_filters(request, journey.organization)
+    context = map_context(journey, membership, filters)
+    context.update(live_context(journey, request.user.pk))
+    return render(request, "web/journey_map.html", context)
 
 
 @member_page
 def journey_map_body(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The map without the page around it: what htmx swaps in once a new score has landed."""
-    journey, membership = _journey_for_member(request, journey_id)
-    return render(request, "web/journey_map.html#map-body", _map_context(journey, membership))
+    journey, membership = journey_for_member(request, journey_id)
+    filters = page_filters(request, journey.organization)
+    return render(
+        request, "web/journey_map.html#map-body", map_context(journey, membership, filters)
+    )
 
 
 @member_page
@@ -185,8 +216,9 @@ def touch_point_card(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """One card of the map, polled while its recompute is pending. When the new score has
     landed, the response tells the page (HX-Trigger) so the whole map refreshes: a new
     evaluation moves the journey's prior, hence every card, the line and the weak links."""
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
-    context = _map_context(touch_point.journey, membership)
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
+    filters = page_filters(request, touch_point.organization)
+    context = map_context(touch_point.journey, membership, filters)
     card = next(
         (
             card
@@ -222,9 +254,15 @@ def _criteria_rows(scores: selectors.TouchPointScores) -> list[dict[str, Any]]:
     return rows
 
 
-def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str, Any]:
-    scores = selectors.touch_point_scores(touch_point)
+def _scores_context(
+    touch_point: TouchPoint, membership: Membership, filters: PageFilters
+) -> dict[str, Any]:
+    scores = selectors.touch_point_scores(touch_point, **filters.selector_args())
+    previous_args = filters.previous_args(scores.window) if scores is not None else None
+    previous = selectors.touch_point_scores(touch_point, **previous_args) if previous_args else None
     context: dict[str, Any] = {
+        **_filters_context(filters),
+        "previous": previous,
         "touch_point": touch_point,
         "journey": touch_point.journey,
         "membership": membership,
@@ -234,6 +272,13 @@ def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str
         "poll_seconds": POLL_SECONDS,
     }
     if scores is not None:
+        if previous is not None:
+            now_row, old_row = scores.touch_point, previous.touch_point
+            context["changes"] = {
+                "smoothed": _change(now_row.smoothed_score, old_row.smoothed_score),
+                "mean": _change(now_row.mean, old_row.mean),
+                "n": _change(now_row.n, old_row.n),
+            }
         context["criteria"] = _criteria_rows(scores)
         # Customers who answered through a feedback link, apart from staff-entered
         # customer surveys: in the score, per site, and beside the perception gap.
@@ -256,15 +301,28 @@ def _scores_context(touch_point: TouchPoint, membership: Membership) -> dict[str
     return context
 
 
+def filtered_evaluations(touch_point: TouchPoint, filters: PageFilters) -> QuerySet[Evaluation]:
+    """The touch point's evaluations the filters select, newest first (the page's list and
+    its CSV download)."""
+    evaluations = Evaluation.objects.filter(touch_point_id=touch_point.pk)
+    if filters.window is not None:
+        evaluations = evaluations.filter(
+            observed_at__gte=filters.window.since, observed_at__lt=filters.window.until
+        )
+    if filters.site is not None:
+        evaluations = evaluations.filter(site_id=filters.site.pk)
+    if filters.checked.source:
+        evaluations = evaluations.filter(source=filters.checked.source)
+    return evaluations.select_related("evaluator", "site").order_by("-observed_at", "-id")
+
+
 @member_page
 def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpResponse:
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
-    context = _scores_context(touch_point, membership)
-    evaluations = (
-        Evaluation.objects.filter(touch_point_id=touch_point.pk)
-        .select_related("evaluator", "site")
-        .order_by("-observed_at", "-id")
-    )
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
+    filters = page_filters(request, touch_point.organization)
+    context = _scores_context(touch_point, membership, filters)
+    evaluations = filtered_evaluations(touch_point, filters)
+    context.update(live_context(touch_point.journey, request.user.pk))
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
@@ -276,8 +334,11 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
 @member_page
 def touch_point_scores_part(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     """The score sections of the detail page, polled while a recompute is pending."""
-    touch_point, membership = _touch_point_for_member(request, touch_point_id)
-    return render(request, "web/touch_point.html#scores", _scores_context(touch_point, membership))
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
+    filters = page_filters(request, touch_point.organization)
+    return render(
+        request, "web/touch_point.html#scores", _scores_context(touch_point, membership, filters)
+    )
 
 
 FAVICON = Path(settings.BASE_DIR) / "static" / "favicon.ico"

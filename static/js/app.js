@@ -63,10 +63,26 @@
     });
   }
 
+  /* A score line wider than its box: show the cue, and scroll so the weakest point
+     (data-scroll-to, in the chart's own units) sits in the middle of the view. */
+  function enhanceScrollers(root) {
+    root.querySelectorAll("[data-scroll-width]").forEach(function (box) {
+      if (box.scrollWidth <= box.clientWidth + 1) return;
+      var cue = box.parentElement.querySelector("[data-scroll-cue]");
+      if (cue) cue.hidden = false;
+      var x = parseFloat(box.dataset.scrollTo);
+      var width = parseFloat(box.dataset.scrollWidth);
+      if (x >= 0 && width > 0) {
+        box.scrollLeft = Math.max(0, x / width * box.scrollWidth - box.clientWidth / 2);
+      }
+    });
+  }
+
   function enhance(root) {
     enhanceAutosubmit(root);
     enhanceCopy(root);
     enhanceCounters(root);
+    enhanceScrollers(root);
   }
 
   /* The journey map refreshes itself when a score lands (#map-body, and each pending card,

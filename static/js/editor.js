@@ -118,6 +118,17 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (!target) return;
+    /* One criteria editor at a time on the map (its ids are the page's): opening a card's
+       criteria puts the others back to their button. */
+    if (target.classList.contains("criteria-slot")) {
+      document.querySelectorAll(".criteria-slot").forEach(function (slot) {
+        if (slot !== target && slot.querySelector("#criteria-editor") && slot.dataset.loader) {
+          slot.innerHTML = slot.dataset.loader;
+          htmx.process(slot);
+        }
+      });
+      if (!target.dataset.loader) target.dataset.loader = target.innerHTML;
+    }
     target.querySelectorAll("[style]").forEach(function (element) {
       element.removeAttribute("style");
     });

@@ -94,6 +94,9 @@ def pages(names: LongNames) -> dict[str, str]:
         "evaluate-done": f"/evaluate/done/{names.evaluation.pk}/",
         "edit-touch-point": f"/edit/touch-points/{tp}/",
         "edit-criteria": f"/edit/touch-points/{tp}/criteria/",
+        "sites": f"/journeys/{journey}/sites/?period=365",
+        "report": f"/journeys/{journey}/report/?compare=1",
+        "team": "/team/",
     }
 
 
@@ -118,7 +121,7 @@ def test_no_page_scrolls_sideways_with_200_character_names(
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > viewport["width"]:
             too_wide.append(f"{path}: {width}px {overflowing(page, viewport['width'])}")
-        if name in {"overview", "map", "touch-point"}:
+        if name in {"overview", "map", "touch-point", "sites", "report"}:
             page.screenshot(path=str(SCREENSHOTS / f"long-{name}-{size}.png"), full_page=True)
     assert not too_wide, f"pages wider than {viewport['width']}px: {too_wide}"
     assert page.console_errors == []

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.email_url import parse_email_url
-from notify import services
+from notify import services, tasks
 from notify.models import EmailStatus, OutboundEmail
 from notify.selectors import failed_emails
 from tests.conftest import Personas
@@ -290,3 +290,9 @@ def test_a_real_worker_delivers_after_commit(
         wait_for(lambda: OutboundEmail.objects.filter(status=EmailStatus.SENT).exists(), timeout=10)
     finally:
         worker.stop()
+
+
+def test_the_delivery_task_is_published_under_its_registered_name() -> None:
+    """notify.services queues deliveries by task name (core.broker.send_task); a renamed
+    task would leave every message unconsumed."""
+    assert tasks.deliver_email.name == services.DELIVER_EMAIL

@@ -31,6 +31,15 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("touch-point", "GET"): EVERY_MEMBER,
     ("touch-point-card", "GET"): EVERY_MEMBER,
     ("touch-point-scores", "GET"): EVERY_MEMBER,
+    # The sites benchmark and the downloads of what the pages show
+    ("journey-sites", "GET"): EVERY_MEMBER,
+    ("journey-changed", "GET"): EVERY_MEMBER,
+    ("journey-report", "GET"): EVERY_MEMBER,
+    ("journey-report-pdf", "GET"): EVERY_MEMBER,  # the open pages' "changed since" check
+    ("journey-sites-csv", "GET"): EVERY_MEMBER,
+    ("journey-map-csv", "GET"): EVERY_MEMBER,
+    ("overview-csv", "GET"): EVERY_MEMBER,
+    ("touch-point-csv", "GET"): EVERY_MEMBER,
     # The person's own session, account and tokens
     ("choose-organization", "POST"): EVERY_MEMBER,
     ("account", "GET"): EVERY_MEMBER,
@@ -51,7 +60,6 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("evaluate-done", "GET"): WHO_EVALUATES,
     # The structure editor: its forms and lists too, not only its changes
     ("editor-journey-create", "POST"): WHO_EDITS_STRUCTURE,
-    ("editor-watch", "GET"): WHO_EDITS_STRUCTURE,
     ("editor-archived", "GET"): WHO_EDITS_STRUCTURE,
     ("editor-stage-create", "POST"): WHO_EDITS_STRUCTURE,
     ("editor-stage-update", "POST"): WHO_EDITS_STRUCTURE,
@@ -78,6 +86,15 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("feedback-link-create", "POST"): WHO_EDITS_STRUCTURE,
     ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
     ("feedback-poster", "GET"): WHO_EDITS_STRUCTURE,
+    # A journey's settings (name, persona, description, target, status)
+    ("journey-settings", "GET"): WHO_EDITS_STRUCTURE,
+    ("journey-settings", "POST"): WHO_EDITS_STRUCTURE,
+    # Sites: create, rename, re-code, archive, restore
+    ("sites", "GET"): WHO_EDITS_STRUCTURE,
+    ("site-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-update", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-archive", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-restore", "POST"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
@@ -86,6 +103,13 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("team-member-role", "POST"): WHO_EDITS_STRUCTURE,
     ("team-member-remove", "GET"): WHO_EDITS_STRUCTURE,
     ("team-member-remove", "POST"): WHO_EDITS_STRUCTURE,
+    # Password reset: for anyone, signed in or not (the emailed link is the credential)
+    ("password_reset", "GET"): EVERY_MEMBER,
+    ("password_reset", "POST"): EVERY_MEMBER,
+    ("password_reset_done", "GET"): EVERY_MEMBER,
+    ("password_reset_confirm", "GET"): EVERY_MEMBER,
+    ("password_reset_confirm", "POST"): EVERY_MEMBER,
+    ("password_reset_complete", "GET"): EVERY_MEMBER,
     # An invitation link from an email: anyone holding it (the link is the credential)
     ("team-join", "GET"): EVERY_MEMBER,
     ("team-join", "POST"): EVERY_MEMBER,

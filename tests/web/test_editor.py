@@ -579,7 +579,6 @@ def edits(m: Map) -> list[tuple[str, str, dict[str, str]]]:
         ("post", "/edit/journeys/", {"name": "Sneaky"}),
         ("post", f"/edit/journeys/{m.journey.pk}/stages/", {"name": "Sneaky"}),
         ("get", f"/edit/journeys/{m.journey.pk}/archived/", {}),
-        ("get", f"/edit/journeys/{m.journey.pk}/watch/", {}),
         ("post", f"/edit/stages/{m.arrive.pk}/", {"name": "Sneaky"}),
         ("post", f"/edit/stages/{m.arrive.pk}/move/", {"position": "1"}),
         ("post", f"/edit/stages/{m.arrive.pk}/archive/", {}),
@@ -704,16 +703,29 @@ def test_others_get_no_editor_on_any_page(
         assert "/edit/" not in html and "editor.js" not in html, url
 
 
-def test_watch_answers_204_until_the_map_changes(
+def test_criteria_are_edited_from_the_map_and_every_section_showing_them_refreshes(
     personas: Personas, m: Map, client: Client
 ) -> None:
+    """The map's card offers its criteria editor in place; an add answers the editor with
+    the page's refresh trigger, and the touch point page's Criteria section then lists it
+    (it used to say "No criteria yet" until a reload)."""
     client = as_user(client, personas.manager)
-    first = client.get(f"/edit/journeys/{m.journey.pk}/watch/", **HTMX)
-    assert first.status_code == 200 and "HX-Trigger" not in first
-    version = first.content.decode().split("?v=")[1].split('"')[0]
-    assert (
-        client.get(f"/edit/journeys/{m.journey.pk}/watch/?v={version}", **HTMX).status_code == 204
+    page = client.get(f"/journeys/{m.journey.pk}/").content.decode()
+    assert f'hx-get="/edit/touch-points/{m.bill.pk}/criteria/"' in page
+    assert f'hx-target="#tp-{m.bill.pk}-criteria-slot"' in page
+    before = client.get(f"/touch-points/{m.bill.pk}/scores/", **HTMX).content.decode()
+    assert "No criteria yet" in before
+
+    added = post(
+        client,
+        f"/edit/touch-points/{m.bill.pk}/criteria/",
+        {"name": "Bill explained", "kind": "yes_no", "weight": "1"},
     )
-    post(client, f"/edit/stages/{m.arrive.pk}/", {"name": "Arrival"})
-    changed = client.get(f"/edit/journeys/{m.journey.pk}/watch/?v={version}", **HTMX)
-    assert changed.status_code == 200 and changed["HX-Trigger"] == "touchstone:scored"
+
+    assert added.status_code == 200
+    assert added["HX-Trigger"] == "touchstone:scored"
+    assert "Bill explained" in added.content.decode()
+    after = client.get(f"/touch-points/{m.bill.pk}/scores/", **HTMX).content.decode()
+    assert "No criteria yet" not in after and "Bill explained" in after
+    refused = post(client, f"/edit/touch-points/{m.bill.pk}/criteria/", {"name": ""})
+    assert "HX-Trigger" not in refused

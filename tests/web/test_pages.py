@@ -425,7 +425,10 @@ def test_pending_detail_page_polls_its_scores(
     signed_in(client, personas.evaluator)
     evaluate(personas.evaluator, personas.org, mapped.criteria["install"], [5])
     html = client.get(f"/touch-points/{mapped.install.pk}/").content.decode()
-    assert f'hx-get="/touch-points/{mapped.install.pk}/scores/" hx-trigger="every 3s"' in html
+    assert (
+        f'hx-get="/touch-points/{mapped.install.pk}/scores/" '
+        'hx-trigger="every 3s, touchstone:scored from:body"'
+    ) in html
     recompute_journey(mapped.journey.pk)
     part = client.get(f"/touch-points/{mapped.install.pk}/scores/").content.decode()
     assert part.lstrip().startswith('<div id="tp-scores"')

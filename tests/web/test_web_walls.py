@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ from django.db.models.functions import Concat
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
-from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
@@ -54,6 +52,7 @@ from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, Us
 from tests.web.permissions import BROWSER_PERMISSIONS
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import AnswerInput, submit_evaluation
+from web.journey_settings import version_of
 
 RIVAL_MARK = "RIVALMARK"  # in every text of org A; never in a response to org B
 MISSING = 10**9  # an id no row has
@@ -107,9 +106,15 @@ OBJECT_ROUTES: dict[str, str] = {
     "touch-point": "touchpoint",
     "touch-point-card": "touchpoint",
     "touch-point-scores": "touchpoint",
+    "touch-point-csv": "touchpoint",
+    "journey-sites": "journey",
+    "journey-sites-csv": "journey",
+    "journey-map-csv": "journey",
     "token-revoke": "token",
     "evaluate-done": "evaluation",
-    "editor-watch": "journey",
+    "journey-changed": "journey",
+    "journey-report": "journey",
+    "journey-report-pdf": "journey",
     "editor-archived": "journey",
     "editor-stage-create": "journey",
     "editor-stage-update": "stage",
@@ -130,6 +135,10 @@ OBJECT_ROUTES: dict[str, str] = {
     "feedback-link-create": "touchpoint",
     "feedback-link-revoke": "feedbacklink",
     "feedback-poster": "feedbacklink",
+    "journey-settings": "journey",
+    "site-update": "site",
+    "site-archive": "site",
+    "site-restore": "site",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -141,11 +150,13 @@ OBJECT_ROUTES: dict[str, str] = {
 # that was never issued.
 TOKEN_ROUTES: dict[str, dict[str, str]] = {
     "team-join": {"token": "never-issued"},
+    "password_reset_confirm": {"uidb64": "MQ", "token": "never-issued"},
 }
 # Routes that act on the person (their session, password, own tokens) or the acting
 # organization, never on an id in the path.
 OWN_ROUTES = {
     "overview",
+    "overview-csv",
     "favicon",
     "activity",
     "choose-organization",
@@ -155,16 +166,29 @@ OWN_ROUTES = {
     "editor-journey-create",
     "team",
     "team-invite",
+    "sites",
+    "site-create",
     "login",
     "logout",
     "password_change",
     "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_complete",
 }
 # Object routes that answer a missing id with something other than a 404: revoking says
 # "already revoked or does not exist" (then another person's token must get just that).
 NOT_404 = {"token-revoke"}
 # Answer anonymous visitors; every other route sends them to sign in.
-PUBLIC_ROUTES = {"login", "logout", "favicon", *TOKEN_ROUTES}
+PUBLIC_ROUTES = {
+    "login",
+    "logout",
+    "favicon",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_complete",
+    *TOKEN_ROUTES,
+}
 
 
 def accepted(route: str) -> tuple[str, ...]:
@@ -241,19 +265,6 @@ def _side(org: Organization, *, marked: bool) -> Side:
     )
     tenant.objects["evaluation"].append(side.evaluations[Role.EVALUATOR])
     tenant.objects["token"] = list(side.tokens.values())
-    tenant.objects["membership"] = [
-        Membership.objects.get(user=people[Role.VIEWER], organization=org)
-    ]
-    tenant.objects["invitation"] = [
-        Invitation.objects.create(
-            organization=org,
-            email=f"invited@{domain}",
-            role=Role.VIEWER,
-            nonce="n" * 43,
-            sent_at=timezone.now(),
-            expires_at=timezone.now() + timedelta(days=7),
-        )
-    ]
     if marked:
         _mark(tenant)
     return side
@@ -347,6 +358,15 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "feedback-link-create": {"label": name, "site": str(side.first("site").pk)},
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
+        "password_reset": {"email": side.people[role].email},
+        "site-create": {"name": f"Site of the {role}", "code": ""},
+        "site-update": {"name": name, "code": "X1"},
+        "journey-settings": {
+            "name": name,
+            "target": "75",
+            "status": "active",
+            "version": version_of(Journey.objects.get(pk=side.first("journey").pk)),
+        },
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {
             "old_password": PASSWORD,
@@ -389,9 +409,18 @@ CSRF_MASK = re.compile(rb"\b[A-Za-z0-9]{64}\b")  # a fresh mask of the CSRF toke
 PER_REQUEST_HEADERS = {"x-request-id", "expires", "content-length"}
 
 
+def body_of(response: Any) -> bytes:
+    """The body, streamed (the evaluations download) or not; read once, kept for later looks."""
+    if not getattr(response, "streaming", False):
+        return bytes(response.content)
+    if not hasattr(response, "read_body"):
+        response.read_body = b"".join(response.streaming_content)
+    return bytes(response.read_body)
+
+
 def observed(response: Any) -> tuple[int, bytes, dict[str, str]]:
     """Everything a caller can observe of a response, bar what differs on every request."""
-    body = CSRF_MASK.sub(b"<csrf>", response.content)
+    body = CSRF_MASK.sub(b"<csrf>", body_of(response))
     headers = {
         name: value
         for name, value in response.headers.items()
@@ -401,7 +430,7 @@ def observed(response: Any) -> tuple[int, bytes, dict[str, str]]:
 
 
 def rival_leaks(response: Any) -> bool:
-    return RIVAL_MARK.encode() in response.content
+    return RIVAL_MARK.encode() in body_of(response)
 
 
 # --- Classification ---------------------------------------------------------------------------
@@ -502,7 +531,7 @@ def test_another_organizations_ids_answer_exactly_like_missing_ids(
                         leaks.append(f"{request} → {response.status_code}, not 404")
                     if observed(response) != missing:
                         leaks.append(
-                            f"{request} → {response.status_code} {response.content[:300]!r}; "
+                            f"{request} → {response.status_code} {body_of(response)[:300]!r}; "
                             f"a missing id → {missing[0]} {missing[1][:300]!r}"
                         )
 
@@ -555,8 +584,8 @@ def test_ids_of_another_organization_in_queries_and_forms_answer_like_missing_id
                 leaks.append(f"{request} shows {RIVAL_MARK}")
             if observed(response) != observed(missing):
                 leaks.append(
-                    f"{request} → {response.status_code} {response.content[:300]!r}; a missing "
-                    f"id → {missing.status_code} {missing.content[:300]!r}"
+                    f"{request} → {response.status_code} {body_of(response)[:300]!r}; a missing "
+                    f"id → {missing.status_code} {body_of(missing)[:300]!r}"
                 )
         after_switch = client.get("/")
         if rival_leaks(after_switch):
@@ -603,7 +632,7 @@ def test_each_role_gets_what_the_permissions_table_says(
         client = signed_in(world.northwind.people[role])
         before = None if role in allowed else web_state()
         response = call(client, route, method, world.northwind, role)
-        seen = f"{role}: {method} {route.name} → {response.status_code} {response.content[:300]!r}"
+        seen = f"{role}: {method} {route.name} → {response.status_code} {body_of(response)[:300]!r}"
         if rival_leaks(response):
             wrong.append(f"{seen}; shows {RIVAL_MARK}")
         if role in allowed:
