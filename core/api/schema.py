@@ -9,14 +9,23 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
+from django.conf import settings
+from django.urls import get_urlconf
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 
+class SchemaThrottle(ScopedRateThrottle):
+    """The "schema" scope's rate, or 60/min where a configuration leaves it out."""
+
+    def get_rate(self) -> str | None:
+        return self.THROTTLE_RATES.get(self.scope) or "60/min"
+
+
 class CachedSchemaView(SpectacularAPIView):
-    throttle_classes = (ScopedRateThrottle,)
+    throttle_classes = (SchemaThrottle,)
     throttle_scope = "schema"
 
     _built: ClassVar[dict[Any, dict[str, Any]]] = {}
@@ -24,7 +33,7 @@ class CachedSchemaView(SpectacularAPIView):
 
     def _get_schema_response(self, request: Request) -> Response:
         version = self.api_version or request.version or self._get_version_parameter(request)
-        key = (version, self.serve_public, self.urlconf)
+        key = (version, self.serve_public, self.urlconf or get_urlconf() or settings.ROOT_URLCONF)
         schema = self._built.get(key)
         if schema is None:
             with self._lock:  # one build per process, even under concurrent first requests

@@ -17,6 +17,7 @@ import sys
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import caches
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
@@ -98,7 +99,10 @@ def test_the_count_is_shared_by_every_process(
 ) -> None:
     """Failures recorded by another process (as another gunicorn worker would) count here."""
     settings.AUTH_FAILURE_RATE = "4/min"
+    prefix = caches["throttle"].key_prefix  # the test session's own (tests/conftest.py)
     code = (
+        "from django.core.cache import caches\n"
+        f"caches['throttle'].key_prefix = {prefix!r}\n"
         "from core.api.authentication import AuthFailureThrottle as T\n"
         "[T().record_failure('192.0.2.44') for _ in range(4)]\n"
     )

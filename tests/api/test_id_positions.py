@@ -187,6 +187,8 @@ def test_fuzzed_ids_in_query_strings_answer_2xx_or_4xx(
 def test_fuzzed_organization_headers_answer_404_or_400(
     personas: Personas, client_for: ClientFor, value: str
 ) -> None:
+    if "\n" in value or "\r" in value:
+        return  # no HTTP client can send it (the test client refuses it too)
     client = client_for(personas.manager)
     response = client.get("/api/v1/journeys/", HTTP_X_ORGANIZATION=value)
     if value.strip() in ("", personas.org.slug, str(personas.org.pk)):
