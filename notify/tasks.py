@@ -8,7 +8,7 @@ from notify import services
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def deliver_email(self: Task, email_id: int) -> str:
+def deliver_email(self: Task[[int], str], email_id: int) -> str:
     """Send one message; a transient failure comes back after the backoff the outbox row
     records (EMAIL_MAX_ATTEMPTS in all; notify.services.deliver counts them)."""
     outcome = services.deliver(email_id)

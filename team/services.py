@@ -65,7 +65,9 @@ def invitation_for_link(token: str) -> Invitation:
     by the signature: ids alone tell nothing)."""
     try:
         data = signing.loads(token, salt=LINK_SALT)
-        invitation = Invitation.objects.select_related("organization").get(pk=int(data["i"]))
+        invitation: Invitation = Invitation.objects.select_related("organization").get(
+            pk=int(data["i"])
+        )
     except (signing.BadSignature, Invitation.DoesNotExist, KeyError, TypeError, ValueError):
         raise InvalidLinkError("This invitation link is not valid.", status=404) from None
     if not secrets.compare_digest(str(data.get("n", "")), invitation.nonce):
@@ -128,7 +130,7 @@ def invite(
     raise_if(errors)
     if Membership.objects.filter(organization=organization, user__email=address).exists():
         raise ValidationError({"email": [f"{address} is already a member of {organization.name}."]})
-    existing = (
+    existing: Invitation | None = (
         Invitation.objects.select_for_update()
         .filter(
             organization=organization,
@@ -197,7 +199,7 @@ def revoke_invitation(*, actor: User, invitation: Invitation) -> Invitation:
 
 
 def _lock_open(invitation: Invitation) -> Invitation:
-    locked = (
+    locked: Invitation = (
         Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
     )
     if locked.status != InvitationStatus.PENDING or locked.nonce != invitation.nonce:
