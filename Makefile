@@ -69,7 +69,7 @@ format: install ## Apply ruff's fixes and formatting
 	.venv/bin/ruff format .
 
 # The scale bench's size: `make bench SCALE=10m` (about 25 minutes the first time on 2 cores, to generate
-# the data into its own database). ONLY=scale (or scoring, api, load) runs one bench.
+# the data into its own database). ONLY=scale (or scoring, api, load, feedback) runs one bench.
 SCALE ?= 1m
 bench: install services ## Run the benchmarks (SCALE=10m: scale bench at 10M; ONLY=scale: one)
 	DEBUG=true $(PY) bench/run.py --scale $(SCALE) $(if $(ONLY),--only $(ONLY))

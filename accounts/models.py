@@ -9,11 +9,30 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
 
+from accounts import access_cache
 from accounts.identity import normalised_email
+
+
+class AccessQuerySet(models.QuerySet[Any]):
+    """Rows that decide what an API token reaches (users, organizations, memberships,
+    tokens). update() and bulk_create() send no signals, so they end the cached token
+    resolutions themselves (accounts.access_cache); saves and deletes do it by signal."""
+
+    def update(self, **kwargs: Any) -> int:
+        if set(kwargs) - access_cache.HARMLESS_FIELDS:
+            access_cache.bump()
+        return super().update(**kwargs)
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        access_cache.bump()
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    def get_queryset(self) -> AccessQuerySet:
+        return AccessQuerySet(self.model, using=self._db)
 
     def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
@@ -62,6 +81,8 @@ class Organization(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = AccessQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -94,6 +115,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AccessQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -172,6 +195,14 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # None: never expires. After it, the token is refused like a revoked one.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AccessQuerySet.as_manager()
+
+    # Not a column: the user's memberships, loaded with the token when it authenticates a
+    # request (accounts.tokens.authenticate_token), so the request needs no second query.
+    memberships: tuple[Membership, ...] | None = None
 
     class Meta:
         ordering = ["-created_at", "-id"]

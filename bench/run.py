@@ -24,6 +24,7 @@ BENCHMARKS = [
     "load_bench.py",
     "freshness_bench.py",
     "scale_bench.py",
+    "feedback_bench.py",
 ]
 
 if __name__ == "__main__":

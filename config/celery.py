@@ -16,14 +16,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Gossip and mingle are off in every worker, however it is started (issue 20). When the
-# broker goes away, the consumer restarts its bootsteps with its connection already gone;
-# Gossip's restart then touches a channel of the dead connection, and on Redis that can
-# end the worker ("Unrecoverable error: AttributeError ... 'hostname'", the traceback of
-# celery/kombu#582). Touchstone needs neither: gossip (worker-to-worker events) serves
-# elections and the logical clock, mingle (a start-up sync with the other workers) shares
-# revoked task ids and the clock; no task here is revoked, elected or ordered by that
-# clock. The heartbeat stays on: /readyz reads it (scoring/heartbeat.py), and it only
-# publishes, so its restart holds no consumer queue of the dead connection.
+# broker goes away, the consumer restarts its bootsteps with its connection already gone,
+# and Gossip's restart can fail on it ("Error on restarting Gossip: AttributeError", the
+# path of celery/kombu#582), leaving a channel of the dead connection behind after every
+# outage. (The crash that ended workers on a broker restart was elsewhere, in closing a
+# channel with unacknowledged messages: config/redis_transport.py.) Touchstone needs
+# neither: gossip (worker-to-worker events) serves elections and the logical clock, mingle
+# (a start-up sync with the other workers) shares revoked task ids and the clock; no task
+# here is revoked, elected or ordered by that clock. The heartbeat stays on: /readyz reads
+# it (scoring/heartbeat.py), and it only publishes, so its restart holds no consumer queue.
 # Celery has no setting for these two, only worker arguments; the CLI flags in every start
 # path say the same (tests/test_worker_start_paths.py checks both).
 WORKER_FLAGS = ("--without-gossip", "--without-mingle")

@@ -2,6 +2,7 @@
 
 import os
 import ssl
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -126,10 +127,16 @@ TEMPLATES = [
     },
 ]
 
+# The development server (`manage.py runserver`, `make run`) serves each request on a new
+# thread, and a persistent connection belongs to its thread: with a max age every request
+# would leave one open until PostgreSQL refused new clients (it did, after 15 minutes of
+# browsing). Django's docs: don't enable persistent connections under runserver. Gunicorn
+# and the workers keep DATABASE_CONN_MAX_AGE.
+RUNSERVER = sys.argv[1:2] == ["runserver"]
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/touchstone"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_max_age=0 if RUNSERVER else env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -265,6 +272,21 @@ CACHES = {
     },
 }
 
+# --- Proxies ---------------------------------------------------------------------
+# ONE setting says how many trusted proxies stand in front of the web service (each
+# appending to X-Forwarded-For; the first terminating TLS and setting X-Forwarded-Proto).
+# It decides both what Django trusts about the scheme (SECURE_PROXY_SSL_HEADER) and which
+# address the throttles and the sign-in lockout count (NUM_PROXIES, axes): trusting a
+# proxy's scheme while counting its address as the client's made 100 failed sign-ins from
+# anyone lock everyone behind it out. 0 trusts only the socket. Production (DEBUG off)
+# defaults to 1: the documented shape is gunicorn behind one TLS proxy. API_NUM_PROXIES is
+# the old name, still read. config/checks.py warns when the two are set apart.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", env_int("API_NUM_PROXIES", 0 if DEBUG else 1))
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXIES must be 0 or more.")
+if TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 # --- REST framework ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -284,14 +306,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StorableJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
-    # Behind N trusted proxies that append to X-Forwarded-For, set API_NUM_PROXIES=N so
-    # throttles see the client's address; unset, only the socket address is trusted.
-    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0) or None,
+    # The client's address behind TRUSTED_PROXIES proxies (None: the socket's).
+    "NUM_PROXIES": TRUSTED_PROXIES or None,
     "DEFAULT_THROTTLE_RATES": {
         "writes": env("API_WRITE_RATE", "600/min"),
         "evaluations": env("API_EVALUATION_RATE", "600/min"),
+        # The OpenAPI document, per client (core/api/schema.py builds it once per process).
+        "schema": env("API_SCHEMA_RATE", "60/min"),
     },
 }
 # Failed token authentications per client address (then 429 with Retry-After).
@@ -308,6 +331,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: a nullable reference is oneOf [the schema, null]; 3.0 has no way to say it
+    # (nullable beside allOf is ignored by validators and generators alike).
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema_hooks.add_common_responses",
+    ],
 }
 
 # --- Security headers ------------------------------------------------------------
@@ -338,8 +368,6 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Brute force (django-axes) ----------------------------------------------------
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
@@ -347,7 +375,7 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # Failures from one address across all usernames before it is locked out too
-# (accounts/brute_force.py); addresses as the API throttle sees them (API_NUM_PROXIES).
+# (accounts/brute_force.py); addresses as the API throttle sees them (TRUSTED_PROXIES).
 AXES_IP_FAILURE_LIMIT = env_int("AXES_IP_FAILURE_LIMIT", 100)
 AXES_HANDLER = "accounts.brute_force.LoginLockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "accounts.brute_force.client_ip"
@@ -396,6 +424,11 @@ RATELIMIT_USE_CACHE = "throttle"
 RATELIMIT_FAIL_OPEN = True
 
 # --- Touchstone ---------------------------------------------------------------------
+# Largest CSV file `manage.py import_evaluations` takes (20 MB, about 280,000 rows). The
+# file is read as a stream, but all-or-none needs every row parsed before the first is
+# stored: about 4 bytes of memory per byte of file (bench/csv_import_memory.py), so the
+# cap is what bounds the memory (about 85 MB at 20 MB; docs/import-evaluations.md).
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 DEMO_PASSWORD = env("DEMO_PASSWORD", "touchstone-demo")
 
 # --- Email ----------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config import health
+from core.api.schema import CachedSchemaView
 
 
 @csrf_exempt
@@ -23,8 +24,9 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),
     path("", include("scoring.api_urls")),
+    path("", include("team.api_urls")),
     path("", include("feedback.api_urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", CachedSchemaView.as_view(), name="api-schema"),
     # metadata_class=None: OPTIONS answers 405 instead of rendering the HTML page without
     # its context (a 500).
     path(
@@ -34,6 +36,11 @@ api_v1: list[URLPattern | URLResolver] = [
     ),
     re_path(r"^(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]
+
+# JSON under /api/v1/, the error pages elsewhere (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler500 = "config.errors.server_error"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

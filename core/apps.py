@@ -6,7 +6,7 @@ from django.apps import AppConfig
 from django.core.checks import Tags, register
 
 from core import ids  # noqa: F401  (registers the `<id:...>` path converter before any URLconf is read)
-from core.checks import check_utc_and_broker
+from core.checks import check_proxy_trust, check_utc_and_broker
 
 
 class CoreConfig(AppConfig):
@@ -14,3 +14,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         register(check_utc_and_broker, Tags.compatibility)
+        register(check_proxy_trust, Tags.security)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error
+from django.core.checks import Error, Warning
 
 
 def check_utc_and_broker(app_configs: Any = None, **kwargs: Any) -> list[Error]:
@@ -29,3 +29,27 @@ def check_utc_and_broker(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+def check_proxy_trust(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Trusting a proxy's X-Forwarded-Proto while counting the proxy's own address as the
+    client's (or the reverse) is the contradiction TRUSTED_PROXIES exists to prevent: every
+    client behind the proxy shares one throttle and one sign-in lockout."""
+    trusts_scheme = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
+    counts_proxies = bool(settings.REST_FRAMEWORK.get("NUM_PROXIES"))
+    if trusts_scheme == counts_proxies:
+        return []
+    return [
+        Warning(
+            "SECURE_PROXY_SSL_HEADER and REST_FRAMEWORK['NUM_PROXIES'] disagree about a proxy "
+            "in front of Touchstone: "
+            + (
+                "the scheme is taken from the proxy but client addresses are not, so every "
+                "client behind it shares one throttle and one sign-in lockout."
+                if trusts_scheme
+                else "client addresses are read behind a proxy whose scheme is not trusted."
+            ),
+            hint="Set only TRUSTED_PROXIES (the number of proxies) and let it set both.",
+            id="touchstone.W010",
+        )
+    ]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,13 @@ class DatabaseUnavailableMiddleware:
         if not database_unavailable(exception):
             return None
         log.warning("The database is unavailable: %s", exception)
-        # Rendered without a request or context, like 500.html: the database is gone.
-        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+        if request.path.startswith("/api/"):
+            # The API answers JSON, as its schema says (core.api.schema_hooks).
+            response: HttpResponse = JsonResponse(
+                {"detail": "The database is unavailable for a moment; retry shortly."}, status=503
+            )
+        else:
+            # Rendered without a request or context, like 500.html: the database is gone.
+            response = HttpResponse(loader.render_to_string("503.html"), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

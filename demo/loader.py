@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
 
@@ -822,6 +823,10 @@ def load_demo(*, stdout: Writer | None = None) -> Organization | None:
     return organization
 
 
+# The apps whose admin pages the demo manager may read.
+DEMO_ADMIN_APPS = ("accounts", "journeys", "touchpoints", "scoring")
+
+
 def _create_people(organization: Organization) -> dict[str, User]:
     users: dict[str, User] = {}
     # Hashing is deliberately slow (a third of a second); the four demo users share one
@@ -835,11 +840,18 @@ def _create_people(organization: Organization) -> dict[str, User]:
             user.first_name, user.last_name = first, last
             user.save(update_fields=["password", "first_name", "last_name"])
         users[email] = user
-    # Support signs in to /admin/ as the demo manager.
+    # Support signs in to /admin/ as the demo manager: staff with view permissions only.
+    # Never a superuser: the password is published (README), so on a server that was
+    # given the demo it would be a key to everything.
     manager = users[MANAGER]
-    if not (manager.is_staff and manager.is_superuser):
-        manager.is_staff = manager.is_superuser = True
+    if not manager.is_staff or manager.is_superuser:
+        manager.is_staff, manager.is_superuser = True, False
         manager.save(update_fields=["is_staff", "is_superuser"])
+    manager.user_permissions.add(
+        *Permission.objects.filter(
+            codename__startswith="view_", content_type__app_label__in=DEMO_ADMIN_APPS
+        )
+    )
     return users
 
 

@@ -76,18 +76,13 @@ class FeedbackLinkViewSet(StructureViewSet):
     ordering = ("-created_at", "-id")
 
     def service_create(self, values: dict[str, Any]) -> Model:
+        pk = values.get("touch_point")
         touch_point = (
-            TouchPoint.objects.for_organization(self.organization_id)
-            .filter(
-                pk=values.pop("touch_point", None)
-                if isinstance(values.get("touch_point"), int)
-                and not isinstance(values.get("touch_point"), bool)
-                and 0 < values["touch_point"] < 2**63
-                else None
-            )
-            .first()
+            TouchPoint.objects.for_organization(self.organization_id).filter(pk=pk).first()
+            if isinstance(pk, int) and not isinstance(pk, bool) and 0 < pk < 2**63
+            else None
         )
-        if touch_point is None:
+        if touch_point is None:  # another organization's id answers like a missing one
             raise ValidationError({"touch_point": ["No such touch point."]})
         return services.create_link(
             actor=self.actor,

@@ -16,7 +16,7 @@ from feedback.services import ASKABLE_KINDS
 from touchpoints.models import CriterionKind, Evaluation, TouchPoint
 
 TOKEN_MAX_LENGTH = 43
-PER_DAY_DAYS = 14
+PER_DAY_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class TouchPointFeedback:
 
 def touch_point_feedback(touch_point: TouchPoint) -> TouchPointFeedback:
     """What the touch point page and the set-up page show: questions, links with their
-    response counts, and responses per day (UTC days) over the last two weeks."""
+    response counts, and responses per day (UTC days) over the last week."""
     links = list(
         FeedbackLink.objects.filter(touch_point_id=touch_point.pk)
         .select_related("site")

@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.identity import normalised_email
 from accounts.models import Organization
 from core import broker
 from notify.models import EmailStatus, OutboundEmail
@@ -45,7 +46,7 @@ def clean_address(value: str, *, field: str = "email") -> str:
     newline there is header injection."""
     if any(ch in value for ch in _HEADER_BREAKS):
         raise ValidationError({field: ["An email address cannot contain line breaks."]})
-    address = value.strip().lower()
+    address = normalised_email(value)
     if len(address) > 254:
         raise ValidationError({field: ["An email address has at most 254 characters."]})
     try:

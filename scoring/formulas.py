@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Generic, TypeVar
@@ -57,6 +57,7 @@ __all__ = [
     "mean_or_none",
     "perception_gap",
     "priority",
+    "rank_by_priority",
     "rank_weak_links",
     "status",
     "touch_point_stats",
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------
 # Method parameters
@@ -481,9 +483,14 @@ def rank_weak_links(
                 gap=item.target - item.smoothed,
             )
         )
-    # sorted() is stable, so equal priorities keep their input order.
-    weak.sort(key=lambda w: -w.priority)
-    return weak, blind
+    return rank_by_priority(weak, priority=lambda w: w.priority), blind
+
+
+def rank_by_priority(items: Iterable[T], *, priority: Callable[[T], float]) -> list[T]:
+    """The weak-link order: highest priority first; equal priorities keep their input
+    order (map order), since sorted() is stable. The one ranking every read uses: the
+    snapshot's, the on-demand one, a journey's and the organization's."""
+    return sorted(items, key=lambda item: -priority(item))
 
 
 # --------------------------------------------------------------------------

@@ -51,6 +51,9 @@ class TouchPointScore(models.Model):
     priority = models.FloatField(null=True)
     previous_mean = models.FloatField(null=True)
     trend_change = models.FloatField(null=True)
+    # Whether it was the journey's last touch point when `priority` was computed (the last
+    # impression weighs 1.5x): read with the priority, so the two always agree.
+    is_last = models.BooleanField(default=False)
     perception_gap = models.FloatField(null=True)
     criteria = models.JSONField(default=list)
     by_source = models.JSONField(default=list)
@@ -80,9 +83,6 @@ class JourneyScore(models.Model):
     score = models.FloatField(null=True)
     n = models.PositiveIntegerField(default=0)
     prior = models.FloatField(null=True)
-    weak_links = models.JSONField(default=list)
-    blind_spots = models.JSONField(default=list)
-    status_counts = models.JSONField(default=dict)
     computed_at = models.DateTimeField()
 
     objects = TenantQuerySet.as_manager()

@@ -413,11 +413,7 @@ def _journey_from_snapshot(
     journey: Journey, snapshot: JourneyScore | None, touch_points: list[Any]
 ) -> JourneyScores:
     """`touch_points`: the map, each with its score (select_related) and `is_pending`."""
-    last_id = touch_points[-1].pk if touch_points else None
-    rows = [
-        _row_from_snapshot(tp, journey_target=journey.target, is_last=tp.pk == last_id)
-        for tp in touch_points
-    ]
+    rows = [_row_from_snapshot(tp, journey_target=journey.target) for tp in touch_points]
     return _journey(
         journey,
         rows,
@@ -435,6 +431,16 @@ def _journey_from_snapshot(
     )
 
 
+def status_counts(rows: Iterable[TouchPointRow]) -> dict[str, int]:
+    """How many touch points have each status (every status present, 0 or more)."""
+    counts = dict.fromkeys(
+        (formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA), 0
+    )
+    for row in rows:
+        counts[row.status] += 1
+    return counts
+
+
 def _journey(
     journey: Journey,
     rows: list[TouchPointRow],
@@ -449,12 +455,9 @@ def _journey(
     computed_at: datetime | None,
     pending: bool,
 ) -> JourneyScores:
+    """The one shape of a journey's scores, from its rows: snapshot and on-demand reads
+    both end here, so weak links, blind spots and status counts have one definition."""
     ref = JourneyRef(journey.pk, journey.name)
-    status_counts = dict.fromkeys(
-        (formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA), 0
-    )
-    for row in rows:
-        status_counts[row.status] += 1
     latest = [row.latest_submitted_at for row in rows if row.latest_submitted_at]
     return JourneyScores(
         journey=ref,
@@ -477,21 +480,23 @@ def _journey(
             for row in rows
             if row.status == formulas.INSUFFICIENT_DATA
         ],
-        status_counts=status_counts,
+        status_counts=status_counts(rows),
     )
 
 
 def _weak_links(rows: Iterable[tuple[JourneyRef, TouchPointRow]]) -> list[WeakLinkRow]:
-    """Rows whose status is weak link, highest priority first. Rows arrive in map order and
-    the sort is stable, so ties keep map order, as in formulas.rank_weak_links."""
-    weak = [
-        (journey, row, row.smoothed_score, row.priority)
-        for journey, row in rows
-        if row.status == formulas.WEAK_LINK
-        and row.smoothed_score is not None
-        and row.priority is not None
-    ]
-    weak.sort(key=lambda item: -item[3])
+    """Rows whose status is weak link, ranked by formulas.rank_by_priority. Rows arrive in
+    map order (journeys by name, then id), so ties keep map order."""
+    weak = formulas.rank_by_priority(
+        [
+            (journey, row, row.smoothed_score, row.priority)
+            for journey, row in rows
+            if row.status == formulas.WEAK_LINK
+            and row.smoothed_score is not None
+            and row.priority is not None
+        ],
+        priority=lambda item: item[3],
+    )
     return [
         _weak_link_row(rank, journey, row, smoothed=smoothed, priority=priority)
         for rank, (journey, row, smoothed, priority) in enumerate(weak, 1)
@@ -565,19 +570,13 @@ def touch_point_scores(
 def _touch_point_from_snapshot(
     touch_point: TouchPoint, organization: Organization
 ) -> TouchPointScores:
-    journey_id = touch_point.journey_id
-    later = services.map_touch_points(journey_id).filter(
-        Q(stage__position__gt=touch_point.stage.position)
-        | Q(stage_id=touch_point.stage_id, position__gt=touch_point.position)
-    )
     tp = (
         _with_pending(TouchPoint.objects.filter(pk=touch_point.pk))
         .select_related("stage", "score")
-        .annotate(is_last=~Exists(later))
         .get()
     )
     snapshot = _snapshot(tp)
-    row = _row_from_snapshot(tp, journey_target=touch_point.journey.target, is_last=tp.is_last)
+    row = _row_from_snapshot(tp, journey_target=touch_point.journey.target)
     weeks: list[formulas.WeekPoint] = []
     if snapshot is not None:
         stored = {
@@ -746,43 +745,29 @@ def organization_weak_links(
 def _organization_from_snapshots(
     organization: Organization, journeys: QuerySet[Journey], limit: int
 ) -> OrganizationWeakLinks:
-    on_map = on_map_q("touch_point__") & Q(journey__in=journeys)
-    later = TouchPoint.objects.on_map().filter(
-        Q(stage__position__gt=OuterRef("touch_point__stage__position"))
-        | Q(
-            stage_id=OuterRef("touch_point__stage_id"),
-            position__gt=OuterRef("touch_point__position"),
-        ),
-        journey_id=OuterRef("journey_id"),
-    )
+    # Map order (journeys by name, then id), as the on-demand read visits them; the
+    # ranking itself is _weak_links', the same for both.
     snapshots = (
         TouchPointScore.objects.for_organization(organization)
-        .filter(on_map, status=formulas.WEAK_LINK, priority__isnull=False)
+        .filter(
+            on_map_q("touch_point__"),
+            journey__in=journeys,
+            status=formulas.WEAK_LINK,
+            priority__isnull=False,
+        )
         .select_related("touch_point__stage", "journey")
-        .annotate(
-            is_pending=_pending("touch_point_id", "journey_id"),
-            is_last=~Exists(later),
-        )
+        .annotate(is_pending=_pending("touch_point_id", "journey_id"))
         .order_by(
-            "-priority",
-            "journey__name",
-            "journey_id",
-            "touch_point__stage__position",
-            "touch_point__position",
-        )[:limit]
-    )
-    weak = [
-        _weak_link_row(
-            rank,
-            JourneyRef(s.journey_id, s.journey.name),
-            _snapshot_row(
-                s.touch_point, s, journey_target=s.target, is_last=s.is_last, pending=s.is_pending
-            ),
-            smoothed=s.smoothed,
-            priority=s.priority,
+            "journey__name", "journey_id", "touch_point__stage__position", "touch_point__position"
         )
-        for rank, s in enumerate(snapshots, 1)
-    ]
+    )
+    weak = _weak_links(
+        (
+            JourneyRef(s.journey_id, s.journey.name),
+            _snapshot_row(s.touch_point, s, journey_target=s.target, pending=s.is_pending),
+        )
+        for s in snapshots
+    )[:limit]
     freshness = JourneyScore.objects.filter(journey__in=journeys).aggregate(
         oldest=Min("computed_at")
     )
@@ -841,13 +826,12 @@ def _snapshot(touch_point: TouchPoint) -> TouchPointScore | None:
         return None
 
 
-def _row_from_snapshot(touch_point: Any, *, journey_target: float, is_last: bool) -> TouchPointRow:
+def _row_from_snapshot(touch_point: Any, *, journey_target: float) -> TouchPointRow:
     """`touch_point` comes with its score (select_related) and `is_pending` annotated."""
     return _snapshot_row(
         touch_point,
         _snapshot(touch_point),
         journey_target=journey_target,
-        is_last=is_last,
         pending=touch_point.is_pending,
     )
 
@@ -857,9 +841,11 @@ def _snapshot_row(
     s: TouchPointScore | None,
     *,
     journey_target: float,
-    is_last: bool,
     pending: bool,
 ) -> TouchPointRow:
+    """A snapshot row as the map shows it. "Is last" comes from the snapshot, beside the
+    priority it weighed, so the two never disagree (a later change of the map reads
+    pending until the recompute)."""
     if s is None:  # on the map since the last recompute: nothing to show yet
         return TouchPointRow(
             id=tp.pk,
@@ -877,7 +863,7 @@ def _snapshot_row(
             target=tp.target if tp.target is not None else journey_target,
             status=formulas.INSUFFICIENT_DATA,
             priority=None,
-            is_last=is_last,
+            is_last=False,  # nothing computed for it yet
             trend=Trend(None, None, None),
             latest_submitted_at=None,
             pending=pending,
@@ -898,7 +884,7 @@ def _snapshot_row(
         target=s.target,
         status=s.status,
         priority=s.priority,
-        is_last=is_last,
+        is_last=s.is_last,
         trend=Trend(s.trend_change, s.previous_mean, trend_direction(s.trend_change)),
         latest_submitted_at=s.latest_submitted_at,
         pending=pending,

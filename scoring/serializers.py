@@ -111,7 +111,8 @@ class StatusField(serializers.CharField):
 
 
 @extend_schema_field(
-    {"type": "string", "enum": [selectors.UP, selectors.DOWN, selectors.STEADY], "nullable": True}
+    # OpenAPI 3.1's way to say "one of these strings, or null" (null without both means).
+    {"type": ["string", "null"], "enum": [selectors.UP, selectors.DOWN, selectors.STEADY, None]}
 )
 class DirectionField(serializers.CharField):
     """up, down or steady (a change under 1 point either way); null without both means."""

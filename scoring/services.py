@@ -226,15 +226,15 @@ class JourneyResult:
     prior: sql.Aggregate  # every scored evaluation of the journey in the window, pooled
     touch_points: list[TouchPointResult]  # map order
     score: float | None
-    weak_links: list[formulas.WeakLink[int]]  # highest priority first
-    blind_spots: list[int]  # touch point ids, map order
 
 
 def score_journey(
     journey: Journey, window: sql.Window, touch_points: Sequence[TouchPoint]
 ) -> JourneyResult:
-    """Every touch point's headline numbers, the journey score, weak links and blind spots,
-    from two GROUP BYs over the journey (its window and the one before, for the trend).
+    """Every touch point's headline numbers and the journey score, from two GROUP BYs over
+    the journey (its window and the one before, for the trend). Weak links, blind spots and
+    status counts are read from these rows by scoring.selectors, for snapshots and on-demand
+    reads alike.
 
     `touch_points` is the map (map_touch_points); the method's settings come from
     `journey.organization`. The snapshot writer and on-demand reads (another window, one
@@ -243,6 +243,7 @@ def score_journey(
     org = journey.organization
     per_tp, prior = sql.journey_aggregates(journey.pk, window)
     previous, _ = sql.journey_aggregates(journey.pk, window.previous())
+    # "Is last" is decided here only: the snapshot stores it beside the priority it weighs.
     last_id = touch_points[-1].pk if touch_points else None
     results = []
     for tp in touch_points:
@@ -275,20 +276,6 @@ def score_journey(
                 is_last=is_last,
             )
         )
-    weak, blind = formulas.rank_weak_links(
-        [
-            formulas.WeakLinkInput(
-                key=r.touch_point.pk,
-                n=r.stats.n,
-                smoothed=r.stats.smoothed,
-                target=r.target,
-                importance=r.touch_point.importance,
-                is_last=r.is_last,
-            )
-            for r in results
-        ],
-        min_n=org.min_n,
-    )
     return JourneyResult(
         window=window,
         prior=prior,
@@ -296,8 +283,6 @@ def score_journey(
         score=formulas.journey_score(
             [(r.stats.smoothed, float(r.touch_point.importance)) for r in results]
         ),
-        weak_links=weak,
-        blind_spots=blind,
     )
 
 
@@ -436,6 +421,7 @@ _HEADLINE_FIELDS = [
     "priority",
     "previous_mean",
     "trend_change",
+    "is_last",
     "generation",
     "method_version",
     "computed_at",
@@ -486,6 +472,7 @@ def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: dateti
             priority=r.priority,
             previous_mean=r.previous.mean,
             trend_change=r.trend_change,
+            is_last=r.is_last,
             generation=generations.get(tp.pk, 0) + 1,
             method_version=formulas.METHOD_VERSION,
             computed_at=now,
@@ -531,12 +518,6 @@ def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: dateti
 
 
 def _write_journey_score(journey: Journey, result: JourneyResult, *, now: datetime) -> None:
-    by_id = {r.touch_point.pk: r for r in result.touch_points}
-    status_counts = dict.fromkeys(
-        (formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA), 0
-    )
-    for r in result.touch_points:
-        status_counts[r.status] += 1
     JourneyScore.objects.update_or_create(
         journey=journey,
         defaults={
@@ -546,29 +527,6 @@ def _write_journey_score(journey: Journey, result: JourneyResult, *, now: dateti
             "score": result.score,
             "n": result.prior.n,
             "prior": result.prior.mean,
-            "weak_links": [
-                {
-                    "touch_point_id": w.key,
-                    "name": by_id[w.key].touch_point.name,
-                    "stage": by_id[w.key].touch_point.stage.name,
-                    "priority": w.priority,
-                    "gap": w.gap,
-                    "smoothed": by_id[w.key].stats.smoothed,
-                    "target": by_id[w.key].target,
-                    "importance": by_id[w.key].touch_point.importance,
-                    "is_last": by_id[w.key].is_last,
-                }
-                for w in result.weak_links
-            ],
-            "blind_spots": [
-                {
-                    "touch_point_id": key,
-                    "name": by_id[key].touch_point.name,
-                    "n": by_id[key].stats.n,
-                }
-                for key in result.blind_spots
-            ],
-            "status_counts": status_counts,
             "computed_at": now,
         },
     )

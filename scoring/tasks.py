@@ -11,19 +11,21 @@ import time
 from celery import shared_task
 
 from core.broker import broker_redis
+from core.retry import TRANSIENT_ERRORS
 from scoring import services
 
-# A failed recompute (say, the database restarting) is retried with backoff; if it
-# still fails, the stale marks remain and the sweep tries again later.
+# A recompute that failed for a reason that heals (the database restarting) is retried
+# with backoff; anything else (a bad argument, a bug) fails at once, as a retry would
+# only repeat it. Either way the stale marks remain and the sweep tries again later.
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=5)
 def recompute_touch_point(touch_point_id: int) -> bool:
     services.clear_pending(touch_point_id)
     return services.recompute_touch_point(touch_point_id)
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, max_retries=5)
 def recompute_journey(journey_id: int, full: bool = True) -> bool:
     return services.recompute_journey(journey_id, full=full)
 

@@ -19,6 +19,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import require_role
@@ -43,6 +45,12 @@ def _clean_role(role: str) -> Role:
 
 
 # --- Links -----------------------------------------------------------------------------
+
+
+def link_base(request: HttpRequest) -> str:
+    """The absolute address invitation tokens are appended to (…/team/join/), on the host
+    the manager is using (Django checked it against ALLOWED_HOSTS)."""
+    return request.build_absolute_uri(reverse("team-join", args=["-"]))[:-2]
 
 
 def link_token(invitation: Invitation) -> str:

@@ -13,9 +13,11 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache, caches
-from django.test import override_settings
+from django.test import Client, override_settings
 
+from accounts import access_cache
 from accounts.models import Membership, Organization, Role, User
+from tests import openapi_check
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
 from tests.processes import RedisServer
@@ -40,9 +42,30 @@ def _own_throttle_keys(worker_id: str) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _api_responses_match_the_schema(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every /api/v1/ response the test client produces must conform to /api/v1/schema/
+    (tests/openapi_check.py). A test that breaks the app on purpose to see how it fails
+    opts out with @pytest.mark.breaks_the_schema_on_purpose."""
+    if request.node.get_closest_marker("breaks_the_schema_on_purpose"):
+        return
+    original = Client.request
+
+    def checked(self: Client, **kwargs: Any) -> Any:
+        response = original(self, **kwargs)
+        openapi_check.check(response)
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttles() -> None:
     """Throttle counters live in the caches; one test's requests must not throttle the next.
-    Only this process's keys go: a FLUSHDB would wipe a parallel process's counters too."""
+    Only this process's keys go: a FLUSHDB would wipe a parallel process's counters too.
+    Nor may a token resolution cached by one test serve the next (accounts.access_cache)."""
+    access_cache.clear()
     cache.clear()
     shared = caches["throttle"]
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Avg, Count, F, Max, Min
 from django.test import override_settings
@@ -146,7 +146,9 @@ def test_three_sites_and_four_demo_users_with_their_roles(demo_org: Organization
     assert roles == DEMO_USERS
     manager = User.objects.get(email="manager@demo.touchstone.test")
     assert manager.is_staff
-    assert manager.is_superuser
+    assert not manager.is_superuser  # its password is published
+    assert manager.has_perm("journeys.view_journey")
+    assert not manager.has_perm("journeys.change_journey")
     # One shared hash (hashing is slow on purpose), so checking one checks all four.
     hashes = set(User.objects.filter(email__in=DEMO_USERS).values_list("password", flat=True))
     assert len(hashes) == 1
@@ -278,7 +280,7 @@ def test_running_it_again_changes_nothing(demo_org: Organization, db: None) -> N
     before = counts(demo_org)
     out = StringIO()
 
-    call_command("load_demo", stdout=out)
+    call_command("load_demo", "--force", stdout=out)  # tests run with DEBUG off
 
     assert "already loaded" in out.getvalue()
     assert counts(demo_org) == before
@@ -325,3 +327,20 @@ def test_outsider_cannot_evaluate_a_demo_touch_point(demo_org: Organization, db:
     # Through their own organization the demo's touch point does not exist.
     with pytest.raises(ValidationError, match="No such touch point"):
         submit_evaluations(evaluator=outsider, organization=rival, items=[item])
+
+
+def test_load_demo_refuses_to_run_with_debug_off_unless_forced(
+    db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.DEBUG = False
+    loaded: list[bool] = []
+    monkeypatch.setattr(
+        "demo.management.commands.load_demo.load_demo", lambda **kw: loaded.append(True)
+    )
+
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("load_demo", stdout=StringIO())
+    assert not loaded
+
+    call_command("load_demo", "--force", stdout=StringIO())
+    assert loaded == [True]

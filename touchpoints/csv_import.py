@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.db import transaction
 from rest_framework import serializers
@@ -122,24 +122,31 @@ class Row:
     problem: str = ""  # why the row cannot be read; its cells are then empty
 
 
-def read_rows(data: bytes) -> Iterator[Row]:
-    """Each non-blank row after the header.
+def _decoded_lines(stream: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, decoded one at a time (the file is never held whole, nor
+    a second time as one string); line breaks are kept as written, for quoted comments."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            # Excel's "CSV UTF-8" starts with a byte order mark.
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {number}). Save it "
+                'as UTF-8 ("CSV UTF-8" in Excel, UTF-8 in survey tools) and run the import '
+                "again."
+            ) from None
+
+
+def read_rows(data: bytes | BinaryIO) -> Iterator[Row]:
+    """Each non-blank row after the header, read from the file as a stream.
 
     Raises ImportFileError for what makes the whole file unreadable; a row that is wrong
     in itself comes with its `problem`, so every such row can be reported at once.
     """
-    try:
-        text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte order mark
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFileError(
-            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}). Save it as "
-            'UTF-8 ("CSV UTF-8" in Excel, UTF-8 in survey tools) and run the import again.'
-        ) from None
-    # newline="" keeps line breaks inside quoted comments as they were written; strict,
-    # because a lenient reader turns "x"y into xy and an unclosed quote into one long
-    # field, silently.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    stream: BinaryIO = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    # Strict, because a lenient reader turns "x"y into xy and an unclosed quote into one
+    # long field, silently.
+    reader = csv.reader(_decoded_lines(stream), strict=True)
     next_line = 1
     try:
         header = _header(reader)
@@ -329,7 +336,7 @@ def _imported_keys(organization: Organization, keys: Sequence[str]) -> set[str]:
 
 
 def import_evaluations(
-    data: bytes,
+    data: bytes | BinaryIO,
     *,
     organization: Organization,
     evaluator: User,

@@ -465,7 +465,10 @@ class EvaluationSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         ]
         read_only_fields = fields
         extra_kwargs = {
-            "evaluator": {"help_text": "Id of the user who submitted it."},
+            "evaluator": {
+                "help_text": "Id of the user who submitted it; null for a customer's own answer "
+                "through a feedback link (source customer_survey)."
+            },
             "score": {"help_text": "0–100; null when no answer applies."},
             "rubric_version": {"help_text": "The touch point's rubric version at submission."},
         }

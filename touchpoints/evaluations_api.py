@@ -37,7 +37,7 @@ from core.api.idempotency import (
     fingerprint,
     run_idempotent,
 )
-from core.api.pagination import NO_SUCH_PAGE
+from core.api.pagination import NO_SUCH_PAGE, PageOrCursorPagination
 from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin
 from touchpoints.evaluation_filters import EvaluationFilter
 from touchpoints.evaluation_serializers import (
@@ -287,6 +287,7 @@ class EvaluationViewSet(
     filterset_class = EvaluationFilter
     ordering_fields = ["observed_at", "submitted_at", "id"]
     ordering = ["-observed_at", "-id"]
+    pagination_class = PageOrCursorPagination
     write_roles = ROLES_THAT_EVALUATE
     throttle_classes = [SubmissionThrottle]
     throttle_scope = "evaluations"

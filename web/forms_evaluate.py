@@ -18,6 +18,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from core.text import TextFormField
 from touchpoints.models import COMMENT_MAX_LENGTH, Criterion, CriterionKind, Site, Source
 from touchpoints.services import AnswerInput
 
@@ -92,7 +93,7 @@ def answer_choices(criterion: Criterion) -> list[Choice]:
     return choices
 
 
-class AnswerField(forms.CharField):
+class AnswerField(TextFormField):
     """A radio group's value: "na" (not applicable) or a number for the service to judge."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -125,9 +126,9 @@ class EvaluationForm(forms.Form):
         widget=forms.HiddenInput,
         error_messages={"required": "Choose a touch point.", "invalid": "Choose a touch point."},
     )
-    client_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=200)
+    client_key = TextFormField(widget=forms.HiddenInput, required=False, max_length=200)
     # Filled by evaluate.js with the browser's IANA zone, so "observed at" means local time.
-    tz = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+    tz = TextFormField(widget=forms.HiddenInput, required=False, max_length=64)
     source = forms.ChoiceField(
         choices=Source.choices,
         widget=forms.RadioSelect,
@@ -135,7 +136,7 @@ class EvaluationForm(forms.Form):
     )
     # A plain number: whether the site exists in this organization is the service's call.
     site = forms.IntegerField(required=False, widget=forms.Select)
-    comment = forms.CharField(
+    comment = TextFormField(
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": COMMENT_MAX_LENGTH}),

@@ -54,7 +54,7 @@ def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
 
 
 def _member(request: HttpRequest, membership_id: int) -> Membership:
-    found = (
+    found: Membership | None = (
         Membership.objects.filter(organization_id__in=organization_ids(request), pk=membership_id)
         .select_related("user", "organization")
         .first()
@@ -76,11 +76,6 @@ def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
         raise Http404("No such invitation.")
     _as_manager(request, found.organization_id)
     return found
-
-
-def link_base(request: HttpRequest) -> str:
-    """The absolute address invitation tokens are appended to (…/team/join/)."""
-    return request.build_absolute_uri(reverse("team-join", args=["-"]))[:-2]
 
 
 def _page(request: HttpRequest, membership: Membership, **extra: Any) -> dict[str, Any]:
@@ -132,7 +127,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             organization=membership.organization,
             email=email,
             role=role,
-            link_base=link_base(request),
+            link_base=services.link_base(request),
         )
     except ValidationError as error:
         form = {"email": email, "role": role, "errors": _errors(error)}
@@ -151,7 +146,7 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
     try:
         services.resend_invitation(
-            actor=_actor(request), invitation=invitation, link_base=link_base(request)
+            actor=_actor(request), invitation=invitation, link_base=services.link_base(request)
         )
     except ValidationError as error:
         messages.error(request, _refused(error))

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership
-from accounts.tokens import create_token, revoke_all_tokens, revoke_token
+from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
 from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
@@ -280,6 +280,7 @@ def _account_context(request: HttpRequest) -> dict[str, object]:
         "tokens": ApiToken.objects.filter(
             user_id=signed_in_user(request).pk, revoked_at__isnull=True
         ),
+        "expiry_choices": EXPIRY_CHOICES,
     }
 
 
@@ -308,7 +309,11 @@ def token_create(request: HttpRequest) -> HttpResponse:
     context = _account_context(request)
     name = request.POST.get("name", "")
     try:
-        token, secret = create_token(user=request.user, name=name)  # type: ignore[arg-type]
+        token, secret = create_token(
+            user=request.user,  # type: ignore[arg-type]
+            name=name,
+            expires_in_days=parse_id(request.POST.get("expires_in_days", "")),
+        )
     except ValidationError as error:
         context["token_errors"] = error.message_dict.get("name", error.messages)
         context["token_name"] = name

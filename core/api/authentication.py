@@ -1,5 +1,6 @@
 """The API's token authentication: `Authorization: Bearer tst_…`, with failed attempts
-throttled per client address (RELIABILITY S9) and logged without any part of the secret.
+throttled per client address across processes (RELIABILITY S9) without refusing a token
+that already worked from that address, and logged without any part of the secret.
 
 DRF reads BearerTokenAuthentication from settings while rest_framework.views is loading,
 so this module must not import rest_framework.views (nor anything that does).
@@ -9,72 +10,84 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from accounts.models import User
 from accounts.tokens import TOKEN_PREFIX, authenticate_token
+from core.throttle import SlidingWindow, remember, remembered
 
 if TYPE_CHECKING:
     # For annotations only: importing it here would be an import cycle (see above).
-    from rest_framework.views import APIView
+    pass
 
 security_log = logging.getLogger("touchstone.security")
 
 
-class AuthFailureThrottle(SimpleRateThrottle):
-    """Failed token authentications per client address (RELIABILITY S9).
+class AuthFailureThrottle:
+    """Failed token authentications per client address (RELIABILITY S9, issue 19).
 
-    Only failures count, against settings.AUTH_FAILURE_RATE (default 30/min). Once an
-    address is over the limit, its Bearer requests are refused before any token lookup,
-    valid token or not: a guesser must learn nothing from a right guess while throttled.
-    Counters live in the default cache (per process; see CACHES in settings).
+    Failures count against settings.AUTH_FAILURE_RATE (default 30/min) in Redis, so every
+    gunicorn worker sees the same count (core.throttle; it fails open while Redis is
+    away). Once an address is over the limit its guesses are refused unchecked (429, no
+    token lookup: a right guess shows nothing), as before. But a token that has already
+    worked from that address (remembered for KNOWN_GOOD_SECONDS) is still checked and, if
+    right, served: one misconfigured client behind an office NAT no longer locks every
+    other client of that office out, and guessing gains nothing from it (a guess's prefix
+    is not one that worked from the guesser's address).
     """
 
-    scope = "auth_failures"
-    num_requests: int  # set by SimpleRateThrottle.__init__ from the rate
-    duration: int
+    KNOWN_GOOD_SECONDS = 24 * 3600
+    _remembered_here: dict[tuple[str, str], float] = {}
 
-    def get_rate(self) -> str:
-        return str(getattr(settings, "AUTH_FAILURE_RATE", "30/min"))
+    def __init__(self) -> None:
+        limit, window = SimpleRateThrottle.parse_rate(
+            None,  # type: ignore[arg-type]  # parse_rate does not use self
+            str(getattr(settings, "AUTH_FAILURE_RATE", "30/min")),
+        )
+        if limit is None or window is None:
+            raise ImproperlyConfigured("AUTH_FAILURE_RATE must be a rate such as 30/min.")
+        self.window = SlidingWindow("auth-failures", limit=int(limit), window=int(window))
 
     def get_ident(self, request: Request) -> str:
         # DRF trusts the whole X-Forwarded-For when NUM_PROXIES is unset, so a guesser
         # could send a fresh "address" with every request. Without a configured proxy
         # count, the socket address is the one thing a client cannot choose.
         if api_settings.NUM_PROXIES:
-            return str(super().get_ident(request))
+            return str(BaseThrottle().get_ident(request))
         return str(request.META.get("REMOTE_ADDR") or "unknown")
 
-    def get_cache_key(self, request: Request, view: APIView | None = None) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+    def over_limit(self, ip: str) -> bool:
+        return self.window.over_limit(ip)
 
-    def over_limit(self, request: Request) -> bool:
-        """Whether this address has used up its failures; records nothing."""
-        self.key = self.get_cache_key(request)
-        self.now = self.timer()
-        self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
-        return len(self.history) >= self.num_requests
+    def wait(self, ip: str) -> int:
+        return self.window.retry_after(ip) or 1
 
-    def wait(self) -> float:
-        """Seconds until enough failures have aged out of the window to let one through."""
-        if not self.history or self.num_requests < 1:
-            return float(self.duration)
-        blocking = float(self.history[min(self.num_requests, len(self.history)) - 1])
-        return max(self.duration - (self.now - blocking), 1.0)
+    def record_failure(self, ip: str) -> int:
+        return self.window.record(ip)
 
-    def record_failure(self) -> int:
-        """Count one more failure (after over_limit()); returns the failures in the window."""
-        self.history.insert(0, self.now)
-        self.cache.set(self.key, self.history, self.duration)
-        return len(self.history)
+    @staticmethod
+    def known_good(ip: str, prefix: str) -> bool:
+        return prefix != "-" and remembered("auth-good", f"{ip}:{prefix}")
+
+    @classmethod
+    def record_success(cls, ip: str, prefix: str) -> None:
+        """Remember that this token worked from this address (written at most every ten
+        minutes per process, not on every request)."""
+        now = time.monotonic()
+        if now - cls._remembered_here.get((ip, prefix), -1e9) < 600:
+            return
+        cls._remembered_here[(ip, prefix)] = now
+        remember("auth-good", f"{ip}:{prefix}", seconds=cls.KNOWN_GOOD_SECONDS)
 
 
 _PUBLIC_PREFIX = re.compile(rf"^{TOKEN_PREFIX}([0-9a-f]{{1,12}})_")
@@ -102,7 +115,8 @@ class BearerTokenAuthentication(BaseAuthentication):
         raw = raw.strip()
         throttle = AuthFailureThrottle()
         ip, prefix = throttle.get_ident(request), _public_prefix(raw)
-        if throttle.over_limit(request):
+        throttled = throttle.over_limit(ip)
+        if throttled and not throttle.known_good(ip, prefix):
             security_log.warning(
                 "API token refused, address throttled: ip=%s token_prefix=%s",
                 ip,
@@ -110,12 +124,12 @@ class BearerTokenAuthentication(BaseAuthentication):
                 extra={"event": "api_token_throttled", "ip": ip, "token_prefix": prefix},
             )
             raise exceptions.Throttled(
-                wait=throttle.wait(),
+                wait=throttle.wait(ip),
                 detail="Too many failed authentication attempts from your address.",
             )
         token = authenticate_token(raw)
         if token is None:
-            failures = throttle.record_failure()
+            failures = throttle.record_failure(ip)
             security_log.warning(
                 "API token rejected: ip=%s token_prefix=%s failures=%d",
                 ip,
@@ -128,7 +142,13 @@ class BearerTokenAuthentication(BaseAuthentication):
                     "failures": failures,
                 },
             )
+            if throttled:
+                raise exceptions.Throttled(
+                    wait=throttle.wait(ip),
+                    detail="Too many failed authentication attempts from your address.",
+                )
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        throttle.record_success(ip, prefix)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -41,38 +41,46 @@ ORGANIZATION_PARAMETER = OpenApiParameter(
 
 
 def request_membership(request: Request) -> Membership:
-    """The caller's membership in the organization this request acts in (cached)."""
+    """The caller's membership in the organization this request acts in (cached). A token
+    brings the user's memberships along (accounts.tokens.authenticate_token); a session
+    reads them here, in one query."""
     cached = getattr(request, "_touchstone_membership", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     user = request.user
     if not user or not user.is_authenticated:
         raise exceptions.NotAuthenticated()
-    memberships = Membership.objects.select_related("organization").filter(user_id=user.pk)
-    ref = (request.headers.get(ORGANIZATION_HEADER) or "").strip()
-    if ref:
-        match = memberships.filter(organization__slug=ref).first()
-        ref_id = parse_id(ref)
-        if match is None and ref_id is not None:
-            match = memberships.filter(organization_id=ref_id).first()
-        if match is None:
-            raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
-    else:
-        found = list(memberships[:2])
-        if not found:
-            raise exceptions.PermissionDenied("You are not a member of any organization.")
-        if len(found) > 1:
-            raise exceptions.ValidationError(
-                {
-                    ORGANIZATION_HEADER: [
-                        "You belong to several organizations: send the X-Organization "
-                        "header with the slug or id of the one to act in."
-                    ]
-                }
-            )
-        match = found[0]
+    memberships = getattr(request.auth, "memberships", None)
+    if memberships is None:
+        memberships = tuple(
+            Membership.objects.select_related("organization").filter(user_id=user.pk)
+        )
+    match = _acting_in(memberships, (request.headers.get(ORGANIZATION_HEADER) or "").strip())
     request._touchstone_membership = match  # type: ignore[attr-defined]
     return match
+
+
+def _acting_in(memberships: tuple[Membership, ...], ref: str) -> Membership:
+    """The membership X-Organization names (slug, else id), or the only one."""
+    if ref:
+        match = next((m for m in memberships if m.organization.slug == ref), None)
+        if match is None and parse_id(ref) is not None:
+            match = next((m for m in memberships if m.organization_id == parse_id(ref)), None)
+        if match is None:
+            raise exceptions.NotFound(f"You are not a member of an organization {ref!r}.")
+        return match
+    if not memberships:
+        raise exceptions.PermissionDenied("You are not a member of any organization.")
+    if len(memberships) > 1:
+        raise exceptions.ValidationError(
+            {
+                ORGANIZATION_HEADER: [
+                    "You belong to several organizations: send the X-Organization "
+                    "header with the slug or id of the one to act in."
+                ]
+            }
+        )
+    return memberships[0]
 
 
 class RolePermission(BasePermission):

@@ -23,8 +23,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,6 +40,7 @@ from core.api.concurrency import (
 )
 from core.api.errors import ErrorSerializer, with_access_refusals
 from core.api.pagination import NO_SUCH_PAGE
+from core.api.parsers import StorableJSONParser
 from core.api.serializers import MoveSerializer, RestoreSerializer
 from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin
 
@@ -61,15 +60,8 @@ def resolve_reference(queryset: QuerySet[Any], value: Any, field: str, noun: str
     raise serializers.ValidationError({field: [f"No such {noun}."]})
 
 
-class NestingSafeJSONParser(JSONParser):
-    """DRF's JSON parser, except that JSON nested deeper than Python's parser can follow
-    is a 400 like any other malformed body, not a RecursionError and a 500."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - the body is nested too deeply.") from None
+# The structure endpoints' parser (nesting and the text gate): core.api.parsers.
+NestingSafeJSONParser = StorableJSONParser
 
 
 class StructureViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Any]):

@@ -76,6 +76,16 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("journey-scores", "GET"): EVERY_MEMBER,
     ("touchpoint-scores", "GET"): EVERY_MEMBER,
     ("weak-links", "GET"): EVERY_MEMBER,
+    # The team, for managers only (reads too): members, their roles, invitations
+    ("member-list", "GET"): WHO_EDITS_STRUCTURE,
+    ("member-detail", "GET"): WHO_EDITS_STRUCTURE,
+    ("member-detail", "PATCH"): WHO_EDITS_STRUCTURE,
+    ("member-detail", "DELETE"): WHO_EDITS_STRUCTURE,
+    ("invitation-list", "GET"): WHO_EDITS_STRUCTURE,
+    ("invitation-list", "POST"): WHO_EDITS_STRUCTURE,
+    ("invitation-detail", "GET"): WHO_EDITS_STRUCTURE,
+    ("invitation-detail", "DELETE"): WHO_EDITS_STRUCTURE,
+    ("invitation-resend", "POST"): WHO_EDITS_STRUCTURE,
     # /api/v1/feedback-links/... (revoked, never changed or deleted)
     ("feedback-link-list", "GET"): EVERY_MEMBER,
     ("feedback-link-list", "POST"): WHO_EDITS_STRUCTURE,

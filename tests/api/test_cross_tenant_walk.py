@@ -34,7 +34,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from accounts.models import AuditEvent, Organization, Role, User
+from accounts.models import AuditEvent, Membership, Organization, Role, User
 from feedback.models import FeedbackLink, FeedbackQuestion, FeedbackResponse, FeedbackSetup
 from feedback.services import (
     QuestionInput,
@@ -45,8 +45,10 @@ from feedback.services import (
 )
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import archive_stage
+from notify.models import OutboundEmail
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from scoring.services import recompute_journey
+from team.models import Invitation
 from tests.api.conftest import ClientFor
 from tests.conftest import Personas
 from tests.factories import (
@@ -166,6 +168,9 @@ DETAIL_ROUTES: dict[str, str] = {
     "site-archive": "site",
     "site-restore": "site",
     "evaluation-detail": "evaluation",
+    "member-detail": "membership",
+    "invitation-detail": "invitation",
+    "invitation-resend": "invitation",
     "feedback-link-detail": "feedbacklink",
     "feedback-link-revoke": "feedbacklink",
 }
@@ -177,6 +182,8 @@ RETRIEVE_ROUTES = {
     "criterion": "criterion-detail",
     "site": "site-detail",
     "evaluation": "evaluation-detail",
+    "membership": "member-detail",
+    "invitation": "invitation-detail",
     "feedbacklink": "feedback-link-detail",
 }
 # Collection routes (no kwargs): URL name → the kind of row listed.
@@ -189,7 +196,11 @@ COLLECTION_ROUTES: dict[str, str] = {
     "evaluation-list": "evaluation",
     "feedback-link-list": "feedbacklink",
     "weak-links": "weak_link",
+    "member-list": "membership",
+    "invitation-list": "invitation",
 }
+# Kinds only managers may read (the team): other roles' lists are 403, not a filtered list.
+MANAGERS_READ = {"membership", "invitation"}
 # Routes that take no ids and list no rows: nothing to fill, no other tenant's row to show.
 TENANTLESS_ROUTES = {
     "api-schema": "the OpenAPI document, the same for everyone",
@@ -214,6 +225,8 @@ def write_body(action: str, kind: str, representation: dict[str, Any]) -> Any:
     tenant check stands between the caller and a real write."""
     if action == "update":
         return {**representation, "name": "Taken over"}
+    if action == "partial_update" and kind == "membership":
+        return {"role": "manager"}
     if action == "partial_update":
         return {"name": "Taken over"}
     if action == "move":
@@ -302,6 +315,20 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
     )
     archived_site = archive_site(actor=manager, site=closed_site)
     archived_journey = JourneyFactory(organization=org, status=JourneyStatus.ARCHIVED)
+    # A member besides the manager (one the manager may demote or remove) and an open
+    # invitation, for the team routes.
+    member = MembershipFactory(
+        user=UserFactory(email=f"member@{org.slug}.test"), organization=org, role=Role.VIEWER
+    )
+    invitation = Invitation.objects.create(
+        organization=org,
+        email=f"invited@{org.slug}.test",
+        role=Role.VIEWER,
+        invited_by=manager,
+        nonce="n" * 43,
+        sent_at=now,
+        expires_at=now + timedelta(days=7),
+    )
     # Customer feedback: the weak touch point asks its yes/no criterion through two links,
     # one revoked, and one customer has answered (as a customer answers: via the link).
     save_questions(
@@ -326,6 +353,8 @@ def build_tenant(org: Organization, *, manager: User) -> Tenant:
             "site": [site, archived_site],
             "evaluation": [*evaluations, customer],
             "weak_link": [weak],
+            "membership": [member],
+            "invitation": [invitation],
             "feedbacklink": [link, revoked_link],
         },
     )
@@ -347,6 +376,9 @@ def everything() -> list[list[dict[str, Any]]]:
         JourneyScore,
         WeeklyScore,
         StaleMark,
+        Membership,
+        Invitation,
+        OutboundEmail,
         FeedbackSetup,
         FeedbackQuestion,
         FeedbackLink,
@@ -503,11 +535,19 @@ def test_lists_show_none_of_another_organizations_rows(world: World, route: ApiR
     url = reverse(route.name)
     theirs = set(world.victim.ids(kind))
     ours = set(world.attacker.ids(kind))
+    if kind == "membership":  # every member is listed, the callers' own memberships too
+        theirs, ours = (
+            set(Membership.objects.filter(organization=t.org).values_list("pk", flat=True))
+            for t in (world.victim, world.attacker)
+        )
     problems: list[str] = []
 
     for who, client in world.callers.items():
         for query in ("", "?include_archived=true", "?page_size=500"):
             response = client.get(url + query)
+            if kind in MANAGERS_READ and who in ("viewer token", "evaluator token"):
+                assert response.status_code == 403, (who, query, response.content)
+                continue  # the role refusal says nothing about any organization's rows
             assert response.status_code == 200, (who, query, response.content)
             shown = _ids_in(response.json(), kind)
             if shown & theirs:

@@ -49,11 +49,13 @@ from schemathesis.specs.openapi.checks import (
 from accounts.models import Role
 from accounts.tokens import create_token
 from config.wsgi import application
+from team.models import Invitation
 from tests.api.test_cross_tenant_walk import Tenant, build_tenant, openapi_schema
 from tests.conftest import Personas
 from tests.factories import (
     CriterionFactory,
     JourneyFactory,
+    MembershipFactory,
     SiteFactory,
     StageFactory,
     TouchPointFactory,
@@ -85,6 +87,9 @@ RESOURCE_KINDS = {
     "criteria": "criterion",
     "sites": "site",
     "evaluations": "evaluation",
+    "feedback-links": "feedbacklink",
+    "members": "membership",
+    "invitations": "invitation",
 }
 
 
@@ -277,6 +282,18 @@ def disposable(tenants: tuple[Tenant, Tenant]) -> dict[str, list[int]]:
         "touchpoint": TouchPointFactory.create_batch(3, stage=ours.first("stage")),
         "criterion": CriterionFactory.create_batch(3, touch_point=ours.objects["touchpoint"][1]),
         "site": SiteFactory.create_batch(3, organization=ours.org),
+        "membership": MembershipFactory.create_batch(3, organization=ours.org, role=Role.VIEWER),
+        "invitation": [
+            Invitation.objects.create(
+                organization=ours.org,
+                email=f"disposable{i}@example.test",
+                role=Role.VIEWER,
+                nonce="n" * 43,
+                sent_at=timezone.now(),
+                expires_at=timezone.now() + timedelta(days=7),
+            )
+            for i in range(3)
+        ],
     }
     return {kind: [row.pk for row in made] for kind, made in rows.items()}
 

@@ -234,3 +234,21 @@ def test_api_lists_creates_and_revokes_links(
         == 403
     )
     assert FeedbackLink.objects.count() == 2
+
+
+def test_api_shows_a_customer_answer_with_no_evaluator_as_the_schema_allows(
+    personas: Personas, setup: Setup, manager_api: object
+) -> None:
+    from django.db import IntegrityError, transaction
+
+    from tests.factories import EvaluationFactory
+
+    evaluation = services.submit_response(link=setup.link, answers={setup.scale.pk: 4.0})
+    body = manager_api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()  # type: ignore[attr-defined]
+    assert body["evaluator"] is None and body["source"] == "customer_survey"
+    schema = manager_api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()  # type: ignore[attr-defined]
+    evaluator = schema["components"]["schemas"]["Evaluation"]["properties"]["evaluator"]
+    assert evaluator.get("nullable") is True
+    # Only a customer survey may lack a user: the database refuses any other.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        EvaluationFactory(touch_point=setup.touch_point, evaluator=None, source="supervisor")

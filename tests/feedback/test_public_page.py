@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -188,3 +189,16 @@ def test_german_catalog_is_complete_and_compiled() -> None:
         for msgid, msgstr in pairs:
             assert msgstr, f"untranslated: {msgid!r}"
             assert translation.gettext(msgid) == msgstr, msgid
+
+
+def test_query_counts_of_the_public_page_are_pinned(
+    setup: Setup, django_assert_num_queries: Any, django_assert_max_num_queries: Any
+) -> None:
+    """The page reads the link, its questions and its set-up: three queries, however many
+    links, questions or answers exist. An answer adds the one submit path's queries."""
+    client = Client()
+    client.get(answer_url(setup))
+    with django_assert_num_queries(3):
+        client.get(answer_url(setup))
+    with django_assert_max_num_queries(20):
+        assert post(Client(), setup).status_code == 303  # type: ignore[attr-defined]

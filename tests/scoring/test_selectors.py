@@ -34,6 +34,7 @@ from touchpoints.services import (
     AnswerInput,
     EvaluationInput,
     archive_touch_point,
+    create_touch_point,
     submit_evaluations,
     update_criterion,
 )
@@ -465,16 +466,25 @@ def test_new_evaluations_flag_the_touch_point_pending_until_recomputed(journey_m
     assert selectors.journey_scores(m.given.journey).pending is False
 
 
-def test_a_touch_point_added_after_the_snapshot_shows_no_numbers_and_is_not_pending(
+def test_a_touch_point_added_after_the_snapshot_shows_no_numbers_and_reads_pending(
     journey_map: Map,
 ) -> None:
+    """It became the last touch point: until the recompute, the snapshot's old last keeps
+    is_last beside the priority it weighed, and every row says the figures are behind."""
     m = journey_map
-    newcomer, _ = touch_point_with_criterion(m.install.stage, name="Follow-up", target=None)
+    newcomer = create_touch_point(
+        actor=m.given.manager, stage=m.install.stage, name="Follow-up", target=None
+    )
     scores = selectors.journey_scores(m.given.journey)
     row = scores.touch_points[-1]
-    assert (row.id, row.n, row.smoothed_score, row.pending) == (newcomer.pk, 0, None, False)
+    assert (row.id, row.n, row.smoothed_score, row.pending) == (newcomer.pk, 0, None, True)
     assert row.status == formulas.INSUFFICIENT_DATA and row.target == 80.0
-    assert row.is_last
+    assert not row.is_last and scores.touch_points[-2].is_last and scores.pending
+
+    recompute_journey(m.given.journey.pk)
+    scores = selectors.journey_scores(m.given.journey)
+    assert scores.touch_points[-1].is_last and not scores.touch_points[-2].is_last
+    assert not scores.pending
 
 
 def test_a_journey_with_nothing_to_recompute_is_not_pending_even_if_never_scored(

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from accounts.models import Organization, Role, User
 from journeys.models import Journey
-from scoring import formulas
+from scoring import formulas, selectors
 from scoring.models import JourneyScore, TouchPointScore, WeeklyScore
 from scoring.services import recompute_journey
 from tests.factories import (
@@ -461,8 +461,19 @@ def check_snapshots(world: World, observed: list[Observed]) -> None:
         formulas.journey_score([(smoothed_by_tp[tp.pk], float(tp.importance)) for tp in active]),
     )
     weak, blind = formulas.rank_weak_links(weak_inputs, min_n=org.min_n)
-    assert [b["touch_point_id"] for b in journey_score.blind_spots] == blind
-    check_weak_links(journey_score.weak_links, weak, snapshots, min_n=org.min_n)
+    for tp in active:
+        assert snapshots[tp.pk].is_last == (tp.pk == last_id)
+    read = selectors.journey_scores(world.journey)  # the snapshot, as the API serves it
+    assert [b.touch_point_id for b in read.blind_spots] == blind
+    check_weak_links(
+        [
+            {"touch_point_id": w.touch_point_id, "priority": w.weighted_gap, "gap": w.gap}
+            for w in read.weak_links
+        ],
+        weak,
+        snapshots,
+        min_n=org.min_n,
+    )
 
 
 def check_weak_links(
@@ -790,8 +801,9 @@ def test_touch_point_and_journey_scores_worked_example(world: World) -> None:
     assert js.n == 8
     assert close(js.prior, prior)
     assert close(js.score, (2 * sa.smoothed + 4 * sb.smoothed + 1 * sc.smoothed) / 7)
-    assert [(w["touch_point_id"], w["is_last"]) for w in js.weak_links] == [
+    read = selectors.journey_scores(world.journey)
+    assert [(w.touch_point_id, w.is_last) for w in read.weak_links] == [
         (b.pk, True),
         (a.pk, False),
     ]
-    assert [s["touch_point_id"] for s in js.blind_spots] == [c.pk]
+    assert [s.touch_point_id for s in read.blind_spots] == [c.pk]

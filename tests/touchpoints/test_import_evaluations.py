@@ -500,7 +500,10 @@ def test_unknown_organization_or_evaluator_is_a_clear_error(
     ("data", "message"),
     [
         (
-            "key,touch_point\r\nk,1\r\nk,caf\xe9\r\n".encode("latin-1"),
+            # Read as a stream: the header is judged first, so this one is complete.
+            (",".join(HEADER) + "\r\nk,1,audit,2026-03-02,,,1,1\r\nk,caf\xe9\r\n").encode(
+                "latin-1"
+            ),
             "is not UTF-8 text (byte 0xe9 on line 3)",
         ),
         (b"", "is empty: expected a header line with the columns key, touch_point"),
@@ -711,3 +714,21 @@ def test_documented_example_imports_cleanly_into_the_demo(db: None, tmp_path: Pa
         "-- on time and showed ID; no need to call ahead",  # read back without our '
     ]
     assert {e.evaluator.email for e in imported} == {ANA}
+
+
+def test_a_file_over_the_size_cap_is_refused_unread(
+    personas: Personas, tmp_path: Path, settings: pytest.FixtureRequest
+) -> None:
+    settings.IMPORT_MAX_BYTES = 100
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"key,touch_point\r\n" + b"x" * 200)
+
+    with pytest.raises(CommandError, match="up to 100 bytes"):
+        call_command(
+            "import_evaluations",
+            str(path),
+            "--organization",
+            personas.org.slug,
+            "--evaluator",
+            personas.evaluator.email,
+        )

@@ -78,6 +78,15 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("feedback-link-create", "POST"): WHO_EDITS_STRUCTURE,
     ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
     ("feedback-poster", "GET"): WHO_EDITS_STRUCTURE,
+    # A journey's settings (name, persona, description, target, status)
+    ("journey-settings", "GET"): WHO_EDITS_STRUCTURE,
+    ("journey-settings", "POST"): WHO_EDITS_STRUCTURE,
+    # Sites: create, rename, re-code, archive, restore
+    ("sites", "GET"): WHO_EDITS_STRUCTURE,
+    ("site-create", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-update", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-archive", "POST"): WHO_EDITS_STRUCTURE,
+    ("site-restore", "POST"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
@@ -86,6 +95,13 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("team-member-role", "POST"): WHO_EDITS_STRUCTURE,
     ("team-member-remove", "GET"): WHO_EDITS_STRUCTURE,
     ("team-member-remove", "POST"): WHO_EDITS_STRUCTURE,
+    # Password reset: for anyone, signed in or not (the emailed link is the credential)
+    ("password_reset", "GET"): EVERY_MEMBER,
+    ("password_reset", "POST"): EVERY_MEMBER,
+    ("password_reset_done", "GET"): EVERY_MEMBER,
+    ("password_reset_confirm", "GET"): EVERY_MEMBER,
+    ("password_reset_confirm", "POST"): EVERY_MEMBER,
+    ("password_reset_complete", "GET"): EVERY_MEMBER,
     # An invitation link from an email: anyone holding it (the link is the credential)
     ("team-join", "GET"): EVERY_MEMBER,
     ("team-join", "POST"): EVERY_MEMBER,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,6 @@ from django.db.models.functions import Concat
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
-from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
@@ -54,6 +52,7 @@ from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, Us
 from tests.web.permissions import BROWSER_PERMISSIONS
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import AnswerInput, submit_evaluation
+from web.journey_settings import version_of
 
 RIVAL_MARK = "RIVALMARK"  # in every text of org A; never in a response to org B
 MISSING = 10**9  # an id no row has
@@ -130,6 +129,10 @@ OBJECT_ROUTES: dict[str, str] = {
     "feedback-link-create": "touchpoint",
     "feedback-link-revoke": "feedbacklink",
     "feedback-poster": "feedbacklink",
+    "journey-settings": "journey",
+    "site-update": "site",
+    "site-archive": "site",
+    "site-restore": "site",
     "team-member-role": "membership",
     "team-member-remove": "membership",
     "team-invitation-resend": "invitation",
@@ -141,6 +144,7 @@ OBJECT_ROUTES: dict[str, str] = {
 # that was never issued.
 TOKEN_ROUTES: dict[str, dict[str, str]] = {
     "team-join": {"token": "never-issued"},
+    "password_reset_confirm": {"uidb64": "MQ", "token": "never-issued"},
 }
 # Routes that act on the person (their session, password, own tokens) or the acting
 # organization, never on an id in the path.
@@ -155,16 +159,29 @@ OWN_ROUTES = {
     "editor-journey-create",
     "team",
     "team-invite",
+    "sites",
+    "site-create",
     "login",
     "logout",
     "password_change",
     "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_complete",
 }
 # Object routes that answer a missing id with something other than a 404: revoking says
 # "already revoked or does not exist" (then another person's token must get just that).
 NOT_404 = {"token-revoke"}
 # Answer anonymous visitors; every other route sends them to sign in.
-PUBLIC_ROUTES = {"login", "logout", "favicon", *TOKEN_ROUTES}
+PUBLIC_ROUTES = {
+    "login",
+    "logout",
+    "favicon",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_complete",
+    *TOKEN_ROUTES,
+}
 
 
 def accepted(route: str) -> tuple[str, ...]:
@@ -241,19 +258,6 @@ def _side(org: Organization, *, marked: bool) -> Side:
     )
     tenant.objects["evaluation"].append(side.evaluations[Role.EVALUATOR])
     tenant.objects["token"] = list(side.tokens.values())
-    tenant.objects["membership"] = [
-        Membership.objects.get(user=people[Role.VIEWER], organization=org)
-    ]
-    tenant.objects["invitation"] = [
-        Invitation.objects.create(
-            organization=org,
-            email=f"invited@{domain}",
-            role=Role.VIEWER,
-            nonce="n" * 43,
-            sent_at=timezone.now(),
-            expires_at=timezone.now() + timedelta(days=7),
-        )
-    ]
     if marked:
         _mark(tenant)
     return side
@@ -347,6 +351,15 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
         "feedback-link-create": {"label": name, "site": str(side.first("site").pk)},
         "team-invite": {"email": f"new.{role}@example.test", "role": "viewer"},
         "team-member-role": {"role": "evaluator"},
+        "password_reset": {"email": side.people[role].email},
+        "site-create": {"name": f"Site of the {role}", "code": ""},
+        "site-update": {"name": name, "code": "X1"},
+        "journey-settings": {
+            "name": name,
+            "target": "75",
+            "status": "active",
+            "version": version_of(Journey.objects.get(pk=side.first("journey").pk)),
+        },
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {
             "old_password": PASSWORD,

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from accounts.models import Role, User
 from accounts.services import add_member, create_organization
+from core.text import text_argument
 
 
 class Command(BaseCommand):
@@ -23,12 +24,21 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help="The organization's name, e.g. 'Northwind Broadband'.")
         parser.add_argument(
-            "--manager", required=True, metavar="EMAIL", help="Email of the first manager."
+            "name",
+            type=text_argument(max_length=200),
+            help="The organization's name, e.g. 'Northwind Broadband'.",
+        )
+        parser.add_argument(
+            "--manager",
+            required=True,
+            metavar="EMAIL",
+            type=text_argument(max_length=254),
+            help="Email of the first manager.",
         )
         parser.add_argument(
             "--password",
+            type=text_argument(max_length=4096),
             help=(
                 "Password for a new manager (visible in the shell history and process list; "
                 "leave it out to be asked instead). Ignored for an existing user."

@@ -14,17 +14,27 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Membership, User
 from accounts.tokens import create_token
+from core.text import text_argument
 
 
 class Command(BaseCommand):
     help = "Create an API token for an active user and print it (shown only once)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("email", help="Email of the user the token acts as.")
+        parser.add_argument(
+            "email", type=text_argument(max_length=254), help="Email of the user the token acts as."
+        )
         parser.add_argument(
             "--name",
             default="command line",
+            type=text_argument(max_length=100),
             help="What the token is for, e.g. 'BI nightly import' (1 to 100 characters).",
+        )
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            default=None,
+            help="Days until the token stops working (default: it never expires).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,7 +48,9 @@ class Command(BaseCommand):
                 "first; no token was created."
             )
         try:
-            token, raw = create_token(user=user, name=options["name"])
+            token, raw = create_token(
+                user=user, name=options["name"], expires_in_days=options["expires_days"]
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
 

@@ -12,13 +12,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ApiToken
 from accounts.tokens import TOKEN_PREFIX, revoke_token
+from core.text import text_argument
 
 
 class Command(BaseCommand):
     help = "Revoke an API token by its public prefix (e.g. 1a2b3c4d or tst_1a2b3c4d)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("prefix", help="The token's public prefix.")
+        parser.add_argument(
+            "prefix", type=text_argument(max_length=200), help="The token's public prefix."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         prefix = options["prefix"].strip().removeprefix(TOKEN_PREFIX).partition("_")[0]

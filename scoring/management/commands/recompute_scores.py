@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization
 from core.ids import parse_id
+from core.text import text_argument
 from scoring import services, tasks
 
 
@@ -17,7 +18,11 @@ class Command(BaseCommand):
     help = "Recompute every score snapshot from the stored evaluations, with a progress bar."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--organization", help="Only this organization (slug or id).")
+        parser.add_argument(
+            "--organization",
+            type=text_argument(max_length=60),
+            help="Only this organization (slug or id).",
+        )
         parser.add_argument(
             "--rescore",
             action="store_true",

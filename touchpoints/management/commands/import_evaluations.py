@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Organization, User
+from core.text import text_argument
 from touchpoints import csv_import
 
 BAR_WIDTH = 30
@@ -27,11 +29,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="The CSV file (UTF-8).")
         parser.add_argument(
-            "--organization", required=True, help="Slug of the organization to import into."
+            "--organization",
+            required=True,
+            type=text_argument(max_length=60),
+            help="Slug of the organization to import into.",
         )
         parser.add_argument(
             "--evaluator",
             required=True,
+            type=text_argument(max_length=254),
             help="Email of the manager or evaluator the evaluations are recorded as made by.",
         )
 
@@ -44,15 +50,24 @@ class Command(BaseCommand):
         evaluator = User.objects.filter(email=email).first()
         if evaluator is None:
             raise CommandError(f"No user has the email {email!r}.")
+        limit = settings.IMPORT_MAX_BYTES
         try:
-            data = path.read_bytes()
+            size = path.stat().st_size
+            data = path.open("rb")  # read as a stream, line by line, never whole
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+        if size > limit:
+            data.close()
+            raise CommandError(
+                f"{path} is {size:,} bytes; the import takes files up to {limit:,} bytes "
+                "(IMPORT_MAX_BYTES). Split it and import the parts. Nothing was imported."
+            )
 
         try:
-            result = csv_import.import_evaluations(
-                data, organization=organization, evaluator=evaluator, progress=self._progress
-            )
+            with data:
+                result = csv_import.import_evaluations(
+                    data, organization=organization, evaluator=evaluator, progress=self._progress
+                )
         except csv_import.ImportFileError as exc:
             raise CommandError(f"{path} {exc} Nothing was imported.") from None
         except csv_import.ImportRefusedError as exc:

@@ -1,0 +1,32 @@
+"""drf-spectacular postprocessing: answers every operation can give that no view declares,
+so the published schema describes every response the API really sends (tests check each
+one against it, tests/openapi_check.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+#: Added to every operation: the database went away mid-request (config.database_unavailable).
+UNAVAILABLE = {
+    "description": "The database is unavailable for a moment; retry after Retry-After seconds.",
+    "content": _ERROR,
+}
+#: Added to every operation with a body: DRF's parsers refuse a body that is not JSON.
+UNSUPPORTED_MEDIA_TYPE = {
+    "description": "The body is not JSON (send Content-Type: application/json).",
+    "content": _ERROR,
+}
+
+
+def add_common_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.setdefault("503", UNAVAILABLE)
+            if "requestBody" in operation:
+                responses.setdefault("415", UNSUPPORTED_MEDIA_TYPE)
+    return result
