@@ -3,7 +3,7 @@ habits the other apps share: read-only facts, and audited saves of changed field
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -19,10 +19,21 @@ from accounts.services import audit_changes, end_sessions, record_audit
 # The admin's sign-in counts failures under the same identity as the site's (brute_force).
 admin.site.login_form = AdminSignInForm
 
+# The admin classes are generic only to the type checker (django-stubs); at run time they
+# cannot be subscripted without django_stubs_ext, which is not a run-time dependency.
+if TYPE_CHECKING:
+    AnyModelAdmin = admin.ModelAdmin[Any]
+    AnyTabularInline = admin.TabularInline[Any, Any]
+    AnyUserAdmin = DjangoUserAdmin[Any]
+else:
+    AnyModelAdmin = admin.ModelAdmin
+    AnyTabularInline = admin.TabularInline
+    AnyUserAdmin = DjangoUserAdmin
+
 # --- Shared by the apps' admins ------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AnyModelAdmin):
     """Facts and derived rows: support staff may look, never add, change or delete.
 
     With no change permission Django renders every field read-only and refuses a POST to
@@ -39,7 +50,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyTabularInline(AnyTabularInline):
     """A list of child rows shown on the parent's page; `fields` are all read-only."""
 
     extra = 0
@@ -58,7 +69,7 @@ class ReadOnlyTabularInline(admin.TabularInline):
         return False
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(AnyModelAdmin):
     """Saves only the fields the form changed and writes the audit row a service would.
 
     A full save would write back every column as it was read, including a position a
@@ -67,7 +78,9 @@ class AuditedAdmin(admin.ModelAdmin):
     so the admin records the audit row with the staff user as actor.
     """
 
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool
+    ) -> None:
         if not change:
             obj.save()
             record_audit(
@@ -97,7 +110,7 @@ class AuditedAdmin(admin.ModelAdmin):
 # --- Users ---------------------------------------------------------------------------------
 
 
-def _clean_unique_email(form: forms.ModelForm, email: str) -> str:
+def _clean_unique_email(form: forms.ModelForm[Any], email: str) -> str:
     """Emails are stored lower-case (UserManager does so), and sign-in relies on it."""
     email = User.objects.normalize_email(email).lower()
     taken = User.objects.filter(email__iexact=email)
@@ -138,7 +151,7 @@ class UserEditForm(UserChangeForm):  # type: ignore[type-arg]
         return _clean_unique_email(self, self.cleaned_data["email"])
 
 
-class UserMembershipInline(admin.TabularInline):
+class UserMembershipInline(AnyTabularInline):
     model = Membership
     fields = ("organization", "role", "created_at")
     readonly_fields = ("created_at",)
@@ -147,7 +160,7 @@ class UserMembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AnyUserAdmin):
     """Django's UserAdmin with the email as the sign-in name (there is no username)."""
 
     form = UserEditForm
@@ -190,7 +203,7 @@ class UserAdmin(DjangoUserAdmin):
 # --- Organizations -------------------------------------------------------------------------
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(AnyTabularInline):
     model = Membership
     fields = ("user", "role", "created_at")
     readonly_fields = ("created_at",)
@@ -202,7 +215,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AnyModelAdmin):
     """Saving the scoring settings re-scores every journey: journeys.admin extends this
     class to route them through journeys.services.update_scoring_settings (this app sits
     below journeys and cannot call it)."""
@@ -226,7 +239,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AnyModelAdmin):
     list_display = ("user", "organization", "role", "created_at")
     list_filter = ("role", "organization")
     list_select_related = ("user", "organization")

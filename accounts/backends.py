@@ -33,6 +33,6 @@ class EmailBackend(ModelBackend):
         if is_over_long(username) or not is_storable(str(username)):
             User().set_password(password)  # the time an unknown user's check takes
             return None
-        return super().authenticate(  # type: ignore[no-any-return]
+        return super().authenticate(
             request, username=account_identifier(username), password=password
         )

@@ -108,7 +108,7 @@ def address_failures(ip_address: str) -> int:
     return int(attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0)
 
 
-class LoginLockoutHandler(AxesDatabaseHandler):
+class LoginLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # django-axes ships no type information
     """Axes' database handler plus the per-address limit."""
 
     @staticmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Self
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
@@ -139,11 +139,11 @@ class Membership(models.Model):
 class TenantQuerySet(models.QuerySet[Any]):
     """Every tenant model's manager: the one way to scope rows to an organization."""
 
-    def for_organization(self, organization: Organization | int) -> TenantQuerySet:
+    def for_organization(self, organization: Organization | int) -> Self:
         org_id = organization if isinstance(organization, int) else organization.pk
         return self.filter(organization_id=org_id)
 
-    def for_organizations(self, organizations: Iterable[int]) -> TenantQuerySet:
+    def for_organizations(self, organizations: Iterable[int]) -> Self:
         return self.filter(organization_id__in=list(organizations))
 
 

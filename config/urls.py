@@ -3,7 +3,7 @@ the health probes sit at the root, outside the API and its authentication."""
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
@@ -19,7 +19,7 @@ def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     return JsonResponse({"detail": "Not found."}, status=404)
 
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("core.api.urls")),
     path("", include("journeys.api_urls")),
     path("", include("touchpoints.api_urls")),

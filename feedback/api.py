@@ -23,7 +23,7 @@ from feedback.serializers import FeedbackLinkSerializer
 from touchpoints.models import TouchPoint
 
 
-class FeedbackLinkFilter(django_filters.FilterSet):
+class FeedbackLinkFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type information
     # Plain ids, not model choices: another organization's id must filter to nothing,
     # exactly like a missing one (a choice field would tell them apart).
     touch_point = IdFilter(field_name="touch_point_id", help_text="A touch point's id.")

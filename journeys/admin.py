@@ -43,7 +43,7 @@ def archived(obj: Any) -> bool:
 
 class StageInline(ReadOnlyTabularInline):
     model = Stage
-    fields = ("name", "position", archived, "archived_at")
+    fields = ("name", "position", archived, "archived_at")  # type: ignore[assignment]  # Django takes a callable among an inline's read-only fields; the stubs only names
     ordering = ("position", "id")  # archived stages (no position) come last
     show_change_link = True
 

@@ -17,6 +17,11 @@ from rest_framework import serializers
 from scoring import formulas, selectors
 from touchpoints.models import Source
 
+# SHADOWING: `source` and `label` are names of the API's fields and also attributes of
+# DRF's Field, which every serializer is. DRF's metaclass moves declared fields into
+# _declared_fields, so at run time they never shadow those attributes; the stubs cannot
+# know that, hence `type: ignore[assignment]` on exactly those declarations.
+
 STATUSES = [formulas.MEETS, formulas.AT_RISK, formulas.WEAK_LINK, formulas.INSUFFICIENT_DATA]
 
 
@@ -59,7 +64,7 @@ class ScoresQuerySerializer(serializers.Serializer[Any]):
     since = InstantField(required=False)
     until = InstantField(required=False, end_of_day=True)
     site = serializers.IntegerField(required=False, min_value=1)
-    source = serializers.ChoiceField(choices=Source.choices, required=False)
+    source = serializers.ChoiceField(choices=Source.choices, required=False)  # type: ignore[assignment]  # see SHADOWING
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         filters = selectors.score_filters(
@@ -87,7 +92,7 @@ class ScoresQueryErrorSerializer(serializers.Serializer[Any]):
     since = serializers.ListField(child=serializers.CharField(), required=False)
     until = serializers.ListField(child=serializers.CharField(), required=False)
     site = serializers.ListField(child=serializers.CharField(), required=False)
-    source = serializers.ListField(child=serializers.CharField(), required=False)
+    source = serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[assignment]  # see SHADOWING
     limit = serializers.ListField(child=serializers.CharField(), required=False)
 
 
@@ -214,7 +219,7 @@ class _FiguresSerializer(serializers.Serializer[Any]):
     )
     site = serializers.IntegerField(source="site_id", allow_null=True)
     # Plain text, not an enum: "source" enums of other components would collide in the schema.
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # see SHADOWING
         allow_null=True,
         help_text=f"The one source counted ({', '.join(Source.values)}), or null for all.",
     )
@@ -250,8 +255,8 @@ class CriterionMeanSerializer(serializers.Serializer[Any]):
 
 
 class SourceSplitSerializer(serializers.Serializer[Any]):
-    source = serializers.CharField()
-    label = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # see SHADOWING
+    label = serializers.CharField()  # type: ignore[assignment]  # see SHADOWING
     n = serializers.IntegerField()
     mean = _score()
     sd = serializers.FloatField(allow_null=True)

@@ -35,7 +35,7 @@ def _one_decimal(value: float | None) -> str | None:
 
 class TouchPointInline(ReadOnlyTabularInline):
     model = TouchPoint
-    fields = ("name", "position", "channel", "importance", archived)
+    fields = ("name", "position", "channel", "importance", archived)  # type: ignore[assignment]  # Django takes a callable among an inline's read-only fields; the stubs only names
     ordering = ("position", "id")
     show_change_link = True
 
@@ -52,7 +52,7 @@ admin.site.register(Stage, StageWithTouchPointsAdmin)
 
 class CriterionInline(ReadOnlyTabularInline):
     model = Criterion
-    fields = ("name", "position", "kind", "weight", "critical", archived)
+    fields = ("name", "position", "kind", "weight", "critical", archived)  # type: ignore[assignment]  # Django takes a callable among an inline's read-only fields; the stubs only names
     ordering = ("position", "id")
     show_change_link = True
 

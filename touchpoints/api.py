@@ -79,8 +79,10 @@ class TouchPointViewSet(OrderedStructureViewSet):
     def service_update(self, obj: TouchPoint, values: dict[str, Any]) -> object:
         return services.update_touch_point(actor=self.actor, touch_point=obj, data=values)
 
+    # The stubs type an @action by the class it is defined in, so an action overriding
+    # another differs from it in the type of `self` alone: the signature is the same.
     @action(detail=True, methods=["post"])
-    def move(self, request: Request, pk: str | None = None) -> Response:
+    def move(self, request: Request, pk: str | None = None) -> Response:  # type: ignore[override]
         """Reorder inside its stage, or, with `stage`, move into another stage of its journey."""
         touch_point = self.get_object()
         body = self.parse_body(TouchPointMoveSerializer)

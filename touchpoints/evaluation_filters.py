@@ -15,7 +15,7 @@ from core.api.filters import IdFilter
 from touchpoints.models import Evaluation, Source
 
 
-class UtcIsoDateTimeField(IsoDateTimeField):
+class UtcIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter ships no type information
     """An ISO 8601 instant, turned into UTC: PostgreSQL refuses offsets beyond ±15:59 that
     ISO 8601 and Python allow, and years outside 1970-2999 are no observation time."""
 
@@ -28,11 +28,11 @@ class UtcIsoDateTimeField(IsoDateTimeField):
         return instant.astimezone(UTC)  # type: ignore[no-any-return]
 
 
-class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]  # django-filter ships no type information
     field_class = UtcIsoDateTimeField
 
 
-class EvaluationFilter(django_filters.FilterSet):
+class EvaluationFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type information
     touch_point = IdFilter(field_name="touch_point_id", help_text="Id of a touch point.")
     journey = IdFilter(field_name="journey_id", help_text="Id of a journey.")
     site = IdFilter(field_name="site_id", help_text="Id of a site.")

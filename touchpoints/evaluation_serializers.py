@@ -316,7 +316,9 @@ class EvaluationInputSerializer(StrictSerializer):
     score, submitted_at, rubric_version) and unknown fields are refused."""
 
     touch_point = IdField()
-    source = SourceField()
+    # A field named like Field.source: DRF's metaclass moves it into _declared_fields, so it
+    # never shadows the attribute at run time; the stubs cannot know that.
+    source = SourceField()  # type: ignore[assignment]
     observed_at = ObservedAtField(help_text="When it was observed, with its time zone.")
     site = IdField(required=False, allow_null=True, default=None)
     comment = TextField(required=False, default="", help_text="At most 5000 characters.")

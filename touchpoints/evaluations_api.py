@@ -7,7 +7,7 @@ is valid and stores it, `core.api.idempotency` makes a retried POST store nothin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.throttling import ScopedRateThrottle
 
-from accounts.models import ROLES_THAT_EVALUATE, Membership
+from accounts.models import ROLES_THAT_EVALUATE, Membership, User
 from core.api.errors import FIELD_ERRORS_SCHEMA, with_access_refusals
 from core.api.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -317,7 +317,7 @@ class EvaluationViewSet(
                 organization_id=membership.organization_id,
                 key=key,
                 fingerprint=fingerprint(
-                    user_id=request.user.pk,
+                    user_id=cast(User, request.user).pk,  # IsAuthenticated has run
                     method=request.method or "",
                     path=request.path,
                     body=payload,

@@ -31,7 +31,13 @@ from journeys.models import Journey, Stage
 from touchpoints import services as tp_services
 from touchpoints.models import Channel, Criterion, CriterionKind, TouchPoint
 from web import forms_editor as forms
-from web.context import acting_in, journey_for_member, member_object, require_membership
+from web.context import (
+    acting_in,
+    is_htmx,
+    journey_for_member,
+    member_object,
+    require_membership,
+)
 from web.filters import page_filters
 from web.views import map_context
 
@@ -109,7 +115,7 @@ def _map(
     open_touch_point: int | None = None,
 ) -> HttpResponse:
     """The fresh map for htmx to swap in; without JavaScript, back to the map page."""
-    if not request.htmx:
+    if not is_htmx(request):
         if message:
             (messages.error if status >= 400 else messages.success)(request, message)
         return HttpResponseRedirect(reverse("journey-map", args=[journey.pk]))
@@ -128,7 +134,7 @@ def _form(
 ) -> HttpResponse:
     """A form alone (htmx swaps it where it was, errors beside the fields), or inside a
     page of its own when the browser runs no JavaScript."""
-    if not request.htmx:
+    if not is_htmx(request):
         context = {**context, "form_template": template}
         return render(request, "web/editor/form_page.html", context, status=status)
     response = render(request, template, context, status=status)
@@ -161,7 +167,7 @@ def journey_create(request: HttpRequest) -> HttpResponse:
         context = {"form": forms.FormState.refused(request.POST, error), "form_id": "new-journey"}
         return _form(request, "web/editor/_journey_form.html", context, status=FORM_ERROR_STATUS)
     url = reverse("journey-map", args=[journey.pk])
-    if request.htmx:
+    if is_htmx(request):
         response = HttpResponse(status=201)
         response["HX-Redirect"] = url
         return response
@@ -468,7 +474,7 @@ def _criteria(
 ) -> HttpResponse:
     """The criteria editor, fresh from the database."""
     context = _criteria_context(touch_point, failed=status >= 400, **extra)
-    if not request.htmx:
+    if not is_htmx(request):
         if extra.get("message"):
             (messages.error if status >= 400 else messages.success)(request, extra["message"])
         return render(request, "web/editor/criteria_page.html", context, status=status)

@@ -26,7 +26,7 @@ from accounts.models import Membership, Organization, User
 from core.ids import parse_id
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
 from touchpoints.services import submit_evaluation
-from web.context import require_membership
+from web.context import is_htmx, require_membership
 from web.forms_evaluate import EvaluationForm, new_client_key, parse_zone
 
 RECENT_LIMIT = 5
@@ -186,7 +186,7 @@ def evaluate(request: HttpRequest) -> HttpResponse:
     touch_point_id = parse_id(request.GET.get("touch_point"))
     if touch_point_id is None:
         picker = build_picker(user, organization, request.GET.get("q", "").strip()[:100])
-        template = "web/evaluate.html#picker-list" if request.htmx else "web/evaluate.html"
+        template = "web/evaluate.html#picker-list" if is_htmx(request) else "web/evaluate.html"
         response = render(request, template, {"picker": picker, "form": None})
         patch_vary_headers(response, ["HX-Request"])
         return response

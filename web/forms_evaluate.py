@@ -70,7 +70,7 @@ class Question:
 
     @property
     def errors(self) -> list[str]:
-        return list(self.field.errors)
+        return [str(error) for error in self.field.errors]
 
 
 def answer_choices(criterion: Criterion) -> list[Choice]:
@@ -101,7 +101,7 @@ class AnswerField(TextFormField):
 
     def to_python(self, value: Any) -> float | str | None:  # type: ignore[override]
         text = super().to_python(value)
-        if text in self.empty_values:
+        if text is None or text in self.empty_values:
             return None
         if text == NOT_APPLICABLE:
             return NOT_APPLICABLE
@@ -222,11 +222,12 @@ class EvaluationForm(forms.Form):
 
     def error_summary(self) -> list[SummaryItem]:
         """Every error, in the order of the page, each linking to the control to fix."""
-        items = [SummaryItem("criteria-errors", error) for error in self.non_field_errors()]
+        items = [SummaryItem("criteria-errors", str(error)) for error in self.non_field_errors()]
         for name, (label, anchor) in self._anchors().items():
+            messages = [str(error) for error in self.errors.get(name, [])]
             items.extend(
-                SummaryItem(anchor, error if error.startswith(label) else f"{label}: {error}")
-                for error in self.errors.get(name, [])
+                SummaryItem(anchor, text if text.startswith(label) else f"{label}: {text}")
+                for text in messages
             )
         return items
 

@@ -26,7 +26,13 @@ from accounts.models import Membership, Role, User
 from notify.selectors import failed_emails
 from team import selectors, services
 from team.models import Invitation
-from web.context import SESSION_KEY, acting_in, organization_ids, require_membership
+from web.context import (
+    SESSION_KEY,
+    acting_in,
+    organization_ids,
+    require_membership,
+    signed_in_user,
+)
 from web.views import member_page
 
 FORM_ERROR_STATUS = 400
@@ -48,7 +54,7 @@ def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
 
 
 def _member(request: HttpRequest, membership_id: int) -> Membership:
-    found = (
+    found: Membership | None = (
         Membership.objects.filter(organization_id__in=organization_ids(request), pk=membership_id)
         .select_related("user", "organization")
         .first()
@@ -60,7 +66,7 @@ def _member(request: HttpRequest, membership_id: int) -> Membership:
 
 
 def _invitation(request: HttpRequest, invitation_id: int) -> Invitation:
-    found = (
+    found: Invitation | None = (
         Invitation.objects.for_organizations(organization_ids(request))
         .filter(pk=invitation_id)
         .select_related("organization")
@@ -213,7 +219,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     existing = User.objects.filter(email=invitation.email).first()
     mode = "confirm" if user.is_authenticated else ("password" if existing else "new")
     context: dict[str, Any] = {"invitation": invitation, "mode": mode, "errors": {}, "name": ""}
-    if user.is_authenticated and cast(User, user).email.lower() != invitation.email:
+    if user.is_authenticated and user.email.lower() != invitation.email:
         context["mode"] = "foreign"
         return render(request, "web/team_join.html", context, status=403)
     if request.method != "POST":
@@ -229,16 +235,17 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 password=request.POST.get("password1", ""),
             )
         elif mode == "password":
-            joined = authenticate(
+            authenticated = authenticate(
                 request, username=invitation.email, password=request.POST.get("password", "")
             )
-            if joined is None:
+            if authenticated is None:
                 raise ValidationError(
                     {"password": ["That password is not right for this account."]}
                 )
-            services.accept_as_existing_user(invitation=invitation, user=cast(User, joined))
+            joined = authenticated
+            services.accept_as_existing_user(invitation=invitation, user=joined)
         else:
-            joined = cast(User, user)
+            joined = signed_in_user(request)  # mode "confirm": the user is signed in
             services.accept_as_existing_user(invitation=invitation, user=joined)
     except ValidationError as error:
         context["errors"] = _errors(error)

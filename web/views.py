@@ -38,9 +38,11 @@ from touchpoints.models import Evaluation, TouchPoint
 from web import action_panel, charts
 from web.context import choose_organization as choose
 from web.context import (
+    is_htmx,
     journey_for_member,
     memberships,
     require_membership,
+    signed_in_user,
     touch_point_for_member,
 )
 from web.filters import PageFilters, page_filters, source_choices
@@ -249,7 +251,7 @@ def _criteria_rows(scores: selectors.TouchPointScores) -> list[dict[str, Any]]:
     """Criteria in form order, the one that costs the score most flagged: the largest
     weighted shortfall from a perfect answer, among criteria below the touch point's target."""
     target = scores.touch_point.target
-    rows = [{"criterion": c, "drags": False} for c in scores.criteria]
+    rows: list[dict[str, Any]] = [{"criterion": c, "drags": False} for c in scores.criteria]
     scored = [r for r in rows if r["criterion"].mean is not None and r["criterion"].mean < target]
     if scored:
         worst = max(scored, key=lambda r: r["criterion"].weight * (100 - r["criterion"].mean))
@@ -332,7 +334,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     scores = context["scores"]
     target = scores.touch_point.target if scores is not None else None
     context.update(action_panel.action_context(touch_point, membership, target))
-    if request.htmx and request.GET.get("page"):
+    if is_htmx(request) and request.GET.get("page"):
         return render(request, "web/touch_point.html#evaluations", context)
     return render(request, "web/touch_point.html", context)
 
@@ -380,7 +382,9 @@ def _account_context(request: HttpRequest) -> dict[str, object]:
     return {
         "nav": "account",
         "memberships": memberships(request),
-        "tokens": ApiToken.objects.filter(user_id=request.user.pk, revoked_at__isnull=True),
+        "tokens": ApiToken.objects.filter(
+            user_id=signed_in_user(request).pk, revoked_at__isnull=True
+        ),
         "expiry_choices": EXPIRY_CHOICES,
     }
 
@@ -389,7 +393,7 @@ def _render_tokens(
     request: HttpRequest, context: dict[str, object], status: int = 200
 ) -> HttpResponse:
     """The whole page, or only its tokens section when htmx asked for it."""
-    template = "web/account.html#tokens" if request.htmx else "web/account.html"
+    template = "web/account.html#tokens" if is_htmx(request) else "web/account.html"
     return render(request, template, context, status=status)
 
 
@@ -432,7 +436,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         note = "Token revoked. Clients using it are refused from now on."
     else:
         note = "That token was already revoked or does not exist."
-    if request.htmx:
+    if is_htmx(request):
         context = _account_context(request)
         context["token_note"] = note
         return _render_tokens(request, context)

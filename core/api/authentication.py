@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -49,10 +50,12 @@ class AuthFailureThrottle:
     _remembered_here: dict[tuple[str, str], float] = {}
 
     def __init__(self) -> None:
-        limit, window = SimpleRateThrottle.parse_rate(  # type: ignore[arg-type]
-            None,  # parse_rate does not use self
+        limit, window = SimpleRateThrottle.parse_rate(
+            None,  # type: ignore[arg-type]  # parse_rate does not use self
             str(getattr(settings, "AUTH_FAILURE_RATE", "30/min")),
         )
+        if limit is None or window is None:
+            raise ImproperlyConfigured("AUTH_FAILURE_RATE must be a rate such as 30/min.")
         self.window = SlidingWindow("auth-failures", limit=int(limit), window=int(window))
 
     def get_ident(self, request: Request) -> str:

@@ -18,13 +18,13 @@ from core.ids import IdFormField
 
 
 @extend_schema_field(OpenApiTypes.INT)
-class IdFilter(filters.NumberFilter):
+class IdFilter(filters.NumberFilter):  # type: ignore[misc]  # django-filter ships no type information
     """An id as core.ids parses it ("1.5", "²", "١٢" and 10**30 are a 400, not a 1 or a 500)."""
 
     field_class = IdFormField
 
 
-class ArchivableFilterSet(filters.FilterSet):
+class ArchivableFilterSet(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no type information
     """Hides archived rows (`archived_at` set) unless asked to include them."""
 
     include_archived = filters.BooleanFilter(

@@ -10,8 +10,9 @@ module must not import rest_framework.views (nor anything that does).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
@@ -110,16 +111,27 @@ class RolePermission(BasePermission):
         return True
 
 
+class ScopedView(Protocol):
+    """What TenantScopedMixin needs of the DRF view it is mixed into (read-only, so
+    GenericAPIView's own attribute types satisfy it)."""
+
+    @property
+    def request(self) -> Request: ...
+
+    @property
+    def queryset(self) -> Any: ...  # a QuerySet, a Manager or None, as GenericAPIView has it
+
+
 class TenantScopedMixin:
     """Scopes `queryset` to the request's organization: the one tenant filter of the API."""
 
-    request: Request
-    queryset: QuerySet[Any]
-
-    def get_queryset(self) -> QuerySet[Any]:
+    def get_queryset(self: ScopedView) -> QuerySet[Any]:
         membership = request_membership(self.request)
-        return self.queryset.filter(organization_id=membership.organization_id)
+        if self.queryset is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} needs a queryset.")
+        scoped: QuerySet[Any] = self.queryset.filter(organization_id=membership.organization_id)
+        return scoped
 
     @property
-    def membership(self) -> Membership:
+    def membership(self: ScopedView) -> Membership:
         return request_membership(self.request)

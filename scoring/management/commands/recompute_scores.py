@@ -39,8 +39,9 @@ class Command(BaseCommand):
         org_id = None
         if options["organization"]:
             ref = options["organization"]
+            ref_id = parse_id(ref)
             org = Organization.objects.filter(slug=ref).first() or (
-                Organization.objects.filter(pk=parse_id(ref)).first() if parse_id(ref) else None
+                Organization.objects.filter(pk=ref_id).first() if ref_id else None
             )
             if org is None:
                 raise CommandError(f"No organization {ref!r} (give its slug or id).")
