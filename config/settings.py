@@ -308,6 +308,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # What every parameter of a kind accepts, and links from creates (issue 19).
+        "core.api.schema.state_request_contract",
+    ],
 }
 
 # --- Security headers ------------------------------------------------------------
