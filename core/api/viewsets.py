@@ -23,7 +23,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ErrorDetail, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -31,6 +31,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import User
+from core import text
 from core.api.concurrency import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
@@ -58,7 +59,9 @@ def resolve_reference(queryset: QuerySet[Any], value: Any, field: str, noun: str
         found = queryset.filter(pk=value).first()
         if found is not None:
             return found
-    raise serializers.ValidationError({field: [f"No such {noun}."]})
+    raise serializers.ValidationError(
+        {field: [ErrorDetail(f"No such {noun}.", code=text.NOT_FOUND)]}
+    )
 
 
 class NestingSafeJSONParser(JSONParser):
@@ -240,12 +243,22 @@ NOT_FOUND = {
     404: OpenApiResponse(ErrorSerializer, description="No such object in your organization.")
 }
 TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The body is larger than 1 MB.")}
+CONFLICT = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description=(
+            "The change conflicts with the current state (a name already taken, a move of "
+            "an archived item, a new parent): nothing stored. `detail` and the field say why."
+        ),
+    )
+}
 THROTTLED = {429: OpenApiResponse(ErrorSerializer, description="Too many writes; retry later.")}
 DETAIL_WRITE_ERRORS = with_access_refusals(
     {
         400: FIELD_ERRORS,
         **ROLE_REFUSED,
         **NOT_FOUND,
+        **CONFLICT,
         **PRECONDITION_RESPONSES,
         **TOO_LARGE,
         **THROTTLED,
@@ -282,7 +295,14 @@ def document_structure(
             summary=f"Create a {noun}",
             request=serializer,
             responses=with_access_refusals(
-                {201: written, 400: FIELD_ERRORS, **ROLE_REFUSED, **TOO_LARGE, **THROTTLED}
+                {
+                    201: written,
+                    400: FIELD_ERRORS,
+                    **ROLE_REFUSED,
+                    **CONFLICT,
+                    **TOO_LARGE,
+                    **THROTTLED,
+                }
             ),
             parameters=[ETAG_HEADER],
             examples=[request_example, answer_example],
