@@ -52,10 +52,15 @@ ParentRows = Sequence[tuple[type[Model], int]]
 def resolve_reference(queryset: QuerySet[Any], value: Any, field: str, noun: str) -> Any:
     """The row an id in a body names, looked up in the caller's organization only.
 
-    Another organization's id gets the same answer as an id that does not exist, so a
-    body can neither reach nor probe another tenant's rows.
+    A value that is not an integer is a malformed body (400, "Must be an id."); an integer
+    that names nothing here is a 404, like an id in a path. Another organization's id gets
+    the same answer as an id that does not exist, so a body can neither reach nor probe
+    another tenant's rows.
     """
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+    if not isinstance(value, int) or isinstance(value, bool):
+        # Not an id at all (a string, a boolean, null): the body is malformed, a 400.
+        raise serializers.ValidationError({field: ["Must be an id."]})
+    if 0 < value < 2**63:
         found = queryset.filter(pk=value).first()
         if found is not None:
             return found

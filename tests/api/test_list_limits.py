@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.api.pagination import Pagination
+from feedback.services import create_link
 from tests.api.test_cross_tenant_walk import api_routes
 from tests.conftest import Personas
 from tests.factories import (
@@ -38,6 +39,7 @@ def three_of_everything(personas: Personas) -> None:
     criteria = [CriterionFactory(touch_point=touch_points[0]) for _ in range(ROWS)]
     for _ in range(ROWS):
         SiteFactory(organization=personas.org)
+        create_link(actor=personas.manager, touch_point=touch_points[0])
     submit_evaluations(
         evaluator=personas.evaluator,
         organization=personas.org,
