@@ -39,6 +39,10 @@ def _state_parameter(parameter: dict[str, Any]) -> None:
     if parameter["in"] == "header" and schema.get("type") == "string":
         if parameter["name"] == IDEMPOTENCY_HEADER:
             schema.setdefault("pattern", IDEMPOTENCY_KEY_PATTERN)
+        elif parameter["name"] == "If-None-Match":
+            # Any value is accepted: a tag (or nothing) that matches no current ETag simply
+            # gets the full answer, so the schema must not claim an empty one is refused.
+            pass
         else:
             schema.setdefault("minLength", 1)
             schema.setdefault("pattern", NOT_BLANK)
