@@ -1,7 +1,8 @@
 """The schema states what the server accepts in request headers (issue 19): a header the
 server refuses when empty says minLength 1; If-None-Match, which takes any value (an
 unmatched or empty one just gets the full answer), does not claim more. No data is read or
-written here, so there is no outsider persona to check."""
+written here, so there is no outsider persona to check. Body ranges the service enforces
+are stated too (a journey's target)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,12 @@ def test_headers_refused_when_empty_say_so(headers: dict[str, list[dict[str, Any
     for name in ("If-Match", "X-Organization"):
         assert headers[name]
         assert all(schema.get("minLength") == 1 for schema in headers[name]), name
+
+
+def test_a_journeys_target_states_the_range_the_server_enforces() -> None:
+    schema = SchemaGenerator(patterns=journeys_api.urlpatterns).get_schema(
+        request=None, public=True
+    )
+    for name in ("JourneyRequest", "PatchedJourneyRequest"):
+        target = schema["components"]["schemas"][name]["properties"]["target"]
+        assert (target.get("minimum"), target.get("maximum")) == (0, 100), name
