@@ -12,7 +12,7 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/$(DB_NAME)
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .DEFAULT_GOAL := help
-.PHONY: help install services db migrate demo run test test-fast lint format bench clean
+.PHONY: help install services db migrate demo run test test-fast check-api lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,11 @@ test: install services ## Run the whole test suite (real PostgreSQL, Redis, Cele
 
 test-fast: install services ## The inner loop: everything but worker, browser and slow tests
 	DEBUG=true $(PY) -m pytest -n 2 -m "not worker and not browser and not slow" $(PYTEST_ARGS)
+
+# The API as an outside integrator tries it: own database + demo, live gunicorn, schemathesis
+# with every check and phase for CHECK_API_SECONDS (default 300). docs/reliability.md S12b.
+check-api: install services ## Schemathesis (all checks, all phases) against a live server with the demo
+	scripts/check-api.sh
 
 lint: install ## ruff, format check, mypy, import layers, missing migrations
 	.venv/bin/ruff check .

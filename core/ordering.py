@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import record_audit
+from core.text import conflict
 
 # --- Positions -----------------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ def move(kind: Ordered, *, actor: User, item: Any, position: int) -> list[int]:
     item.refresh_from_db(fields=["position", "archived_at"])
     if item.archived_at is not None:
         name = kind.model._meta.verbose_name
-        raise ValidationError({"position": [f"Restore the {name} before moving it."]})
+        raise ValidationError({"position": [conflict(f"Restore the {name} before moving it.")]})
     old_position = item.position
     order = move_in(kind.siblings(kind.parent_id(item)), item.pk, position)
     record_audit(

@@ -17,6 +17,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 
+#: Codes of field errors that are not about the request's shape, so the API answers them
+#: with their own status (core.api.errors): a reference to a row that does not exist in the
+#: caller's organization (404, as for an id in a path), and a change that the resource's
+#: current state refuses, such as a duplicate name or moving an archived item (409).
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+
 NUL_MESSAGE = "Must not contain NUL characters."
 SURROGATE_MESSAGE = "Must be valid Unicode text (it has a lone surrogate)."
 
@@ -64,7 +71,17 @@ def clean_text(
     return text
 
 
-def raise_if(errors: dict[str, list[str]]) -> None:
+def not_found(message: str) -> ValidationError:
+    """A field error for a reference to nothing in the caller's organization."""
+    return ValidationError(message, code=NOT_FOUND)
+
+
+def conflict(message: str) -> ValidationError:
+    """A field error for a change the current state refuses (not a malformed value)."""
+    return ValidationError(message, code=CONFLICT)
+
+
+def raise_if(errors: dict[str, list[Any]]) -> None:
     """Raise the collected field errors, if any, as one ValidationError."""
     if errors:
         raise ValidationError(errors)

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from core.api.concurrency import ETAG_HEADER, IF_MATCH_PARAMETER
 from core.api.filters import IdFilter
 from core.api.viewsets import DETAIL_WRITE_ERRORS, StructureViewSet, document_structure
+from core.text import not_found
 from feedback import services
 from feedback.models import FeedbackLink
 from feedback.serializers import FeedbackLinkSerializer
@@ -83,7 +84,7 @@ class FeedbackLinkViewSet(StructureViewSet):
             else None
         )
         if touch_point is None:  # another organization's id answers like a missing one
-            raise ValidationError({"touch_point": ["No such touch point."]})
+            raise ValidationError({"touch_point": [not_found("No such touch point.")]})
         return services.create_link(
             actor=self.actor,
             touch_point=touch_point,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, User
 from accounts.services import record_audit
-from core.text import clean_text, raise_if
+from core.text import clean_text, not_found, raise_if
 from feedback.models import (
     LABEL_MAX_LENGTH,
     MAX_QUESTIONS,
@@ -185,7 +185,7 @@ def create_link(
             else None
         )
         if site is None:
-            errors["site"] = ["No such site."]
+            errors["site"] = [not_found("No such site.")]
         elif site.archived_at is not None:
             errors["site"] = ["This site is archived and takes no new evaluations."]
     if touch_point.is_archived:

@@ -23,6 +23,9 @@ class JourneySerializer(ServiceInputSerializer):
             "updated_at",
         )
         read_only_fields = ("id", "created_at", "updated_at")
+        # Schema only (values pass through to the service, which refuses outside 0-100):
+        # the schema must state the range the server enforces.
+        extra_kwargs = {"target": {"min_value": 0, "max_value": 100}}
 
 
 class StageSerializer(ServiceInputSerializer):

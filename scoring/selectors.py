@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from core.models import JourneyStaleMark
+from core.text import not_found
 from journeys.models import Journey, JourneyStatus
 from scoring import formulas, services, sql
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
@@ -164,7 +165,7 @@ def score_filters(
     if site_id is not None:
         site = Site.objects.for_organization(organization).filter(pk=site_id).first()
         if site is None:
-            errors["site"] = ["No such site."]
+            errors["site"] = [not_found("No such site.")]
     if source is not None and source not in Source.values:
         errors["source"] = [f"Must be one of {', '.join(Source.values)}."]
     if errors:

@@ -127,13 +127,14 @@ ONE_EVALUATION = {
     "observed_at": "2026-05-01T14:30:00+02:00",
     "site": 3,
     "comment": "Greeted by name, but the counter was sticky.",
-    "answers": [{"criterion": 40, "value": 4}, {"criterion": 41, "value": 0}],
+    # Demo ids (fresh database): criterion 40 is yes/no (1 = yes), 41 counts steps.
+    "answers": [{"criterion": 40, "value": 1}, {"criterion": 41, "value": 4}],
     "client_key": "shop-visit-2026-05-01-0042",
 }
 STORED_EVALUATION = {
     "id": 981,
     "touch_point": 12,
-    "journey": 2,
+    "journey": 1,
     "source": "mystery_shopper",
     "observed_at": "2026-05-01T12:30:00Z",
     "submitted_at": "2026-05-01T12:41:07.512000Z",
@@ -141,11 +142,11 @@ STORED_EVALUATION = {
     "comment": "Greeted by name, but the counter was sticky.",
     "client_key": "shop-visit-2026-05-01-0042",
     "evaluator": 7,
-    "score": 37.5,
+    "score": 92.9,
     "rubric_version": 4,
     "answers": [
-        {"criterion": 40, "value": 4.0, "score": 75.0, "rubric_version": 2},
-        {"criterion": 41, "value": 0.0, "score": 0.0, "rubric_version": 1},
+        {"criterion": 40, "value": 1.0, "score": 100.0, "rubric_version": 2},
+        {"criterion": 41, "value": 4.0, "score": 85.7, "rubric_version": 1},
     ],
 }
 

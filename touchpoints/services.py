@@ -23,7 +23,7 @@ from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
 from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
-from core.text import clean_text, is_storable, raise_if, text_problems
+from core.text import clean_text, conflict, is_storable, raise_if, text_problems
 from journeys.models import JourneyStatus, Stage
 from journeys.services import clean_score
 from touchpoints.models import (
@@ -154,7 +154,7 @@ def move_touch_point(
         ordering.lock(Stage, stage_id)
     touch_point.refresh_from_db(fields=["position", "archived_at", "stage"])
     if touch_point.is_archived:
-        raise ValidationError({"position": ["Restore the touch point before moving it."]})
+        raise ValidationError({"position": [conflict("Restore the touch point before moving it.")]})
     stage.refresh_from_db(fields=["archived_at"])
     if stage.journey_id != touch_point.journey_id or stage.is_archived:
         raise ValidationError({"stage": ["Choose an active stage of the same journey."]})
@@ -519,14 +519,16 @@ def create_site(*, actor: User, organization: Organization, name: str, code: str
     name = clean_text(errors, "name", name, max_length=200, required=True)
     code = clean_text(errors, "code", code, max_length=40)
     if not errors and Site.objects.for_organization(organization).filter(name=name).exists():
-        errors["name"] = [f"There is already a site called {name!r}."]
+        errors["name"] = [conflict(f"There is already a site called {name!r}.")]
     raise_if(errors)
     try:
         with transaction.atomic():
             site = Site.objects.create(organization=organization, name=name, code=code)
     except IntegrityError:
         # A concurrent creation took the name between the check and the insert.
-        raise ValidationError({"name": [f"There is already a site called {name!r}."]}) from None
+        raise ValidationError(
+            {"name": [conflict(f"There is already a site called {name!r}.")]}
+        ) from None
     record_audit(actor=actor, organization=organization, action="create", obj=site)
     return site
 
@@ -556,7 +558,7 @@ def update_site(*, actor: User, site: Site, data: dict[str, Any]) -> Site:
         .exclude(pk=site.pk)
         .exists()
     ):
-        errors["name"] = [f"There is already a site called {name!r}."]
+        errors["name"] = [conflict(f"There is already a site called {name!r}.")]
     raise_if(errors)
     changes = audit_changes(site, values)
     if changes:
@@ -568,7 +570,7 @@ def update_site(*, actor: User, site: Site, data: dict[str, Any]) -> Site:
         except IntegrityError:
             # A concurrent rename or creation took the name between the check and the save.
             raise ValidationError(
-                {"name": [f"There is already a site called {site.name!r}."]}
+                {"name": [conflict(f"There is already a site called {site.name!r}.")]}
             ) from None
         record_audit(
             actor=actor,

@@ -3,11 +3,14 @@ and the OpenAPI description of the refusals any operation can give.
 
 - A refusal without field errors: `{"detail": "..."}` (ErrorSerializer).
 - Field errors: `{"field": ["message", ...]}`; service ValidationErrors become 400 with
-  their fields, oversized bodies 413, a lost database 503 with Retry-After.
+  their fields (404 when every one is a reference to nothing, 409 when every one is a
+  conflict with the current state: core.text's codes), oversized bodies 413, a lost
+  database 503 with Retry-After.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -19,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from core.database_unavailable import RETRY_AFTER_SECONDS, database_unavailable
+from core.text import CONFLICT, NOT_FOUND
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -79,7 +83,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         detail: Any = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         if "__all__" in detail:
             detail["non_field_errors"] = detail.pop("__all__")
-        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+        codes = (
+            {error.code for error in exc.error_list}
+            if not hasattr(exc, "error_dict")
+            else {error.code for errors in exc.error_dict.values() for error in errors}
+        )
+        return _field_errors(detail, codes)
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     if database_unavailable(exc):
@@ -96,4 +105,39 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        return _field_errors(response.data, set(_leaf_codes(exc.get_codes())))
+    return response
+
+
+def _leaf_codes(codes: Any) -> Iterator[str | None]:
+    if isinstance(codes, dict):
+        for value in codes.values():
+            yield from _leaf_codes(value)
+    elif isinstance(codes, list):
+        for value in codes:
+            yield from _leaf_codes(value)
+    else:
+        yield codes
+
+
+#: Field errors that all say one of these are answered with its status, not 400 (core.text).
+STATUS_OF_CODE = {NOT_FOUND: status.HTTP_404_NOT_FOUND, CONFLICT: status.HTTP_409_CONFLICT}
+
+
+def _field_errors(detail: Any, codes: set[str | None]) -> Response:
+    """400 with the field errors, unless every one of them is a reference to nothing (404)
+    or a conflict with the current state (409): the request was well formed, so a client
+    (or a schema fuzzer) must not be told it was malformed. The body keeps the fields and
+    gains a `detail` line, so it is both a field-error and an ErrorSerializer body."""
+    answer = status.HTTP_400_BAD_REQUEST
+    if len(codes) == 1 and (code := next(iter(codes))) in STATUS_OF_CODE:
+        answer = STATUS_OF_CODE[code]
+        if isinstance(detail, dict) and "detail" not in detail:
+            first = next(iter(detail.values()), [""])
+            detail = {
+                "detail": str(first[0] if isinstance(first, list) and first else first),
+                **detail,
+            }
+    return Response(detail, status=answer)

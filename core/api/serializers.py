@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
+
+from core.text import CONFLICT
 
 
 class ServiceInputSerializer(serializers.ModelSerializer[Any]):
@@ -35,7 +38,12 @@ class ServiceInputSerializer(serializers.ModelSerializer[Any]):
             )
         writable = {str(f.field_name): f for f in self._writable_fields}
         values = {name: data[name] for name in writable if name in data}
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[Any]] = {}
+        for name, value in values.items():
+            # The schema's nullability is the field's: null where it says non-nullable is
+            # refused here, never read as "empty" further down.
+            if value is None and not writable[name].allow_null:
+                errors[name] = ["May not be null."]
         if not self.partial:
             for name, field in writable.items():
                 is_parent_on_update = self.instance is not None and name in self.create_only
@@ -44,7 +52,7 @@ class ServiceInputSerializer(serializers.ModelSerializer[Any]):
         if self.instance is not None:
             for name, reason in self.create_only.items():
                 if name in values and values.pop(name) != getattr(self.instance, f"{name}_id"):
-                    errors[name] = [reason]
+                    errors[name] = [ErrorDetail(reason, code=CONFLICT)]
         if errors:
             raise serializers.ValidationError(errors)
         return values

@@ -55,7 +55,19 @@ def request_membership(request: Request) -> Membership:
         memberships = tuple(
             Membership.objects.select_related("organization").filter(user_id=user.pk)
         )
-    match = _acting_in(memberships, (request.headers.get(ORGANIZATION_HEADER) or "").strip())
+    sent = request.headers.get(ORGANIZATION_HEADER)
+    ref = (sent or "").strip()
+    if sent is not None and not ref:
+        # Sent but blank is a client bug, not "my only organization" (the schema says
+        # minLength 1): guessing could act in the wrong one once the user joins another.
+        raise exceptions.ValidationError(
+            {
+                ORGANIZATION_HEADER: [
+                    "Is empty: send the slug or id of an organization, or leave it out."
+                ]
+            }
+        )
+    match = _acting_in(memberships, ref)
     request._touchstone_membership = match  # type: ignore[attr-defined]
     return match
 
@@ -91,6 +103,13 @@ class RolePermission(BasePermission):
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        # A method the route does not serve is 405 whoever asks and in whichever
+        # organization: DRF looks for the handler only after the permission checks,
+        # which would answer it with an organization's 400/404 first.
+        if request.method.lower() not in view.http_method_names or not hasattr(
+            view, request.method.lower()
+        ):
+            raise exceptions.MethodNotAllowed(request.method)
         membership = request_membership(request)
         if request.method in SAFE_METHODS or view.kwargs.get("pk") is not None:
             return True

@@ -23,12 +23,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import User
+from core import text
 from core.api.concurrency import (
     ETAG_HEADER,
     IF_MATCH_PARAMETER,
@@ -50,14 +52,21 @@ ParentRows = Sequence[tuple[type[Model], int]]
 def resolve_reference(queryset: QuerySet[Any], value: Any, field: str, noun: str) -> Any:
     """The row an id in a body names, looked up in the caller's organization only.
 
-    Another organization's id gets the same answer as an id that does not exist, so a
-    body can neither reach nor probe another tenant's rows.
+    A value that is not an integer is a malformed body (400, "Must be an id."); an integer
+    that names nothing here is a 404, like an id in a path. Another organization's id gets
+    the same answer as an id that does not exist, so a body can neither reach nor probe
+    another tenant's rows.
     """
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+    if not isinstance(value, int) or isinstance(value, bool):
+        # Not an id at all (a string, a boolean, null): the body is malformed, a 400.
+        raise serializers.ValidationError({field: ["Must be an id."]})
+    if 0 < value < 2**63:
         found = queryset.filter(pk=value).first()
         if found is not None:
             return found
-    raise serializers.ValidationError({field: [f"No such {noun}."]})
+    raise serializers.ValidationError(
+        {field: [ErrorDetail(f"No such {noun}.", code=text.NOT_FOUND)]}
+    )
 
 
 # The structure endpoints' parser (nesting and the text gate): core.api.parsers.
@@ -232,12 +241,22 @@ NOT_FOUND = {
     404: OpenApiResponse(ErrorSerializer, description="No such object in your organization.")
 }
 TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The body is larger than 1 MB.")}
+CONFLICT = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description=(
+            "The change conflicts with the current state (a name already taken, a move of "
+            "an archived item, a new parent): nothing stored. `detail` and the field say why."
+        ),
+    )
+}
 THROTTLED = {429: OpenApiResponse(ErrorSerializer, description="Too many writes; retry later.")}
 DETAIL_WRITE_ERRORS = with_access_refusals(
     {
         400: FIELD_ERRORS,
         **ROLE_REFUSED,
         **NOT_FOUND,
+        **CONFLICT,
         **PRECONDITION_RESPONSES,
         **TOO_LARGE,
         **THROTTLED,
@@ -274,7 +293,14 @@ def document_structure(
             summary=f"Create a {noun}",
             request=serializer,
             responses=with_access_refusals(
-                {201: written, 400: FIELD_ERRORS, **ROLE_REFUSED, **TOO_LARGE, **THROTTLED}
+                {
+                    201: written,
+                    400: FIELD_ERRORS,
+                    **ROLE_REFUSED,
+                    **CONFLICT,
+                    **TOO_LARGE,
+                    **THROTTLED,
+                }
             ),
             parameters=[ETAG_HEADER],
             examples=[request_example, answer_example],

@@ -88,8 +88,11 @@ def test_creating_under_another_organizations_parent_is_refused_like_a_missing_i
     )
     missing = outsider_api.post(f"{API}/{resource}/", {**body, field: MISSING}, format="json")
 
-    assert theirs.status_code == missing.status_code == 400
-    assert theirs.json() == missing.json() == {field: [f"No such {field.replace('_', ' ')}."]}
+    # A well-formed id naming nothing in the caller's organization is a 404, like an id in
+    # a path, and another organization's id gets exactly the answer of a missing one.
+    message = f"No such {field.replace('_', ' ')}."
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json() == {"detail": message, field: [message]}
     assert everything() == before
 
 
@@ -120,8 +123,8 @@ def test_moving_a_touch_point_into_another_organizations_stage_is_refused(
         outsider_api, "post", f"{url}move/", url, {"stage": northwind.stage.pk, "position": 0}
     )
 
-    assert response.status_code == 400
-    assert response.json() == {"stage": ["No such stage."]}
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such stage.", "stage": ["No such stage."]}
     assert everything() == before
 
 
@@ -150,8 +153,9 @@ def test_re_parenting_onto_another_organizations_row_by_patch_is_refused(
         if resource == "criteria":
             body["kind"] = "yes_no"
         response = guarded(outsider_api, method, url, url, body)
-        assert response.status_code == 400, (method, response.json())
-        assert set(response.json()) == {field}
+        # A new parent is a conflict with the row's state (409) whoever owns the target.
+        assert response.status_code == 409, (method, response.json())
+        assert set(response.json()) == {"detail", field}
 
     assert everything() == before
 

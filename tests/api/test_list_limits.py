@@ -72,3 +72,21 @@ def test_every_list_clamps_a_huge_page_size_to_the_maximum(
     assert body["count"] >= ROWS
     assert len(body["results"]) == ROWS - 1
     assert body["next"] is not None
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "null", "", "1.5", "１"])
+@pytest.mark.parametrize("route", LIST_ROUTES)
+def test_every_list_refuses_a_page_size_that_is_not_a_whole_number_from_1(
+    viewer_api: APIClient, route: str, page_size: str
+) -> None:
+    # Not silently served the default page size: the client's mistake is named.
+    response = viewer_api.get(reverse(route), {"page_size": page_size})
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"page_size": ["Must be a whole number from 1."]}
+
+
+def test_a_page_size_of_thousands_of_digits_is_clamped_not_a_500(viewer_api: APIClient) -> None:
+    response = viewer_api.get(reverse("journey-list"), {"page_size": "9" * 5000})
+
+    assert response.status_code == 200

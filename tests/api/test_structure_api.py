@@ -312,16 +312,37 @@ def test_a_stage_without_a_journey_is_refused(manager_api: APIClient) -> None:
     assert not Stage.objects.exists()
 
 
-@pytest.mark.parametrize("journey", [0, -1, "1", True, None, 2**70])
-def test_a_stage_naming_a_journey_that_is_no_id_is_refused(
-    journey_map: Map, manager_api: APIClient, journey: Any
+@pytest.mark.parametrize(
+    ("journey", "message"),
+    [
+        ("1", "Must be an id."),
+        (True, "Must be an id."),
+        (1.5, "Must be an id."),
+        (None, "May not be null."),
+    ],
+)
+def test_a_stage_naming_a_journey_by_something_that_is_not_an_id_is_a_400(
+    journey_map: Map, manager_api: APIClient, journey: Any, message: str
 ) -> None:
     response = manager_api.post(
         f"{API}/stages/", {"journey": journey, "name": "Pay"}, format="json"
     )
 
     assert response.status_code == 400
-    assert response.json() == {"journey": ["No such journey."]}
+    assert response.json() == {"journey": [message]}
+    assert Stage.objects.count() == 2
+
+
+@pytest.mark.parametrize("journey", [0, -1, 2**31, 2**70])
+def test_a_stage_naming_a_journey_id_that_names_nothing_is_a_404(
+    journey_map: Map, manager_api: APIClient, journey: int
+) -> None:
+    response = manager_api.post(
+        f"{API}/stages/", {"journey": journey, "name": "Pay"}, format="json"
+    )
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such journey.", "journey": ["No such journey."]}
     assert Stage.objects.count() == 2
 
 
@@ -402,8 +423,8 @@ def test_a_stage_cannot_be_moved_to_another_journey_by_patch(
         manager_api, "patch", f"{API}/stages/{stage.pk}/", {"journey": other.pk, "name": "Moved"}
     )
 
-    assert response.status_code == 400
-    assert set(response.json()) == {"journey"}
+    assert response.status_code == 409
+    assert set(response.json()) == {"detail", "journey"}
     stage.refresh_from_db()
     assert (stage.journey_id, stage.name) != (other.pk, "Moved")
     assert stage.name != "Moved"
@@ -580,7 +601,7 @@ def test_a_touch_point_stage_cannot_change_by_patch(
         {"stage": journey_map.stages[1].pk, "importance": 1},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "move/" in response.json()["stage"][0]
     touch_point.refresh_from_db()
     assert (touch_point.stage_id, touch_point.importance) == (journey_map.stages[0].pk, 3)
@@ -801,7 +822,7 @@ def test_a_site_name_already_taken_is_refused_on_create_and_rename(
     created = manager_api.post(f"{API}/sites/", {"name": "Leeds"}, format="json")
     renamed = guarded(manager_api, "patch", f"{API}/sites/{york.pk}/", {"name": "Leeds"})
 
-    assert created.status_code == renamed.status_code == 400
+    assert created.status_code == renamed.status_code == 409
     assert "name" in created.json()
     assert "name" in renamed.json()
     york.refresh_from_db()

@@ -223,10 +223,13 @@ def test_api_lists_creates_and_revokes_links(
 
     assert outsider_api.get(f"/api/v1/feedback-links/{new_id}/").status_code == 404  # type: ignore[attr-defined]
     assert outsider_api.get("/api/v1/feedback-links/").json()["results"] == []  # type: ignore[attr-defined]
+    links_before = FeedbackLink.objects.count()
     outsider_create = outsider_api.post(  # type: ignore[attr-defined]
         "/api/v1/feedback-links/", {"touch_point": setup.touch_point.pk}, format="json"
     )
-    assert outsider_create.status_code == 400
+    # Another organization's touch point is answered like a missing one: 404, nothing stored.
+    assert outsider_create.status_code == 404
+    assert FeedbackLink.objects.count() == links_before
     assert (
         viewer_api.post(  # type: ignore[attr-defined]
             "/api/v1/feedback-links/", {"touch_point": setup.touch_point.pk}, format="json"
