@@ -255,7 +255,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
         membership = request_membership(self.request)
         rows = (
             Notification.objects.filter(
-                user_id=self.request.user.pk, organization_id=membership.organization_id
+                user_id=membership.user_id, organization_id=membership.organization_id
             )
             .select_related("event")
             .order_by("-event__occurred_at", "-id")

@@ -190,7 +190,7 @@ def redeliver(*, actor: User, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a message again, same id and body (receivers deduplicate on webhook-id), with
     a fresh series of retries."""
     _require_manager(actor, delivery.organization_id)
-    locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    locked: WebhookDelivery = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     locked.state = DeliveryState.PENDING
     locked.attempts = 0
     locked.next_attempt_at = timezone.now()

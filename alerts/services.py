@@ -395,6 +395,8 @@ def open_action(
     if touch_point.archived_at is not None:
         errors.setdefault("touch_point", []).append("This touch point is archived.")
     raise_if(errors)
+    if owner is None:  # raise_if refused it above; this narrows the type for mypy
+        raise ValidationError({"owner": ["Choose a member of this organization."]})
     now = timezone.now()
     snapshot = TouchPointScore.objects.filter(touch_point_id=touch_point.pk).first()
     action = Action.objects.create(
@@ -439,7 +441,9 @@ def mark_action_done(*, actor: User, action: Action) -> Action:
     membership = membership_for(actor, action.organization_id)
     if membership is None or (membership.role != Role.MANAGER and actor.pk != action.owner_id):
         raise PermissionDenied("Only the owner or a manager marks an action done.")
-    locked = Action.objects.select_for_update().select_related("touch_point").get(pk=action.pk)
+    locked: Action = (
+        Action.objects.select_for_update().select_related("touch_point").get(pk=action.pk)
+    )
     if locked.state != ActionState.OPENED:
         raise ValidationError({"state": ["This action is already done."]})
     now = timezone.now()

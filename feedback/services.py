@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -184,9 +185,9 @@ def create_link(
             if isinstance(site_id, int) and not isinstance(site_id, bool) and 0 < site_id < 2**63
             else None
         )
-        if site is None:
-            errors["site"] = [not_found("No such site.")]
-        elif site.archived_at is not None:
+        if site is None:  # a reference to nothing: 404 (core.text.NOT_FOUND), alone
+            raise ValidationError({"site": [not_found("No such site.")]})
+        if site.archived_at is not None:
             errors["site"] = ["This site is archived and takes no new evaluations."]
     if touch_point.is_archived:
         errors["touch_point"] = ["This touch point is archived and takes no new evaluations."]

@@ -147,7 +147,7 @@ def score_filters(
     """Check a request for scores and fill in what it left out, for the API and the pages
     alike: a missing `until` is now, a missing `since` is the organization's window before
     `until`. Raises ValidationError naming each bad field (since, until, site, source)."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str | ValidationError]] = {}
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and not _in_range(moment):
             errors[name] = [f"Must be from {EARLIEST.year} to {LATEST.year - 1}."]

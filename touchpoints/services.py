@@ -519,7 +519,7 @@ def create_site(*, actor: User, organization: Organization, name: str, code: str
     name = clean_text(errors, "name", name, max_length=200, required=True)
     code = clean_text(errors, "code", code, max_length=40)
     if not errors and Site.objects.for_organization(organization).filter(name=name).exists():
-        errors["name"] = [conflict(f"There is already a site called {name!r}.")]
+        raise ValidationError({"name": [conflict(f"There is already a site called {name!r}.")]})
     raise_if(errors)
     try:
         with transaction.atomic():
@@ -558,7 +558,7 @@ def update_site(*, actor: User, site: Site, data: dict[str, Any]) -> Site:
         .exclude(pk=site.pk)
         .exists()
     ):
-        errors["name"] = [conflict(f"There is already a site called {name!r}.")]
+        raise ValidationError({"name": [conflict(f"There is already a site called {name!r}.")]})
     raise_if(errors)
     changes = audit_changes(site, values)
     if changes:

@@ -46,7 +46,7 @@ def _write(view: Any) -> Any:
 def feed(request: HttpRequest) -> HttpResponse:
     membership = require_membership(request)
     page = Paginator(
-        selectors.feed(request.user.pk, membership.organization_id), FEED_PER_PAGE
+        selectors.feed(membership.user_id, membership.organization_id), FEED_PER_PAGE
     ).get_page(request.GET.get("page"))
     return render(
         request,

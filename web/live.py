@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import AuditEvent, Membership
 from journeys.models import Journey
 from scoring.models import JourneyScore, StaleMark
+from web.context import signed_in_user
 
 #: How often an open page asks (seconds): 50 open pages cost 10 tiny requests a second.
 LIVE_SECONDS = 5
@@ -79,7 +80,7 @@ def journey_changed(request: HttpRequest, journey_id: int) -> HttpResponse:
     """304 while the journey is as the page has it; else the watcher with the new
     fingerprint (ETag) and HX-Trigger: touchstone:scored. Another organization's journey,
     or none, is a 404 like everywhere."""
-    current = fingerprints([journey_id], user_id=request.user.pk).get(journey_id)
+    current = fingerprints([journey_id], user_id=signed_in_user(request).pk).get(journey_id)
     if current is None:
         raise Http404("No such journey.")
     etag = f'"{current}"'

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -48,7 +49,7 @@ from web.context import (
 from web.filters import PageFilters, page_filters, source_choices
 from web.live import live_context
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 EVALUATIONS_PER_PAGE = 20
 # How often a page showing "recompute pending" asks for the fresh figures.
 POLL_SECONDS = 3
@@ -202,7 +203,7 @@ def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     context = map_context(journey, membership, filters)
-    context.update(live_context(journey, request.user.pk))
+    context.update(live_context(journey, signed_in_user(request).pk))
     return render(request, "web/journey_map.html", context)
 
 
@@ -327,7 +328,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     filters = page_filters(request, touch_point.organization)
     context = _scores_context(touch_point, membership, filters)
     evaluations = filtered_evaluations(touch_point, filters)
-    context.update(live_context(touch_point.journey, request.user.pk))
+    context.update(live_context(touch_point.journey, signed_in_user(request).pk))
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)

@@ -131,7 +131,7 @@ def _field_errors(detail: Any, codes: set[str | None]) -> Response:
     or a conflict with the current state (409): the request was well formed, so a client
     (or a schema fuzzer) must not be told it was malformed. The body keeps the fields and
     gains a `detail` line, so it is both a field-error and an ErrorSerializer body."""
-    answer = status.HTTP_400_BAD_REQUEST
+    answer: int = status.HTTP_400_BAD_REQUEST
     if len(codes) == 1 and (code := next(iter(codes))) in STATUS_OF_CODE:
         answer = STATUS_OF_CODE[code]
         if isinstance(detail, dict) and "detail" not in detail:

@@ -21,7 +21,7 @@ class SchemaThrottle(ScopedRateThrottle):
     """The "schema" scope's rate, or 60/min where a configuration leaves it out."""
 
     def get_rate(self) -> str | None:
-        return self.THROTTLE_RATES.get(self.scope) or "60/min"
+        return self.THROTTLE_RATES.get(self.scope or "schema") or "60/min"
 
 
 class CachedSchemaView(SpectacularAPIView):

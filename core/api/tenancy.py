@@ -106,10 +106,9 @@ class RolePermission(BasePermission):
         # A method the route does not serve is 405 whoever asks and in whichever
         # organization: DRF looks for the handler only after the permission checks,
         # which would answer it with an organization's 400/404 first.
-        if request.method.lower() not in view.http_method_names or not hasattr(
-            view, request.method.lower()
-        ):
-            raise exceptions.MethodNotAllowed(request.method)
+        method = (request.method or "").lower()
+        if method not in view.http_method_names or not hasattr(view, method):
+            raise exceptions.MethodNotAllowed(request.method or "")
         membership = request_membership(request)
         if request.method in SAFE_METHODS or view.kwargs.get("pk") is not None:
             return True
