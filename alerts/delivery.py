@@ -30,7 +30,8 @@ from alerts.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from alerts.services import new_msg_id, record_event
+from alerts.services import SEND_PENDING, new_msg_id, record_event
+from core import broker
 from core.text import clean_text, raise_if
 
 log = logging.getLogger(__name__)
@@ -201,10 +202,8 @@ def redeliver(*, actor: User, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def _kick() -> None:
-    from alerts import tasks
-
     try:
-        tasks.send_pending.delay()
+        broker.send_task(SEND_PENDING)
     except Exception:
         log.warning("Could not queue webhook sending; the beat task will.", exc_info=True)
 

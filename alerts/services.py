@@ -37,6 +37,7 @@ from alerts.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from core import broker
 from core.text import clean_text, raise_if
 from journeys.models import Journey
 from scoring import verification
@@ -44,6 +45,8 @@ from scoring.models import ScoreTransition, TouchPointScore
 from touchpoints.models import CriticalFailure, Evaluation, TouchPoint
 
 log = logging.getLogger(__name__)
+# Published by name (core.broker): tasks.py imports this module.
+SEND_PENDING = "alerts.tasks.send_pending"
 
 DESCRIPTION_MAX = 2000
 #: Outbox rows turned into events per transaction.
@@ -190,10 +193,8 @@ def _create_deliveries(events: list[Event]) -> None:
 def _queue_sending(event_ids: list[int]) -> None:
     """After commit: ask a worker to send the immediate emails and the webhooks. Never
     fails the caller: the beat task sends whatever a lost message left behind."""
-    from alerts import tasks
-
     try:
-        tasks.send_pending.delay()
+        broker.send_task(SEND_PENDING)
     except Exception:
         log.warning("Could not queue alert sending; the beat task will.", exc_info=True)
 

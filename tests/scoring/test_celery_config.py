@@ -52,3 +52,12 @@ def test_the_tasks_services_publish_by_name_are_registered_under_that_name() -> 
         assert name in app.tasks
     assert tasks.recompute_touch_point.name == services.RECOMPUTE_TOUCH_POINT
     assert tasks.recompute_journey.name == services.RECOMPUTE_JOURNEY
+
+
+def test_the_alerts_sender_published_by_name_is_registered_under_that_name() -> None:
+    """alerts.services and alerts.delivery kick the sender by name as scoring does."""
+    from alerts import services as alert_services
+    from alerts import tasks as alert_tasks
+
+    assert alert_services.SEND_PENDING in app.tasks
+    assert alert_tasks.send_pending.name == alert_services.SEND_PENDING
