@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
@@ -28,9 +28,9 @@ from alerts.models import (
     WebhookEndpoint,
 )
 from core.api.concurrency import etag_for
-from core.api.errors import ErrorSerializer, with_access_refusals
+from core.api.errors import with_access_refusals
 from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
-from core.api.viewsets import NestingSafeJSONParser
+from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
 from journeys.models import Journey
 from touchpoints.models import TouchPoint
 
@@ -234,7 +234,7 @@ def _tagged(response: Response) -> Response:
     return response
 
 
-REFUSALS = {400: OpenApiResponse(ErrorSerializer, description="Invalid input, by field.")}
+REFUSALS = {400: FIELD_ERRORS}
 
 
 # --- Notifications -------------------------------------------------------------------------

@@ -194,6 +194,8 @@ class ScoreTransition(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
     touch_point = models.ForeignKey(
         TouchPoint, on_delete=models.CASCADE, null=True, blank=True, related_name="+"

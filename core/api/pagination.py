@@ -40,6 +40,19 @@ class Pagination(PageNumberPagination):
             return raw
         return parse_positive(raw) or "invalid"
 
+    def get_page_size(self, request: Request) -> int | None:
+        """The asked page size, clamped to the maximum; a `page_size` that is not a whole
+        number from 1 is a 400 (DRF would silently serve the default page size instead,
+        so a client's mistake, such as `page_size=null`, would go unnoticed)."""
+        asked = request.query_params.get(self.page_size_query_param)
+        if asked is None:
+            return self.page_size
+        if not (asked.isascii() and asked.isdigit()) or int(asked[:12]) < 1:
+            raise ValidationError({"page_size": ["Must be a whole number from 1."]})
+        # Any number of digits is clamped (only the first 12 are parsed: int() refuses
+        # strings of thousands of digits, and anything that long is over the maximum).
+        return min(int(asked[:12]), self.max_page_size)
+
 
 class _Cursor(CursorPagination):
     page_size = Pagination.page_size
@@ -97,19 +110,6 @@ class PageOrCursorPagination(Pagination):
                 "schema": {"type": "string"},
             },
         ]
-
-    def get_page_size(self, request: Request) -> int | None:
-        """The asked page size, clamped to the maximum; a `page_size` that is not a whole
-        number from 1 is a 400 (DRF would silently serve the default page size instead,
-        so a client's mistake, such as `page_size=null`, would go unnoticed)."""
-        asked = request.query_params.get(self.page_size_query_param)
-        if asked is None:
-            return self.page_size
-        if not (asked.isascii() and asked.isdigit()) or int(asked[:12]) < 1:
-            raise ValidationError({"page_size": ["Must be a whole number from 1."]})
-        # Any number of digits is clamped (only the first 12 are parsed: int() refuses
-        # strings of thousands of digits, and anything that long is over the maximum).
-        return min(int(asked[:12]), self.max_page_size)
 
 
 # DRF's pagination answers a page it cannot serve with 404 "Invalid page.".

@@ -18,15 +18,20 @@ UNSUPPORTED_MEDIA_TYPE = {
     "description": "The body is not JSON (send Content-Type: application/json).",
     "content": _ERROR,
 }
+#: Added to every write: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (core.api.errors).
+TOO_LARGE = {"description": "The body is larger than 1 MB.", "content": _ERROR}
+WRITES = {"post", "put", "patch", "delete"}
 
 
 def add_common_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     for operations in result.get("paths", {}).values():
-        for operation in operations.values():
+        for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
             responses.setdefault("503", UNAVAILABLE)
+            if method in WRITES:
+                responses.setdefault("413", TOO_LARGE)
             if "requestBody" in operation:
                 responses.setdefault("415", UNSUPPORTED_MEDIA_TYPE)
     return result

@@ -98,7 +98,8 @@ def _kind(path: str) -> str | None:
     parts = path.strip("/").split("/")
     if "{id}" not in parts:
         return None
-    return RESOURCE_KINDS[parts[parts.index("{id}") - 1]]
+    # Collections not listed (the alerts app's) get drawn ids: 404s, still checked.
+    return RESOURCE_KINDS.get(parts[parts.index("{id}") - 1])
 
 
 def _content_type(response: Any) -> str:

@@ -200,5 +200,6 @@ def test_query_counts_of_the_public_page_are_pinned(
     client.get(answer_url(setup))
     with django_assert_num_queries(3):
         client.get(answer_url(setup))
-    with django_assert_max_num_queries(20):
+    # 21: the submit path also writes critical failures to alerts' outbox (one query).
+    with django_assert_max_num_queries(21):
         assert post(Client(), setup).status_code == 303  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ from tests.factories import (
 from tests.faults.reference import rubric_of
 from touchpoints.models import Answer, Criterion, Evaluation, Source, TouchPoint
 from touchpoints.services import (
+    MIN_MAGNITUDE,
     AnswerInput,
     EvaluationInput,
     archive_touch_point,
@@ -47,6 +48,12 @@ from touchpoints.services import (
 )
 
 TIGHT = 1e-9
+
+
+def accepted_magnitude(value: float) -> bool:
+    """What the service accepts as a measure (touchpoints.services.MIN_MAGNITUDE): 0, or
+    far enough from it that PostgreSQL's float8 arithmetic cannot underflow."""
+    return value == 0 or abs(value) >= MIN_MAGNITUDE
 
 
 def close(actual: float | None, expected: float | None) -> bool:
@@ -148,7 +155,9 @@ def answer_values(spec: CriterionSpec) -> st.SearchStrategy[float]:
     # Values beyond the target and beyond the worst value exercise the clipping.
     return st.one_of(
         st.sampled_from([spec.target, spec.worst]),
-        st.floats(min_value=low - span, max_value=high + span, allow_nan=False),
+        st.floats(min_value=low - span, max_value=high + span, allow_nan=False).filter(
+            accepted_magnitude
+        ),
     )
 
 
@@ -697,7 +706,9 @@ def test_numeric_answers_far_out_of_range_score_like_the_formulas(
 @given(
     target=st.integers(-(10**6), 10**6).map(float),
     worst=st.integers(-(10**6), 10**6).map(float),
-    value=st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False),
+    value=st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False).filter(
+        accepted_magnitude
+    ),
 )
 def test_numeric_answer_scores_match_the_formulas_for_any_finite_value(
     target: float, worst: float, value: float
