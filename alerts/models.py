@@ -216,10 +216,10 @@ class AlertSettings(models.Model):
     organization = models.OneToOneField(
         Organization, on_delete=models.CASCADE, related_name="alert_settings"
     )
-
-    objects = TenantQuerySet.as_manager()
     digest_time = models.TimeField(default=time(7, 0))
     last_digest_on = models.DateField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.organization_id} digest at {self.digest_time}"

@@ -614,9 +614,10 @@ def set_digest_time(*, actor: User, organization_id: int, value: Any) -> AlertSe
             value = None
     if not isinstance(value, time) or value.tzinfo is not None:
         raise ValidationError({"digest_time": ["Must be a time of day, HH:MM (UTC)."]})
-    row, _ = AlertSettings.objects.select_for_update().get_or_create(
+    found: tuple[AlertSettings, bool] = AlertSettings.objects.select_for_update().get_or_create(
         organization_id=organization_id
     )
+    row = found[0]
     before = row.digest_time
     row.digest_time = value.replace(second=0, microsecond=0)
     row.save(update_fields=["digest_time"])

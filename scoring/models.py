@@ -194,8 +194,6 @@ class ScoreTransition(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-
-    objects = TenantQuerySet.as_manager()
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+")
     touch_point = models.ForeignKey(
         TouchPoint, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
@@ -203,6 +201,8 @@ class ScoreTransition(models.Model):
     kind = models.CharField(max_length=40)
     figures = models.JSONField(default=dict)
     at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.kind} journey {self.journey_id} touch point {self.touch_point_id}"

@@ -361,11 +361,11 @@ class CriticalFailure(models.Model):
     read and delete these rows; the submission knows nothing of them."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-
-    objects = TenantQuerySet.as_manager()
     evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="+")
     criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="+")
     at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         constraints = [
