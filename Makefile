@@ -57,8 +57,11 @@ run: demo ## Install, migrate, load demo data, start web + worker + beat
 # (workers, brokers, Chromium, PostgreSQL), so more processes than the 2 cores pay off;
 # each gets its own test database and throttle keys. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 4
+# The fault tests (tests/faults/) time recoveries of real processes, so they run after the
+# parallel part, one at a time, with the machine to themselves.
 test: install services ## Run the whole test suite (real PostgreSQL, Redis, Celery, Chromium)
-	DEBUG=true $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/faults $(PYTEST_ARGS)
+	DEBUG=true $(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 test-fast: install services ## The inner loop: everything but worker, browser and slow tests
 	DEBUG=true $(PY) -m pytest -n 2 -m "not worker and not browser and not slow" $(PYTEST_ARGS)

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import require_role
 from accounts.models import ROLES_THAT_EDIT_STRUCTURE, User
 from accounts.services import record_audit
-from core.text import clean_text, not_found, raise_if
+from core.text import clean_text, raise_if
 from feedback.models import (
     LABEL_MAX_LENGTH,
     MAX_QUESTIONS,
@@ -185,9 +184,9 @@ def create_link(
             if isinstance(site_id, int) and not isinstance(site_id, bool) and 0 < site_id < 2**63
             else None
         )
-        if site is None:  # a reference to nothing: 404 (core.text.NOT_FOUND), alone
-            raise ValidationError({"site": [not_found("No such site.")]})
-        if site.archived_at is not None:
+        if site is None:
+            errors["site"] = ["No such site."]
+        elif site.archived_at is not None:
             errors["site"] = ["This site is archived and takes no new evaluations."]
     if touch_point.is_archived:
         errors["touch_point"] = ["This touch point is archived and takes no new evaluations."]

@@ -155,10 +155,8 @@ def answer_values(spec: CriterionSpec) -> st.SearchStrategy[float]:
     # Values beyond the target and beyond the worst value exercise the clipping.
     return st.one_of(
         st.sampled_from([spec.target, spec.worst]),
-        st.floats(min_value=low - span, max_value=high + span, allow_nan=False).filter(
-            accepted_magnitude
-        ),
-    )
+        st.floats(min_value=low - span, max_value=high + span, allow_nan=False),
+    ).filter(accepted_magnitude)
 
 
 @st.composite
