@@ -14,7 +14,7 @@ once each see the fresh order after their own change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -37,6 +37,7 @@ from web.context import (
     journey_for_member,
     member_object,
     require_membership,
+    signed_in_user,
 )
 from web.filters import page_filters
 from web.views import map_context
@@ -58,7 +59,7 @@ def editor_read(view: View) -> View:
 
 
 def _actor(request: HttpRequest) -> User:
-    return cast(User, request.user)
+    return signed_in_user(request)
 
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:

@@ -10,7 +10,7 @@ beside the ones typed here, as the API's If-Match answers 412.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,10 +22,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import User
 from journeys import services as journey_services
 from journeys.models import Journey, JourneyStatus
-from web.context import journey_for_member
+from web.context import journey_for_member, signed_in_user
 
 FIELDS = ("name", "persona", "description", "target", "status")
 
@@ -69,7 +68,7 @@ def journey_settings(request: HttpRequest, journey_id: int) -> HttpResponse:
             return render(request, "web/journey_settings.html", context, status=409)
         try:
             journey_services.update_journey(
-                actor=cast(User, request.user), journey=current, data=typed
+                actor=signed_in_user(request), journey=current, data=typed
             )
         except ValidationError as error:
             errors = dict(error.message_dict)

@@ -15,10 +15,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership, User
+from accounts.models import Membership
 from touchpoints import services
 from touchpoints.models import Site
-from web.context import acting_in, member_object, require_membership
+from web.context import acting_in, member_object, require_membership, signed_in_user
 from web.views import member_page
 
 
@@ -70,7 +70,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
     name, code = request.POST.get("name", ""), request.POST.get("code", "")
     try:
         site = services.create_site(
-            actor=cast(User, request.user),
+            actor=signed_in_user(request),
             organization=membership.organization,
             name=name,
             code=code,
@@ -89,7 +89,7 @@ def site_update(request: HttpRequest, site_id: int) -> HttpResponse:
     site = _site(request, site_id)
     try:
         services.update_site(
-            actor=cast(User, request.user),
+            actor=signed_in_user(request),
             site=site,
             data={"name": request.POST.get("name", ""), "code": request.POST.get("code", "")},
         )
@@ -106,7 +106,7 @@ def site_update(request: HttpRequest, site_id: int) -> HttpResponse:
 def site_archive(request: HttpRequest, site_id: int) -> HttpResponse:
     site = _site(request, site_id)
     try:
-        services.archive_site(actor=cast(User, request.user), site=site)
+        services.archive_site(actor=signed_in_user(request), site=site)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -123,7 +123,7 @@ def site_archive(request: HttpRequest, site_id: int) -> HttpResponse:
 def site_restore(request: HttpRequest, site_id: int) -> HttpResponse:
     site = _site(request, site_id)
     try:
-        services.restore_site(actor=cast(User, request.user), site=site)
+        services.restore_site(actor=signed_in_user(request), site=site)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

@@ -9,7 +9,7 @@ and viewers, nothing changed).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -43,7 +43,7 @@ def team_action(view: Any) -> Any:
 
 
 def _actor(request: HttpRequest) -> User:
-    return cast(User, request.user)
+    return signed_in_user(request)
 
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
