@@ -368,7 +368,7 @@ SPECTACULAR_SETTINGS = {
         "core.api.schema_hooks.add_common_responses",
         "alerts.api_schema.add_webhook_examples",
         # What every parameter of a kind accepts, and links from creates (issue 19).
-        "core.api.request_contract.state_request_contract",
+        "core.api.schema_hooks.state_request_contract",
     ],
     # What Touchstone POSTs to webhook endpoints, one entry per event type (alerts/).
     # (tests/alerts/test_api.py checks this list names every event type.)
