@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -493,12 +493,39 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+class AnswerData(TypedDict):
+    """AnswerSerializer's output for one stored answer."""
+
+    criterion: int
+    value: float | None
+    score: float | None
+    rubric_version: int
+
+
+class EvaluationData(TypedDict):
+    """EvaluationSerializer's output for one stored evaluation (times as ISO 8601 text)."""
+
+    id: int
+    touch_point: int
+    journey: int
+    source: str
+    observed_at: str
+    submitted_at: str
+    site: int | None
+    comment: str
+    client_key: str | None
+    evaluator: int | None
+    score: float | None
+    rubric_version: int
+    answers: list[AnswerData]
+
+
 def submitted_data(
     evaluations: Sequence[Evaluation], derived: Mapping[int, DerivedScores]
-) -> list[dict[str, Any]]:
+) -> list[EvaluationData]:
     """EvaluationSerializer(many=True).data of just-stored evaluations, from the service's
     objects and their derived scores: no read back of each row, no serializer per item."""
-    data = []
+    data: list[EvaluationData] = []
     for e in evaluations:
         scores = derived[e.pk]
         data.append(
