@@ -8,7 +8,7 @@ get 403, another organization's ids 404 (the object is looked up before the role
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from accounts.access import signed_in_user
 from accounts.models import Membership, Role, User
 from core.api.errors import FIELD_ERRORS_SCHEMA, ErrorSerializer, with_access_refusals
 from core.api.pagination import NO_SUCH_PAGE
@@ -70,7 +71,7 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
 
     @property
     def actor(self) -> User:
-        return cast(User, self.request.user)
+        return signed_in_user(self.request)
 
     def get_throttles(self) -> list[Any]:
         # Writes only, like the structure API; reads are not rate-limited.

@@ -20,10 +20,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.access import signed_in_user
 from accounts.models import AuditEvent, Membership
 from journeys.models import Journey
 from scoring.models import JourneyScore, StaleMark
-from web.context import signed_in_user
 
 #: How often an open page asks (seconds): 50 open pages cost 10 tiny requests a second.
 LIVE_SECONDS = 5

@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts.access import signed_in_user
 from accounts.models import Membership
 from touchpoints import services
 from touchpoints.models import Site
-from web.context import acting_in, member_object, require_membership, signed_in_user
+from web.context import acting_in, member_object, require_membership
 from web.views import member_page
 
 
