@@ -26,6 +26,8 @@ from core.map_changes import map_changed
 from core.text import clean_text, conflict, is_storable, raise_if, text_problems
 from journeys.models import JourneyStatus, Stage
 from journeys.services import clean_score
+from touchpoints.answer_scores import insert_scored_answers, score_evaluations
+from touchpoints.hooks import evaluations_stored
 from touchpoints.models import (
     COMMENT_MAX_LENGTH,
     OBSERVED_AT_CLOCK_SKEW,
@@ -875,9 +877,6 @@ def submit_evaluations(
                 ]
             )
             versions = {c.pk: c.rubric.pk for rows in criteria.values() for c in rows}
-            from scoring.services import mark_stale
-            from scoring.sql import insert_scored_answers, score_evaluations
-
             insert_scored_answers(
                 [
                     (
@@ -890,9 +889,13 @@ def submit_evaluations(
                     for answer in item.answers
                 ]
             )
-            score_evaluations([e.pk for e in evaluations], answers_scored=True)
-            record_critical_failures([e.pk for e in evaluations])
-            mark_stale(sorted(touch_point_ids))
+            evaluation_ids = [e.pk for e in evaluations]
+            score_evaluations(evaluation_ids, answers_scored=True)
+            record_critical_failures(evaluation_ids)
+            # Scoring's rollups and stale marks, in this transaction (touchpoints.hooks).
+            evaluations_stored(
+                evaluation_ids=evaluation_ids, touch_point_ids=sorted(touch_point_ids)
+            )
     except IntegrityError as exc:
         # A concurrent submission took a client key between our check and our insert.
         if "evaluation_client_key_unique" in str(exc):
