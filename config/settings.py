@@ -97,6 +97,9 @@ MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
     # A lost database gives the pages a 503 with Retry-After instead of a 500.
     "core.database_unavailable.DatabaseUnavailableMiddleware",
+    # An open page's "unchanged?" check answered with one query, before sessions, auth,
+    # CSRF, messages, CSP and htmx (web/live.py); anything else passes on.
+    "web.live.LiveCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

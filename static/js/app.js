@@ -115,7 +115,20 @@
     }
   }
 
+  /* The "changed since" watcher (#live-watch) asks nothing while the tab is hidden; when
+     the tab shows again it asks at once, so a page left in the background is fresh when
+     looked at, and 50 background tabs cost the server nothing. */
+  document.addEventListener("visibilitychange", function () {
+    var watch = document.getElementById("live-watch");
+    if (watch && document.visibilityState === "visible") htmx.trigger(watch, "touchstone:visible");
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id === "live-watch" && document.visibilityState === "hidden") {
+      event.preventDefault();
+      return;
+    }
     if (isRefresh(event) && editInProgress()) {
       event.preventDefault();
       refreshWaiting = true;
