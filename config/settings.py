@@ -303,6 +303,13 @@ CACHES = {
     },
 }
 
+# --- Exports (RELIABILITY S13) ------------------------------------------------------
+# Managers only; each organization may start this many CSV/PDF exports in any window of
+# this many seconds (counted in the "throttle" cache, shared by every process); past it, a
+# 429 with Retry-After (web/reports.py).
+EXPORTS_PER_ORGANIZATION = env_int("EXPORTS_PER_ORGANIZATION", 10)
+EXPORTS_WINDOW_SECONDS = env_int("EXPORTS_WINDOW_SECONDS", 60)
+
 # --- Proxies ---------------------------------------------------------------------
 # ONE setting says how many trusted proxies stand in front of the web service (each
 # appending to X-Forwarded-For; the first terminating TLS and setting X-Forwarded-Proto).
