@@ -203,7 +203,7 @@ def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     context = map_context(journey, membership, filters)
-    context.update(live_context(journey, signed_in_user(request).pk))
+    context.update(live_context(request, journey))
     return render(request, "web/journey_map.html", context)
 
 
@@ -328,7 +328,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     filters = page_filters(request, touch_point.organization)
     context = _scores_context(touch_point, membership, filters)
     evaluations = filtered_evaluations(touch_point, filters)
-    context.update(live_context(touch_point.journey, signed_in_user(request).pk))
+    context.update(live_context(request, touch_point.journey))
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
