@@ -298,10 +298,12 @@ def _critical_event(f: CriticalFailure) -> Event:
 # --- Actions -----------------------------------------------------------------------------------
 
 
-def _require_manager(actor: User, organization_id: int) -> Membership:
+def _require_manager(
+    actor: User, organization_id: int, refusal: str = "Only managers open actions."
+) -> Membership:
     membership = membership_for(actor, organization_id)
     if membership is None or membership.role != Role.MANAGER:
-        raise PermissionDenied("Only managers open actions.")
+        raise PermissionDenied(refusal)
     return membership
 
 
@@ -606,7 +608,7 @@ def mark_read(
 @transaction.atomic
 def set_digest_time(*, actor: User, organization_id: int, value: Any) -> AlertSettings:
     """A manager sets when the organization's daily digest goes out (UTC, whole minutes)."""
-    _require_manager(actor, organization_id)
+    _require_manager(actor, organization_id, "Only managers set the digest time.")
     if isinstance(value, str):
         try:
             value = time.fromisoformat(value)
