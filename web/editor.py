@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -466,6 +467,15 @@ def _criteria_context(
     }
 
 
+def _on_map(request: HttpRequest) -> bool:
+    """Whether the htmx request comes from a journey map (HX-Current-URL)."""
+    current = urlsplit(request.headers.get("HX-Current-URL", "")).path
+    try:
+        return resolve(current).url_name == "journey-map"
+    except Resolver404:
+        return False
+
+
 def _criteria(
     request: HttpRequest, touch_point: TouchPoint, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
@@ -475,6 +485,9 @@ def _criteria(
         if extra.get("message"):
             (messages.error if status >= 400 else messages.success)(request, extra["message"])
         return render(request, "web/editor/criteria_page.html", context, status=status)
+    # On the map, the card's criteria line follows in the same answer (out of band): the
+    # map's own refresh waits while the editor is open.
+    context["on_map"] = request.method == "POST" and _on_map(request)
     response = render(request, "web/editor/_criteria.html", context, status=status)
     if request.method == "POST" and status < 400:
         # Every other section that shows criteria (the touch point page's Criteria table,

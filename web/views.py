@@ -18,7 +18,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -36,7 +36,7 @@ from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
-from touchpoints.models import Evaluation, TouchPoint
+from touchpoints.models import Criterion, Evaluation, TouchPoint
 from web import action_panel, charts
 from web.context import choose_organization as choose
 from web.context import (
@@ -152,6 +152,17 @@ def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None
     )
 
 
+def _criteria_counts(journey: Journey) -> dict[int, int]:
+    """Touch point id -> its active criteria (managers' cards say so; one query)."""
+    rows = (
+        Criterion.objects.filter(touch_point__journey_id=journey.pk, archived_at__isnull=True)
+        .values("touch_point_id")
+        .annotate(n=Count("id"))
+        .values_list("touch_point_id", "n")
+    )
+    return dict(rows)
+
+
 def map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey, **filters.selector_args())
@@ -163,6 +174,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
     actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
     voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
+    criteria = _criteria_counts(journey) if membership.can_edit_structure else {}
     for number, row in enumerate(scores.touch_points, start=1):
         old = before.get(row.id)
         cards.setdefault(row.stage.id, []).append(
@@ -175,6 +187,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
                 if previous
                 else None,
                 "action": actions.get(row.id),
+                "criteria": criteria.get(row.id, 0),
             }
         )
     line = charts.journey_line(
