@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
@@ -558,3 +559,16 @@ def submitted_data(
 
 class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
     detail = serializers.CharField()
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+    """The schema says what StrictSerializer does: a member it does not name is refused
+    (`additionalProperties: false`), so a client (or a fuzzer) is not told it may add one."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
