@@ -56,6 +56,8 @@ BIG = (
     "touchpoints_answer",
     "scoring_dayrollup",
     "scoring_criteriondayrollup",
+    "scoring_touchpointdayrollup",
+    "scoring_criteriontotaldayrollup",
 )
 
 
@@ -324,7 +326,13 @@ def forget_ingest(organization_id: int) -> None:
         cursor.execute(
             "DELETE FROM touchpoints_evaluation WHERE organization_id = %s", [organization_id]
         )
-        for table in ("scoring_dayrollup", "scoring_criteriondayrollup", "scoring_stalemark"):
+        for table in (
+            "scoring_dayrollup",
+            "scoring_touchpointdayrollup",
+            "scoring_criteriondayrollup",
+            "scoring_criteriontotaldayrollup",
+            "scoring_stalemark",
+        ):
             cursor.execute(
                 f"DELETE FROM {table} WHERE touch_point_id IN "  # noqa: S608  (constant names)
                 "(SELECT id FROM touchpoints_touchpoint WHERE organization_id = %s)",
