@@ -20,6 +20,7 @@ from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, raise_if
+from journeys.in_use import journey_in_use, stage_in_use
 from journeys.models import Journey, JourneyStatus, Stage
 
 JOURNEY_FIELDS = ("name", "persona", "description", "status", "target")
@@ -115,15 +116,13 @@ def update_journey(*, actor: User, journey: Journey, data: dict[str, Any]) -> Jo
 
 @transaction.atomic
 def delete_journey(*, actor: User, journey: Journey) -> bool:
-    """Delete a journey nobody evaluated yet; archive one with evaluations.
+    """Delete a journey nobody evaluated yet; archive one with evaluations (journeys.in_use).
 
     Returns True if it was deleted, False if it was archived.
     """
-    from touchpoints.models import Evaluation
-
     require_role(actor, journey.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     journey = ordering.lock(Journey, journey.pk)
-    if Evaluation.objects.filter(journey=journey).exists():
+    if journey_in_use(journey.pk):
         if journey.status != JourneyStatus.ARCHIVED:
             journey.status = JourneyStatus.ARCHIVED
             journey.save(update_fields=["status", "updated_at"])
@@ -230,11 +229,10 @@ def restore_stage(*, actor: User, stage: Stage, position: int | None = None) -> 
 
 @transaction.atomic
 def delete_stage(*, actor: User, stage: Stage) -> bool:
-    """Delete a stage nobody evaluated; archive one with evaluations. True if deleted."""
-    from touchpoints.models import Evaluation
-
+    """Delete a stage nobody evaluated; archive one with evaluations (journeys.in_use).
+    True if deleted."""
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    if Evaluation.objects.filter(touch_point__stage_id=stage.pk).exists():
+    if stage_in_use(stage.pk):
         archive_stage(actor=actor, stage=stage)
         return False
     ordering.remove(STAGES, actor=actor, item=stage)

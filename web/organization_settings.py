@@ -23,9 +23,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import signed_in_user
 from accounts.models import MIN_N_MAX, SMOOTHING_K_MAX, WINDOW_DAYS_MAX
 from alerts import organization as settings_service
-from web.context import require_membership, signed_in_user
+from web.context import require_membership
 from web.forms_editor import number, whole_number
 
 #: Where the last save's outcome waits for the page the browser is sent back to.
