@@ -41,12 +41,12 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.access import signed_in_user
 from accounts.models import AuditEvent, Membership, User
 from core.ids import MAX_DIGITS, parse_id
 from journeys.models import Journey
 from scoring.models import JourneyScore, StaleMark
 from touchpoints.models import TouchPoint
-from web.context import signed_in_user
 
 #: How often an open, visible page asks (seconds): 50 open pages cost 10 tiny requests a
 #: second. 5 s is the freshness bound the reliability promises state (R11's first step).

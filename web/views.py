@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import signed_in_user
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership
 from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
@@ -43,7 +44,6 @@ from web.context import (
     journey_for_member,
     memberships,
     require_membership,
-    signed_in_user,
     touch_point_for_member,
 )
 from web.filters import PageFilters, page_filters, source_choices

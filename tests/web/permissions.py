@@ -114,6 +114,9 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("site-update", "POST"): WHO_EDITS_STRUCTURE,
     ("site-archive", "POST"): WHO_EDITS_STRUCTURE,
     ("site-restore", "POST"): WHO_EDITS_STRUCTURE,
+    # The organization's settings: name, default target, scoring method, digest time
+    ("organization-settings", "GET"): WHO_EDITS_STRUCTURE,
+    ("organization-settings", "POST"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,
