@@ -28,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_NAME = "touchstone_bench"
+# Both overridable, so that people benchmarking side by side each keep their own.
+DB_NAME = os.environ.get("BENCH_SCORING_DATABASE", "touchstone_bench")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 os.environ["CELERY_BROKER_URL"] = BROKER
@@ -380,6 +381,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--evaluations", type=int, default=1_000_000)
     parser.add_argument("--fresh", action="store_true", help="drop and regenerate the data")
+    parser.add_argument(
+        "--generate-only", action="store_true", help="make the data, measure nothing"
+    )
     args = parser.parse_args()
 
     if args.fresh:
@@ -411,6 +415,8 @@ def main() -> None:
         check_generated_scores(data)
         marker.write_text(json.dumps(data))
     print(f"Data: {data}", flush=True)
+    if args.generate_only:
+        return
     org_id = data["organization_id"]
 
     def floor() -> None:

@@ -97,6 +97,9 @@ MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
     # A lost database gives the pages a 503 with Retry-After instead of a 500.
     "core.database_unavailable.DatabaseUnavailableMiddleware",
+    # An open page's "unchanged?" check answered with one query, before sessions, auth,
+    # CSRF, messages, CSP and htmx (web/live.py); anything else passes on.
+    "web.live.LiveCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -299,6 +302,13 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
     },
 }
+
+# --- Exports (RELIABILITY S13) ------------------------------------------------------
+# Managers only; each organization may start this many CSV/PDF exports in any window of
+# this many seconds (counted in the "throttle" cache, shared by every process); past it, a
+# 429 with Retry-After (web/reports.py).
+EXPORTS_PER_ORGANIZATION = env_int("EXPORTS_PER_ORGANIZATION", 10)
+EXPORTS_WINDOW_SECONDS = env_int("EXPORTS_WINDOW_SECONDS", 60)
 
 # --- Proxies ---------------------------------------------------------------------
 # ONE setting says how many trusted proxies stand in front of the web service (each

@@ -18,7 +18,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import signed_in_user
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership
 from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
@@ -35,7 +36,7 @@ from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
-from touchpoints.models import Evaluation, TouchPoint
+from touchpoints.models import Criterion, Evaluation, TouchPoint
 from web import action_panel, charts
 from web.context import choose_organization as choose
 from web.context import (
@@ -43,7 +44,6 @@ from web.context import (
     journey_for_member,
     memberships,
     require_membership,
-    signed_in_user,
     touch_point_for_member,
 )
 from web.filters import PageFilters, page_filters, source_choices
@@ -152,6 +152,17 @@ def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None
     )
 
 
+def _criteria_counts(journey: Journey) -> dict[int, int]:
+    """Touch point id -> its active criteria (managers' cards say so; one query)."""
+    rows = (
+        Criterion.objects.filter(touch_point__journey_id=journey.pk, archived_at__isnull=True)
+        .values("touch_point_id")
+        .annotate(n=Count("id"))
+        .values_list("touch_point_id", "n")
+    )
+    return dict(rows)
+
+
 def map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
     """Stages in order, each with its touch points' cards, plus the journey's figures."""
     scores = selectors.journey_scores(journey, **filters.selector_args())
@@ -163,6 +174,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
     actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
     voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
+    criteria = _criteria_counts(journey) if membership.can_edit_structure else {}
     for number, row in enumerate(scores.touch_points, start=1):
         old = before.get(row.id)
         cards.setdefault(row.stage.id, []).append(
@@ -175,6 +187,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
                 if previous
                 else None,
                 "action": actions.get(row.id),
+                "criteria": criteria.get(row.id, 0),
             }
         )
     line = charts.journey_line(
@@ -203,7 +216,7 @@ def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     context = map_context(journey, membership, filters)
-    context.update(live_context(journey, signed_in_user(request).pk))
+    context.update(live_context(request, journey))
     return render(request, "web/journey_map.html", context)
 
 
@@ -328,7 +341,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     filters = page_filters(request, touch_point.organization)
     context = _scores_context(touch_point, membership, filters)
     evaluations = filtered_evaluations(touch_point, filters)
-    context.update(live_context(touch_point.journey, signed_in_user(request).pk))
+    context.update(live_context(request, touch_point.journey))
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
