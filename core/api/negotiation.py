@@ -13,6 +13,7 @@ must not import rest_framework.views (nor anything that does).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -26,9 +27,10 @@ class JSONFirstNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self,
         request: Request,
-        renderers: list[BaseRenderer],
+        renderers: Iterable[BaseRenderer],
         format_suffix: str | None = None,
     ) -> tuple[BaseRenderer, str] | Any:
+        renderers = list(renderers)  # DRF hands over a list
         if (
             len(renderers) == 1
             and renderers[0].media_type == "application/json"
