@@ -221,12 +221,20 @@ class OrganizationAdmin(AnyModelAdmin):
     class to route them through journeys.services.update_scoring_settings (this app sits
     below journeys and cannot call it)."""
 
-    list_display = ("name", "slug", "smoothing_k", "min_n", "window_days", "created_at")
+    list_display = (
+        "name",
+        "slug",
+        "default_target",
+        "smoothing_k",
+        "min_n",
+        "window_days",
+        "created_at",
+    )
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at",)
     fieldsets = (
-        (None, {"fields": ("name", "slug", "created_at")}),
+        (None, {"fields": ("name", "slug", "default_target", "created_at")}),
         (
             "Scoring settings",
             {
