@@ -12,6 +12,7 @@ from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from accounts.access import signed_in_user
 from accounts.forms import AdminSignInForm
 from accounts.models import AuditEvent, Membership, Organization, User
 from accounts.services import audit_changes, end_sessions, record_audit
@@ -84,7 +85,7 @@ class AuditedAdmin(AnyModelAdmin):
         if not change:
             obj.save()
             record_audit(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 organization=obj.organization_id,
                 action="create",
                 obj=obj,
@@ -97,7 +98,7 @@ class AuditedAdmin(AnyModelAdmin):
         auto_now = [f.name for f in obj._meta.concrete_fields if getattr(f, "auto_now", False)]
         obj.save(update_fields=[*changed, *auto_now])
         record_audit(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=signed_in_user(request),
             organization=obj.organization_id,
             action="update",
             obj=obj,
