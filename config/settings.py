@@ -294,9 +294,10 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Counters that must be shared by every process (limits on the open internet, failed
     # authentications across gunicorn workers). Short socket timeouts: code reading it must
-    # fail open when Redis is away, as the request path never waits on Redis.
+    # fail open when Redis is away, as the request path never waits on Redis. Django's
+    # backend, keeping its Redis client (core/redis_cache.py).
     "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.redis_cache.RedisCache",
         "LOCATION": env("THROTTLE_CACHE_URL", REDIS_URL),
         "KEY_PREFIX": "throttle",
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
@@ -344,6 +345,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only: the usual Accept headers skip DRF's media-type matching (issue 18).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.negotiation.JSONFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StorableJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     # The client's address behind TRUSTED_PROXIES proxies (None: the socket's).

@@ -3,7 +3,7 @@ their response counts, and how many customer voices (responses via a link) a sco
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -215,12 +215,20 @@ def _voices(since: datetime | None, until: datetime | None) -> Q:
 
 
 def customer_voices(
-    touch_point_ids: Iterable[int], *, since: datetime | None, until: datetime | None
+    included: Mapping[int, datetime | None], *, since: datetime | None, until: datetime | None
 ) -> dict[int, int]:
     """Per touch point: how many of the scored evaluations in the window are customers'
-    own answers through a feedback link (the "customer voices" a score includes)."""
+    own answers through a feedback link (the "customer voices" a score includes).
+
+    `included` maps each touch point to the last submission its score includes (None:
+    it includes none): an answer that arrived after the score was computed is not yet in
+    it, even when the window (whole days) already covers its moment."""
+    which = Q(pk__in=[])
+    for touch_point_id, last in included.items():
+        if last is not None:
+            which |= Q(touch_point_id=touch_point_id, submitted_at__lte=last)
     rows = (
-        Evaluation.objects.filter(_voices(since, until), touch_point_id__in=list(touch_point_ids))
+        Evaluation.objects.filter(_voices(since, until), which)
         .values("touch_point_id")
         .annotate(n=Count("pk"))
         .values_list("touch_point_id", "n")
@@ -229,11 +237,20 @@ def customer_voices(
 
 
 def customer_voices_by_site(
-    touch_point_id: int, *, since: datetime | None, until: datetime | None
+    touch_point_id: int,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    last_included: datetime | None,
 ) -> dict[int | None, int]:
-    """Customer voices of one touch point in the window, per site (None: no site)."""
+    """Customer voices of one touch point's score, per site (None: no site); as in
+    customer_voices, only submissions up to the last one the score includes."""
+    if last_included is None:
+        return {}
     rows = (
-        Evaluation.objects.filter(_voices(since, until), touch_point_id=touch_point_id)
+        Evaluation.objects.filter(
+            _voices(since, until), touch_point_id=touch_point_id, submitted_at__lte=last_included
+        )
         .values("site_id")
         .annotate(n=Count("pk"))
         .values_list("site_id", "n")

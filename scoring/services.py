@@ -67,6 +67,29 @@ RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
 WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
+# Both markers of every touch point asked for, in one round trip: per touch point (KEYS
+# pending, window in pairs) the delay in ms to queue its recompute with, or -1 when one is
+# already pending (it will cover this change). See request_recompute.
+_CLAIM_SCRIPT = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i], 1, 'NX', 'EX', ARGV[2]) then
+    if redis.call('SET', KEYS[i + 1], 1, 'NX', 'PX', ARGV[1]) then
+      out[#out + 1] = 0
+    else
+      local left = redis.call('PTTL', KEYS[i + 1])
+      if left < 0 then left = 0 end
+      redis.call('SET', KEYS[i + 1], 1, 'PX', left + tonumber(ARGV[1]))
+      out[#out + 1] = left
+    end
+  else
+    out[#out + 1] = -1
+  end
+end
+return out
+"""
+
+
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
     """Queue recomputes, debounced on the leading edge and never failing the caller.
 
@@ -75,26 +98,28 @@ def request_recompute(touch_point_ids: Iterable[int]) -> None:
     SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
     fresh as soon as a worker has run it; one that did waits for the end of that window,
     and the delayed run opens the next window, so a burst of submissions costs one
-    recompute per window plus the first. The stale marks are the real record: if Redis is
-    down, the periodic sweep re-queues whatever was not sent.
+    recompute per window plus the first. The markers of all the touch points are claimed
+    in one Redis round trip (a script: it runs on the request's path, after its commit).
+    The stale marks are the real record: if Redis is down, the periodic sweep re-queues
+    whatever was not sent.
     """
+    ids = list(touch_point_ids)
+    if not ids:
+        return
     debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
         client = broker_redis()
-        for pk in touch_point_ids:
-            key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
-                continue  # one is already pending; it will cover this change
-            window = WINDOW_KEY.format(pk)
-            if client.set(window, 1, nx=True, px=debounce_ms):
-                delay_ms = 0  # idle: the leading edge, now
-            else:
-                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
-                client.set(window, 1, px=delay_ms + debounce_ms)
+        keys = [key for pk in ids for key in (PENDING_KEY.format(pk), WINDOW_KEY.format(pk))]
+        delays = client.eval(_CLAIM_SCRIPT, len(keys), *keys, debounce_ms, debounce_ms // 1000 + 60)
+        claimed = [
+            (pk, delay_ms) for pk, delay_ms in zip(ids, delays, strict=True) if delay_ms >= 0
+        ]
+        for i, (pk, delay_ms) in enumerate(claimed):
             try:
                 broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=delay_ms / 1000)
             except Exception:
-                client.delete(key)
+                # Not queued: let the next change (or the sweep) ask again.
+                client.delete(*(PENDING_KEY.format(left) for left, _ in claimed[i:]))
                 raise
     except Exception:
         # The broker is down or slow: don't wait on it once per touch point.

@@ -8,7 +8,8 @@ same messages.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
@@ -24,7 +25,7 @@ from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, conflict, is_storable, raise_if, text_problems
-from journeys.models import JourneyStatus, Stage
+from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import clean_score
 from touchpoints.answer_scores import insert_scored_answers, score_evaluations
 from touchpoints.hooks import evaluations_stored
@@ -809,27 +810,61 @@ def _lock_rubric(touch_point_id: int) -> None:
     TouchPoint.objects.select_for_update().only("pk").get(pk=touch_point_id)
 
 
-def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None:
-    """FOR KEY SHARE on the touch points, in id order, until the caller's transaction ends.
+_TOUCH_POINT_FIELDS = [f.attname for f in TouchPoint._meta.concrete_fields]
+_LOCK_RUBRICS_SQL = f"""
+    SELECT {", ".join(f"tp.{f.column}" for f in TouchPoint._meta.concrete_fields)},
+           s.archived_at, j.status
+    FROM {TouchPoint._meta.db_table} tp
+    JOIN {Stage._meta.db_table} s ON s.id = tp.stage_id
+    JOIN {Journey._meta.db_table} j ON j.id = tp.journey_id
+    WHERE tp.id = ANY(%s) AND tp.organization_id = %s
+    ORDER BY tp.id
+    FOR KEY SHARE OF tp
+"""  # noqa: S608 (model table and column names, values as parameters)
+
+
+def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> dict[int, TouchPoint]:
+    """FOR KEY SHARE on the touch points, in id order, until the caller's transaction ends;
+    returns them by id as read under the lock, each with its stage's archived_at and its
+    journey's status (the rest of those two loads only if read).
 
     Rubric edits hold these rows FOR UPDATE (_lock_rubric), so a rubric cannot change
     between the moment a submission reads the current versions and the moment its
     answers under them commit: otherwise an edit that still saw a version unanswered
     would rewrite it in place under answers already scored by the old rubric. Concurrent
-    submissions share the lock, and reorders (FOR NO KEY UPDATE) do not block them.
+    submissions share the lock, and reorders (FOR NO KEY UPDATE) do not block them. A
+    locked row is returned as the lock found it (its newest version, rubric_version
+    included); the criteria are read after, in a statement of their own, so they are as
+    new as the lock. One plain statement: the ORM would build it at more cost than
+    PostgreSQL runs it, and every evaluation takes this path.
     """
-    if touch_point_ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {TouchPoint._meta.db_table} "  # noqa: S608 (a model's table name)
-                "WHERE id = ANY(%s) AND organization_id = %s ORDER BY id FOR KEY SHARE",
-                [sorted(touch_point_ids), organization.pk],
-            )
+    if not touch_point_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_RUBRICS_SQL, [sorted(touch_point_ids), organization.pk])
+        rows = cursor.fetchall()
+    alias, count = connection.alias, len(_TOUCH_POINT_FIELDS)
+    touch_points = {}
+    for row in rows:
+        touch_point = TouchPoint.from_db(alias, _TOUCH_POINT_FIELDS, row[:count])
+        stage_archived_at, journey_status = row[count:]
+        touch_point.stage = Stage.from_db(
+            alias, ["id", "archived_at"], [touch_point.stage_id, stage_archived_at]
+        )
+        touch_point.journey = Journey.from_db(
+            alias, ["id", "status"], [touch_point.journey_id, journey_status]
+        )
+        touch_points[touch_point.pk] = touch_point
+    return touch_points
 
 
 @transaction.atomic
 def submit_evaluations(
-    *, evaluator: User | None, organization: Organization, items: Sequence[EvaluationInput]
+    *,
+    evaluator: User | None,
+    organization: Organization,
+    items: Sequence[EvaluationInput],
+    also_store: Callable[[list[Evaluation]], object] | None = None,
 ) -> list[Evaluation]:
     """Store a batch of evaluations, all or none, and queue their touch points' recompute.
 
@@ -843,6 +878,10 @@ def submit_evaluations(
     the caller (feedback.services) has already checked the link, and every item must be a
     customer survey. Everything else (touch point, answers, rubric pinning, scoring, the
     recompute) is the same path as staff entries take.
+
+    `also_store` is called with the stored evaluations inside this transaction, for rows
+    a caller keeps beside them (feedback: the link a response came through): they commit
+    or roll back together, without the caller's own transaction around this one.
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
@@ -863,13 +902,7 @@ def submit_evaluations(
             )
     now = timezone.now()
     touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
-    _lock_rubrics(organization, touch_point_ids)
-    touch_points = {
-        tp.pk: tp
-        for tp in TouchPoint.objects.for_organization(organization)
-        .filter(pk__in=touch_point_ids)
-        .select_related("stage", "journey")
-    }
+    touch_points = _lock_rubrics(organization, touch_point_ids)
     criteria: dict[int, list[Criterion]] = {}
     for criterion in (
         Criterion.objects.filter(touch_point_id__in=touch_points, archived_at__isnull=True)
@@ -912,8 +945,11 @@ def submit_evaluations(
         raise BatchValidationError(item_errors)
     # From here on only what the validator narrowed is used: every item is valid.
 
+    # A savepoint only where a client key can collide: it lets the caller's transaction go
+    # on after that refusal. Any other integrity error fails the whole submission anyway.
+    savepoint = transaction.atomic() if keys else nullcontext()
     try:
-        with transaction.atomic():
+        with savepoint:
             evaluations = Evaluation.objects.bulk_create(
                 [
                     Evaluation(
@@ -942,12 +978,16 @@ def submit_evaluations(
             )
             evaluation_ids = [e.pk for e in evaluations]
             score_evaluations(evaluation_ids, answers_scored=True)
-            record_critical_failures(evaluation_ids)
+            critical = {c.pk for rows in criteria.values() for c in rows if c.rubric.critical}
+            if any(a.criterion_id in critical for v in valid for a in v.answers):
+                record_critical_failures(evaluation_ids)  # none without a critical answer
             # Scoring's rollups and stale marks, in this transaction (touchpoints.hooks).
             evaluations_stored(
                 evaluation_ids=evaluation_ids,
                 touch_point_ids=sorted({v.touch_point.pk for v in valid}),
             )
+            if also_store is not None:
+                also_store(evaluations)
     except IntegrityError as exc:
         # A concurrent submission took a client key between our check and our insert.
         if "evaluation_client_key_unique" in str(exc):
@@ -969,6 +1009,7 @@ def submit_evaluation(
     site_id: int | None = None,
     comment: str = "",
     client_key: str | None = None,
+    also_store: Callable[[list[Evaluation]], object] | None = None,
 ) -> Evaluation:
     """Store one evaluation; on a refusal the ValidationError names each bad field."""
     item = EvaluationInput(
@@ -981,6 +1022,8 @@ def submit_evaluation(
         client_key=client_key,
     )
     try:
-        return submit_evaluations(evaluator=evaluator, organization=organization, items=[item])[0]
+        return submit_evaluations(
+            evaluator=evaluator, organization=organization, items=[item], also_store=also_store
+        )[0]
     except BatchValidationError as exc:
         raise ValidationError(exc.item_errors[0]) from None

@@ -143,12 +143,14 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- Journey map ------------------------------------------------------------------------------
 
 
-def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None) -> dict[int, int]:
+def _customer_voices(
+    rows: list[selectors.TouchPointRow], window: selectors.Period | None
+) -> dict[int, int]:
     """Customers' own answers (through a feedback link) among each score's evaluations."""
     if window is None:  # never computed: no score includes anything yet
         return {}
     return feedback_selectors.customer_voices(
-        touch_point_ids, since=window.since, until=window.until
+        {row.id: row.latest_submitted_at for row in rows}, since=window.since, until=window.until
     )
 
 
@@ -173,7 +175,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
     actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
-    voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
+    voices = _customer_voices(scores.touch_points, scores.window)
     criteria = _criteria_counts(journey) if membership.can_edit_structure else {}
     for number, row in enumerate(scores.touch_points, start=1):
         old = before.get(row.id)
@@ -302,10 +304,13 @@ def _scores_context(
         # Customers who answered through a feedback link, apart from staff-entered
         # customer surveys: in the score, per site, and beside the perception gap.
         window = scores.window
-        context["via_link"] = _customer_voices([touch_point.pk], window).get(touch_point.pk, 0)
+        context["via_link"] = _customer_voices([scores.touch_point], window).get(touch_point.pk, 0)
         by_site = (
             feedback_selectors.customer_voices_by_site(
-                touch_point.pk, since=window.since, until=window.until
+                touch_point.pk,
+                since=window.since,
+                until=window.until,
+                last_included=scores.touch_point.latest_submitted_at,
             )
             if window
             else {}
@@ -429,7 +434,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
         token, secret = create_token(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             name=name,
             expires_in_days=parse_id(request.POST.get("expires_in_days", "")),
         )
@@ -446,7 +451,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of the user's own tokens; someone else's token id is simply not found."""
-    if revoke_token(user=request.user, token_id=token_id):  # type: ignore[arg-type]
+    if revoke_token(user=signed_in_user(request), token_id=token_id):
         note = "Token revoked. Clients using it are refused from now on."
     else:
         note = "That token was already revoked or does not exist."
