@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -292,6 +293,23 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_idle(self, *, timeout: float = 60, quiet: float = 1.0) -> None:
+        """Until every task the worker received has ended (its log says so) and nothing
+        new arrived for `quiet` seconds. A test sharing a live worker calls it before the
+        database is flushed under it: a recompute still writing snapshots while the flush
+        TRUNCATEs their tables deadlocks one of them."""
+        received = re.compile(r"Task \S+\[[0-9a-f-]+\] received")
+        ended = re.compile(r"Task \S+\[[0-9a-f-]+\] (succeeded|raised|retry|ignored|rejected)")
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            text = self.log()
+            if text == last and len(received.findall(text)) <= len(ended.findall(text)):
+                return
+            last = text
+            time.sleep(quiet)
+        raise AssertionError(f"the worker was still busy after {timeout} s")
 
     def children(self) -> list[int]:
         assert self.proc is not None

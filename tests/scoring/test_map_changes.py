@@ -111,7 +111,7 @@ def _evaluate(org: Organization, evaluator: User, tp: TouchPoint, values: list[i
 
 
 @pytest.fixture
-def world(map_worker: Worker, transactional_db: None, settings: Any) -> Map:
+def world(map_worker: Worker, transactional_db: None, settings: Any) -> Iterator[Map]:
     settings.SCORING_DEBOUNCE_SECONDS = COUNTDOWN_SECONDS
     journey = JourneyFactory(target=75)
     org = journey.organization
@@ -144,7 +144,10 @@ def world(map_worker: Worker, transactional_db: None, settings: Any) -> Map:
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     world = Map(org, manager, journey, stages, tps, spare, api)
     assert world.scores()["pending"] is False
-    return world
+    yield world
+    # The test's last write may still be recomputing (or its events fanning out): let the
+    # shared worker finish before pytest-django truncates the tables under it.
+    map_worker.wait_idle()
 
 
 def _admin_client() -> Client:
