@@ -155,12 +155,17 @@ class EndpointCreatedSerializer(EndpointSerializer):
 
 
 class EndpointWriteSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(max_length=500, required=False, trim_whitespace=False)
+    """A registration (url and event_types required) or, partial, a change. The schema says
+    what alerts.delivery accepts: at least one event type, each one of the known kinds."""
+
+    url = serializers.CharField(max_length=500, trim_whitespace=False)
     description = serializers.CharField(
         max_length=200, required=False, allow_blank=True, trim_whitespace=False
     )
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=40), required=False, max_length=20
+        child=serializers.ChoiceField(choices=delivery.EVENT_TYPES),
+        min_length=1,
+        max_length=20,
     )
     enabled = serializers.BooleanField(required=False)
 
@@ -418,7 +423,7 @@ class ActionViewSet(
     @extend_schema(
         summary="Open an action (managers); the touch point's snapshot becomes its baseline",
         request=ActionCreateSerializer,
-        responses=with_access_refusals({201: ActionSerializer, **REFUSALS}),
+        responses=with_access_refusals({201: ActionSerializer, **REFUSALS, **CONFLICT_RESPONSE}),
         examples=[
             OpenApiExample(
                 "Open",

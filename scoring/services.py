@@ -33,7 +33,7 @@ from core.broker import broker_redis
 from core.models import JourneyStaleMark
 from journeys.models import Journey
 from scoring import formulas, heartbeat, sql, transitions
-from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
+from scoring.models import JourneyScore, StaleMark, TouchPointScore
 from touchpoints.models import Criterion, Site, Source, TouchPoint
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,29 @@ RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
 WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
+# Both markers of every touch point asked for, in one round trip: per touch point (KEYS
+# pending, window in pairs) the delay in ms to queue its recompute with, or -1 when one is
+# already pending (it will cover this change). See request_recompute.
+_CLAIM_SCRIPT = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i], 1, 'NX', 'EX', ARGV[2]) then
+    if redis.call('SET', KEYS[i + 1], 1, 'NX', 'PX', ARGV[1]) then
+      out[#out + 1] = 0
+    else
+      local left = redis.call('PTTL', KEYS[i + 1])
+      if left < 0 then left = 0 end
+      redis.call('SET', KEYS[i + 1], 1, 'PX', left + tonumber(ARGV[1]))
+      out[#out + 1] = left
+    end
+  else
+    out[#out + 1] = -1
+  end
+end
+return out
+"""
+
+
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
     """Queue recomputes, debounced on the leading edge and never failing the caller.
 
@@ -75,26 +98,28 @@ def request_recompute(touch_point_ids: Iterable[int]) -> None:
     SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
     fresh as soon as a worker has run it; one that did waits for the end of that window,
     and the delayed run opens the next window, so a burst of submissions costs one
-    recompute per window plus the first. The stale marks are the real record: if Redis is
-    down, the periodic sweep re-queues whatever was not sent.
+    recompute per window plus the first. The markers of all the touch points are claimed
+    in one Redis round trip (a script: it runs on the request's path, after its commit).
+    The stale marks are the real record: if Redis is down, the periodic sweep re-queues
+    whatever was not sent.
     """
+    ids = list(touch_point_ids)
+    if not ids:
+        return
     debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
         client = broker_redis()
-        for pk in touch_point_ids:
-            key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
-                continue  # one is already pending; it will cover this change
-            window = WINDOW_KEY.format(pk)
-            if client.set(window, 1, nx=True, px=debounce_ms):
-                delay_ms = 0  # idle: the leading edge, now
-            else:
-                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
-                client.set(window, 1, px=delay_ms + debounce_ms)
+        keys = [key for pk in ids for key in (PENDING_KEY.format(pk), WINDOW_KEY.format(pk))]
+        delays = client.eval(_CLAIM_SCRIPT, len(keys), *keys, debounce_ms, debounce_ms // 1000 + 60)
+        claimed = [
+            (pk, delay_ms) for pk, delay_ms in zip(ids, delays, strict=True) if delay_ms >= 0
+        ]
+        for i, (pk, delay_ms) in enumerate(claimed):
             try:
                 broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=delay_ms / 1000)
             except Exception:
-                client.delete(key)
+                # Not queued: let the next change (or the sweep) ask again.
+                client.delete(*(PENDING_KEY.format(left) for left, _ in claimed[i:]))
                 raise
     except Exception:
         # The broker is down or slow: don't wait on it once per touch point.
@@ -260,7 +285,7 @@ def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
         TouchPoint.objects.filter(journey_id__in=journey_ids)
         .on_map()
         .select_related("stage")
-        .order_by("journey_id", "stage__position", "position")
+        .order_by("journey_id", "stage__position", "position", "pk")
     )
 
 
@@ -547,6 +572,18 @@ def _headline(r: TouchPointResult) -> list[Any]:
     ]
 
 
+def _record(fields: Sequence[tuple[str, str]]) -> str:
+    """The column list of json_to_recordset for these snapshot fields."""
+    return ", ".join(["touch_point_id bigint", *(f"{name} {kind}" for name, kind in fields)])
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON document: a single parameter for the whole batch, which psycopg
+    passes on as it is (arrays of each column cost more Python than the SQL they feed).
+    Floats keep every bit (repr); instants go as ISO 8601 with their offset."""
+    return json.dumps(rows, default=lambda value: value.isoformat())
+
+
 def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     """Rows to columns, each passed as one array parameter (unnest turns them back)."""
     return [list(column) for column in zip(*rows, strict=True)]
@@ -576,73 +613,68 @@ def _write_snapshots(
     detailed = [r for r in result.touch_points if r.touch_point.pk in details]
     if detailed:
         fields = [*_HEADLINE, *_BREAKDOWN]
-        columns = _columns(
-            [
-                [
-                    r.touch_point.pk,
-                    *_headline(r),
-                    details[r.touch_point.pk].fields["perception_gap"],
-                    *(
-                        json.dumps(details[r.touch_point.pk].fields[name])
-                        for name in ("criteria", "by_source", "by_site")
-                    ),
-                ]
-                for r in detailed
-            ]
-        )
-        names = ", ".join(name for name, _ in fields)
-        arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in fields)
-        values = ", ".join(
-            f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}" for name, kind in fields
-        )
+        names = [name for name, _ in fields]
+        rows = [
+            dict(
+                zip(
+                    ["touch_point_id", *names],
+                    [
+                        r.touch_point.pk,
+                        *_headline(r),
+                        *(details[r.touch_point.pk].fields[name] for name, _ in _BREAKDOWN),
+                    ],
+                    strict=True,
+                )
+            )
+            for r in detailed
+        ]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO scoring_touchpointscore AS s
-                    (touch_point_id, {", ".join(_COMMON)}, generation, {names})
-                SELECT u.touch_point_id, {", ".join(["%s"] * len(_COMMON))}, 1, {values}
-                FROM unnest(%s::bigint[], {arrays}) AS u(touch_point_id, {names})
+                    (touch_point_id, {", ".join(_COMMON)}, generation, {", ".join(names)})
+                SELECT u.touch_point_id, {", ".join(["%s"] * len(_COMMON))}, 1,
+                       {", ".join(f"u.{name}" for name in names)}
+                FROM json_to_recordset(%s::json) AS u({_record(fields)})
                 ON CONFLICT (touch_point_id) DO UPDATE SET
-                    {", ".join(f"{c} = EXCLUDED.{c}" for c in [*_COMMON, *(n for n, _ in fields)])},
+                    {", ".join(f"{c} = EXCLUDED.{c}" for c in [*_COMMON, *names])},
                     generation = s.generation + 1
                 """,  # noqa: S608  (column names are constants; values are parameters)
-                [*common, *columns],
+                [*common, _json(rows)],
             )
     rest = [r for r in result.touch_points if r.touch_point.pk not in details]
     if rest:
         # Rows that exist already (the per-touch-point recompute checked): headline only.
-        columns = _columns([[r.touch_point.pk, *_headline(r)] for r in rest])
-        names = ", ".join(name for name, _ in _HEADLINE)
+        names = [name for name, _ in _HEADLINE]
+        rows = [
+            dict(zip(["touch_point_id", *names], [r.touch_point.pk, *_headline(r)], strict=True))
+            for r in rest
+        ]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 UPDATE scoring_touchpointscore AS s SET
                     {", ".join(f"{c} = %s" for c in _COMMON)},
-                    {", ".join(f"{name} = u.{name}" for name, _ in _HEADLINE)},
+                    {", ".join(f"{name} = u.{name}" for name in names)},
                     generation = s.generation + 1
-                FROM unnest(%s::bigint[], {", ".join(f"%s::{kind}[]" for _, kind in _HEADLINE)})
-                     AS u(touch_point_id, {names})
+                FROM json_to_recordset(%s::json) AS u({_record(_HEADLINE)})
                 WHERE s.touch_point_id = u.touch_point_id
                 """,  # noqa: S608
-                [*common, *columns],
+                [*common, _json(rows)],
             )
-    if details:
-        WeeklyScore.objects.bulk_create(
-            [
-                WeeklyScore(
-                    touch_point_id=tp_id,
-                    week_start=w.week_start,
-                    n=w.n,
-                    mean=w.mean,
-                    computed_at=now,
-                )
-                for tp_id, d in details.items()
-                for w in d.weeks
-            ],
-            update_conflicts=True,
-            unique_fields=["touch_point", "week_start"],
-            update_fields=["n", "mean", "computed_at"],
-        )
+    weeks = [[tp_id, w.week_start, w.n, w.mean] for tp_id, d in details.items() for w in d.weeks]
+    if weeks:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO scoring_weeklyscore (touch_point_id, week_start, n, mean, computed_at)
+                SELECT u.*, %s FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::float8[])
+                     AS u(touch_point_id, week_start, n, mean)
+                ON CONFLICT (touch_point_id, week_start) DO UPDATE SET
+                    n = EXCLUDED.n, mean = EXCLUDED.mean, computed_at = EXCLUDED.computed_at
+                """,
+                [now, *_columns(weeks)],
+            )
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -683,22 +715,6 @@ def _write_journey(journey: Journey, *, now: datetime) -> None:
     ).delete()
 
 
-# The stored figures the per-touch-point recompute takes for a touch point it does not re-read.
-_STORED = (
-    "touch_point_id",
-    "window_start",
-    "window_end",
-    "method_version",
-    "n",
-    "mean",
-    "sd",
-    "evaluations_count",
-    "latest_submitted_at",
-    "previous_mean",
-    "status",
-)
-
-
 def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[int] | None:
     """The per-touch-point recompute: re-read the stale touch points (and any off the map),
     take every other touch point's figures from its stored snapshot, and rewrite the
@@ -708,36 +724,42 @@ def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[
     method version): the caller then recomputes from scratch."""
     org = journey.organization
     window = default_window(org.window_days, now)
-    touch_points = list(map_touch_points(journey.pk))
-    on_map = {tp.pk for tp in touch_points}
-    stored = {
-        row[0]: row
-        for row in TouchPointScore.objects.filter(journey_id=journey.pk).values_list(*_STORED)
-    }
-    old = (
-        JourneyScore.objects.filter(journey_id=journey.pk)
-        .values_list("window_start", "window_end", "score")
-        .first()
+    # The whole journey in one query, in map order; those off the map are only re-read.
+    every = list(
+        TouchPoint.objects.filter(journey_id=journey.pk)
+        .select_related("stage")
+        .order_by("stage__position", "position", "pk")
     )
-    same = (window.since, window.until, formulas.METHOD_VERSION)
-    if (
-        old is None
-        or (old[0], old[1]) != same[:2]
-        or set(stored) != on_map
-        or any(row[1:4] != same for row in stored.values())
-    ):
+    touch_points = [tp for tp in every if tp.is_on_map]
+    on_map = {tp.pk for tp in touch_points}
+    with connection.cursor() as cursor:
+        # Whether each stored row is of this window and method, compared where it is stored.
+        cursor.execute(
+            """
+            SELECT touch_point_id, window_start = %s AND window_end = %s AND method_version = %s,
+                   n, mean, sd, evaluations_count, latest_submitted_at, previous_mean, status
+            FROM scoring_touchpointscore WHERE journey_id = %s
+            """,
+            [window.since, window.until, formulas.METHOD_VERSION, journey.pk],
+        )
+        stored = {row[0]: row for row in cursor.fetchall()}
+        cursor.execute(
+            """
+            SELECT window_start = %s AND window_end = %s, score
+            FROM scoring_journeyscore WHERE journey_id = %s
+            """,
+            [window.since, window.until, journey.pk],
+        )
+        old = cursor.fetchone()
+    if old is None or not old[0] or set(stored) != on_map or not all(r[1] for r in stored.values()):
         return None
-    off_map = [
-        pk
-        for pk in TouchPoint.objects.filter(journey_id=journey.pk).values_list("pk", flat=True)
-        if pk not in on_map
-    ]
+    off_map = [tp.pk for tp in every if tp.pk not in on_map]
     reread = sorted((stale & on_map) | set(off_map))
     current: dict[int, sql.Aggregate] = {}
     previous: dict[int, float | None] = {}
     for pk, row in stored.items():
         if pk not in reread:
-            n, mean, sd, evaluations, latest, previous_mean = row[4:10]
+            n, mean, sd, evaluations, latest, previous_mean = row[2:8]
             current[pk] = sql.Aggregate(n, mean, sd, evaluations, latest)
             previous[pk] = previous_mean
     if reread:
@@ -758,7 +780,7 @@ def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[
     details = touch_point_details(
         [tp for tp in touch_points if tp.pk in stale], window, min_n=org.min_n
     )
-    before = ({pk: row[10] for pk, row in stored.items()}, old[2])
+    before = ({pk: row[8] for pk, row in stored.items()}, old[1])
     _write_snapshots(journey, result, details, now=now, before=before)
     return reread
 

@@ -71,7 +71,10 @@ _MERGE_M2 = """CASE WHEN EXCLUDED.n = 0 THEN r.m2 WHEN r.n = 0 THEN EXCLUDED.m2
 
 
 def roll_up(where: str, params: Sequence[Any]) -> None:
-    """Add the evaluations matching `where` (alias e) to the day rollups.
+    """Add the evaluations matching `where` (alias e) to the day rollups: per touch point,
+    day, source and site (DayRollup) and per touch point and day (TouchPointDayRollup); per
+    criterion and day (CriterionTotalDayRollup) and per criterion, day, source and site
+    (CriterionDayRollup).
 
     Rows are upserted in key order so that concurrent submissions lock rollup rows in the
     same order and cannot deadlock each other.
@@ -100,6 +103,43 @@ def roll_up(where: str, params: Sequence[Any]) -> None:
         )
         cursor.execute(
             f"""
+            INSERT INTO scoring_touchpointdayrollup AS r
+                (touch_point_id, journey_id, day, evaluations, n, mean, m2, latest_submitted_at)
+            SELECT e.touch_point_id, e.journey_id, (e.observed_at AT TIME ZONE 'UTC')::date,
+                   count(*), count(e.score), avg(e.score),
+                   coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
+            FROM touchpoints_evaluation e
+            WHERE {where}
+            GROUP BY 1, 2, 3
+            ORDER BY 1, 3
+            ON CONFLICT ON CONSTRAINT tpdayrollup_unique DO UPDATE SET
+                evaluations = r.evaluations + EXCLUDED.evaluations,
+                n = r.n + EXCLUDED.n,
+                mean = {_MERGE_MEAN},
+                m2 = {_MERGE_M2},
+                latest_submitted_at = GREATEST(r.latest_submitted_at, EXCLUDED.latest_submitted_at)
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO scoring_criteriontotaldayrollup AS r
+                (criterion_id, touch_point_id, day, n, mean)
+            SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
+                   count(a.score), avg(a.score)
+            FROM touchpoints_answer a
+            JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
+            WHERE {where}
+            GROUP BY 1, 2, 3
+            ORDER BY 1, 3
+            ON CONFLICT ON CONSTRAINT criteriontotal_unique DO UPDATE SET
+                n = r.n + EXCLUDED.n,
+                mean = {_MERGE_MEAN}
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
             INSERT INTO scoring_criteriondayrollup AS r
                 (criterion_id, touch_point_id, day, source, site_id, n, mean)
             SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
@@ -122,14 +162,18 @@ def rebuild_rollups(journey_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM scoring_dayrollup WHERE journey_id = %s", [journey_id])
         cursor.execute(
-            """
-            DELETE FROM scoring_criteriondayrollup
-            WHERE touch_point_id IN (
-                SELECT id FROM touchpoints_touchpoint WHERE journey_id = %s
-            )
-            """,
-            [journey_id],
+            "DELETE FROM scoring_touchpointdayrollup WHERE journey_id = %s", [journey_id]
         )
+        for table in ("scoring_criteriondayrollup", "scoring_criteriontotaldayrollup"):
+            cursor.execute(
+                f"""
+                DELETE FROM {table}
+                WHERE touch_point_id IN (
+                    SELECT id FROM touchpoints_touchpoint WHERE journey_id = %s
+                )
+                """,  # noqa: S608  (constant table names)
+                [journey_id],
+            )
     roll_up("e.journey_id = %s", [journey_id])
 
 
@@ -216,12 +260,15 @@ KEY_WEEK = (
 )
 
 # Every sum of floats below is taken in one fixed order, the rows' own key (day, source,
-# site; an edge of the window sorts as its day with an empty source). PostgreSQL otherwise
-# adds them in whatever order the plan delivers, and a touch point read alone (the
+# site; an edge of the window sorts as its day with no source). PostgreSQL otherwise adds
+# them in whatever order the plan delivers, and a touch point read alone (the
 # per-touch-point recompute) and read with its whole journey (the full one) could then
 # differ in the last bit. With the order fixed, a touch point's figures depend only on its
 # own rollup rows, whichever query reads them: the two recomputes are equal, not close.
 _ORDER = "ORDER BY p.d, p.s, p.site"
+_FINE = "scoring_dayrollup"
+_COARSE = "scoring_touchpointdayrollup"  # no source or site split: unfiltered reads
+_CRITERION_COARSE = "scoring_criteriontotaldayrollup"
 
 
 def _scope(
@@ -240,14 +287,16 @@ def _parts(
     journey_id: int | None,
     touch_point_ids: Sequence[int] | None,
     key: tuple[str, str],
+    rollup: str,
     rollup_columns: str,
     edge_columns: str,
-    rollup: str = "scoring_dayrollup",
     edge_join: str = "",
 ) -> tuple[list[str], list[Any]]:
     """One SELECT per window for its whole days (from `rollup`) and one per partial edge
     day (from the evaluations), each row tagged with its window's index `w`, its touch
     point, its key `k` and its sort key (d, s, site)."""
+    coarse = rollup in (_COARSE, _CRITERION_COARSE)
+    sort_key = "r.day, '', 0" if coarse else "r.day, r.source::text, coalesce(r.site_id, 0)"
     parts: list[str] = []
     params: list[Any] = []
     for w, window in enumerate(windows):
@@ -256,8 +305,7 @@ def _parts(
             where, scope = _scope("r", journey_id, touch_point_ids)
             filters, fparams = _filters(window, "r")
             parts.append(
-                f"""SELECT {w}, r.touch_point_id, {key[0]}, r.day, r.source::text,
-                           coalesce(r.site_id, 0), {rollup_columns}
+                f"""SELECT {w}, r.touch_point_id, {key[0]}, {sort_key}, {rollup_columns}
                     FROM {rollup} r
                     WHERE {where} AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
             )
@@ -288,46 +336,52 @@ def touch_point_aggregates(
     `with_sd`) and the latest submission, merged from day rollups and the edges' evaluations.
 
     All windows share one query (the recompute asks for its window and the one before);
-    they must share their site and source filters."""
+    they must share their site and source filters. Without either, and unless split by
+    source or site, the touch point's day rollup is read (a fifth of the rows)."""
     if not windows:
         return {}
-    if any((w.site_id, w.source) != (windows[0].site_id, windows[0].source) for w in windows):
+    first = windows[0]
+    if any((w.site_id, w.source) != (first.site_id, first.source) for w in windows):
         raise ValueError("the windows of one read share their filters")
+    coarse = first.site_id is None and first.source is None and key in (KEY_ALL, KEY_WEEK)
     parts, params = _parts(
         windows,
         journey_id=journey_id,
         touch_point_ids=touch_point_ids,
         key=key,
+        rollup=_COARSE if coarse else _FINE,
         rollup_columns="r.evaluations, r.n, r.mean, r.m2, r.latest_submitted_at",
         edge_columns="""count(*), count(e.score), avg(e.score ORDER BY e.id),
-                        coalesce(var_samp(e.score ORDER BY e.id) * (count(e.score) - 1), 0),
-                        max(e.submitted_at)""",
+            coalesce(var_samp(e.score ORDER BY e.id) * (count(e.score) - 1), 0),
+            max(e.submitted_at)""",
     )
     if not parts:
         return {}
-    totals = f"""
-        SELECT w, tp, k, sum(evaluations) AS evaluations, sum(n) AS n,
-               sum(n * mean {_ORDER}) / nullif(sum(n), 0) AS mean, max(latest) AS latest
-        FROM parts p GROUP BY w, tp, k"""  # noqa: S608  (constant fragments)
+    union = " UNION ALL ".join(parts)
+    columns = "(w, tp, k, d, s, site, evaluations, n, mean, m2, latest)"
     if with_sd:
+        # Two passes in one query: the group's mean beside every row (a window over the
+        # group, in the fixed order), then M2 = the rows' M2 plus n (mean - group mean)^2.
         query = f"""
-            WITH parts (w, tp, k, d, s, site, evaluations, n, mean, m2, latest) AS (
-                {" UNION ALL ".join(parts)}
-            ), totals AS ({totals})
-            SELECT t.w, t.tp, t.k, t.evaluations, t.n, t.mean,
-                   CASE WHEN t.n >= 2 THEN sqrt(greatest(0, (sum(p.m2 {_ORDER})
-                        + sum(CASE WHEN p.n > 0 THEN p.n * (p.mean - t.mean) ^ 2 ELSE 0 END
-                              {_ORDER})) / (t.n - 1))) END,
-                   t.latest
-            FROM totals t JOIN parts p ON p.w = t.w AND p.tp = t.tp AND p.k = t.k
-            GROUP BY t.w, t.tp, t.k, t.evaluations, t.n, t.mean, t.latest
+            SELECT p.w, p.tp, p.k, sum(p.evaluations), sum(p.n), max(p.total_mean),
+                   CASE WHEN sum(p.n) >= 2 THEN sqrt(greatest(0, sum(
+                       p.m2 + CASE WHEN p.n > 0 THEN p.n * (p.mean - p.total_mean) ^ 2 ELSE 0 END
+                       {_ORDER}) / (sum(p.n) - 1))) END,
+                   max(p.latest)
+            FROM (
+                SELECT p.*, sum(p.n * p.mean) OVER g / nullif(sum(p.n) OVER g, 0) AS total_mean
+                FROM ({union}) AS p {columns}
+                WINDOW g AS (PARTITION BY p.w, p.tp, p.k {_ORDER}
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            ) p
+            GROUP BY p.w, p.tp, p.k
             """  # noqa: S608  (fragments are constants; values are parameters)
     else:
         query = f"""
-            WITH parts (w, tp, k, d, s, site, evaluations, n, mean, m2, latest) AS (
-                {" UNION ALL ".join(parts)}
-            )
-            SELECT w, tp, k, evaluations, n, mean, NULL, latest FROM ({totals}) t
+            SELECT p.w, p.tp, p.k, sum(p.evaluations), sum(p.n),
+                   sum(p.n * p.mean {_ORDER}) / nullif(sum(p.n), 0), NULL::float8, max(p.latest)
+            FROM ({union}) AS p {columns}
+            GROUP BY p.w, p.tp, p.k
             """  # noqa: S608
     return {
         (w, tp, k): Aggregate(int(n), mean, sd, int(evaluations), latest)
@@ -341,13 +395,15 @@ def criterion_aggregates(
     journey_id: int | None = None,
     touch_point_ids: Sequence[int] | None = None,
 ) -> dict[int, dict[int, tuple[int, float | None]]]:
-    """Per touch point, per criterion: (n answered, mean answer score) in the window."""
+    """Per touch point, per criterion: (n answered, mean answer score) in the window.
+    Without a site or source filter, from the criterion's day totals (a fifth of the rows)."""
+    coarse = window.site_id is None and window.source is None
     parts, params = _parts(
         [window],
         journey_id=journey_id,
         touch_point_ids=touch_point_ids,
         key=("r.criterion_id", "a.criterion_id"),
-        rollup="scoring_criteriondayrollup",
+        rollup=_CRITERION_COARSE if coarse else "scoring_criteriondayrollup",
         rollup_columns="r.n, r.mean",
         edge_columns="count(a.score), avg(a.score ORDER BY a.id)",
         edge_join=" JOIN touchpoints_answer a ON a.evaluation_id = e.id",

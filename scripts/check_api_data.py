@@ -9,7 +9,10 @@ and binds them to the path `id` of each collection's operations and to the body 
 fields that name such rows. Drawn values still come in (probability below 1), so a
 missing id keeps being tried too.
 
-    DJANGO_SETTINGS_MODULE=config.settings .venv/bin/python scripts/check_api_data.py EMAIL
+    .venv/bin/python scripts/check_api_data.py DEMO_MANAGER_EMAIL RUNNER_EMAIL
+
+prints the TOML, after making RUNNER_EMAIL a manager of DEMO_MANAGER_EMAIL's organization
+(the token scripts/check-api.sh makes is theirs).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import django
 
 django.setup()
 
-from accounts.models import Membership  # noqa: E402
+from accounts.models import Membership, Role, User  # noqa: E402
 from alerts.models import Action, WebhookDelivery, WebhookEndpoint  # noqa: E402
 from feedback.models import FeedbackLink  # noqa: E402
 from journeys.models import Journey, Stage  # noqa: E402
@@ -39,46 +42,70 @@ PROBABILITY = 0.85
 PER_KIND = 40
 
 
+#: The membership the run acts through: far from the ids the fuzzer draws or the
+#: dictionaries hold, so removing or demoting members (which the run does) rarely removes
+#: the run's own access.
+RUNNER_MEMBERSHIP_ID = 1_000_000
+#: A webhook receiver DEBUG accepts (loopback, http); nothing listens there.
+RECEIVER = "http://127.0.0.1:9/touchstone"
+
+
+def runner(demo_manager: str, email: str) -> Membership:
+    """A manager of the demo organization for the run to act as (created once)."""
+    found = Membership.objects.filter(user__email=email).first()
+    if found is not None:
+        return found
+    organization = Membership.objects.get(user__email=demo_manager).organization
+    user = User.objects.create_user(email=email, first_name="Check", last_name="API")
+    return Membership.objects.create(
+        pk=RUNNER_MEMBERSHIP_ID, user=user, organization=organization, role=Role.MANAGER
+    )
+
+
 def seed(membership: Membership) -> None:
-    """One of each kind the demo does not make, through the services as a manager would:
-    an invitation, an action, a feedback link, a webhook endpoint and a delivery. Without
-    them their detail operations could only ever answer 404."""
+    """What the demo does not make, through the services as a manager would: an
+    invitation, an action, a feedback link, webhook endpoints with a delivery each, and a
+    few more members. Without them their detail operations could only ever answer 404,
+    and the run deletes some of what it finds (so there are several of each)."""
     from alerts import delivery
     from alerts import services as alerts
     from feedback import services as feedback
     from team import services as team
 
     actor, organization = membership.user, membership.organization
-    touch_point = TouchPoint.objects.filter(organization_id=organization.pk).order_by("pk")[0]
-    team.invite(
-        actor=actor,
-        organization=organization,
-        email="new.colleague@demo.touchstone.test",
-        role="evaluator",
-        link_base="http://127.0.0.1/invitations/",
-    )
-    alerts.open_action(
-        actor=actor,
-        touch_point=touch_point,
-        description="Greet returning customers by name",
-        owner_id=actor.pk,
-    )
-    feedback.create_link(actor=actor, touch_point=touch_point, label="Counter poster")
-    endpoint, _secret = delivery.register_endpoint(
-        actor=actor,
-        organization=organization,
-        # A receiver on this machine (DEBUG allows loopback and http): nothing listens.
-        data={
-            "url": "http://127.0.0.1:9/touchstone",
-            "description": "check-api",
-            "event_types": ["weak_link.entered"],
-        },
-    )
-    delivery.send_test(actor=actor, endpoint=endpoint)
+    touch_points = TouchPoint.objects.filter(organization_id=organization.pk).order_by("pk")
+    for n in range(3):
+        team.invite(
+            actor=actor,
+            organization=organization,
+            email=f"new.colleague.{n}@demo.touchstone.test",
+            role="evaluator",
+            link_base="http://127.0.0.1/invitations/",
+        )
+        alerts.open_action(
+            actor=actor,
+            touch_point=touch_points[n],
+            description="Greet returning customers by name",
+            owner_id=actor.pk,
+        )
+        feedback.create_link(actor=actor, touch_point=touch_points[n], label="Counter poster")
+        endpoint, _secret = delivery.register_endpoint(
+            actor=actor,
+            organization=organization,
+            data={
+                "url": RECEIVER,
+                "description": "check-api",
+                "event_types": ["weak_link.entered"],
+            },
+        )
+        delivery.send_test(actor=actor, endpoint=endpoint)
+    for n in range(6):
+        user = User.objects.create_user(email=f"member.{n}@demo.touchstone.test", first_name="M")
+        Membership.objects.create(user=user, organization=organization, role=Role.VIEWER)
 
 
-def main(email: str) -> None:
-    membership = Membership.objects.select_related("organization", "user").get(user__email=email)
+def main(demo_manager: str, email: str) -> None:
+    membership = runner(demo_manager, email)
     seed(membership)
     org = membership.organization_id
     kinds = {
@@ -90,7 +117,10 @@ def main(email: str) -> None:
         "sites": (Site.objects.filter(organization_id=org), "sites"),
         "evaluations": (Evaluation.objects.filter(organization_id=org), "evaluations"),
         "feedback_links": (FeedbackLink.objects.filter(organization_id=org), "feedback-links"),
-        "members": (Membership.objects.filter(organization_id=org), "members"),
+        "members": (
+            Membership.objects.filter(organization_id=org).exclude(pk=membership.pk),
+            "members",
+        ),
         "invitations": (Invitation.objects.filter(organization_id=org), "invitations"),
         "actions": (Action.objects.filter(organization_id=org), "actions"),
         "webhook_endpoints": (
@@ -104,6 +134,7 @@ def main(email: str) -> None:
     }
     users = list(
         Membership.objects.filter(organization_id=org)
+        .exclude(pk=membership.pk)
         .order_by("pk")
         .values_list("user_id", flat=True)
     )
@@ -133,9 +164,15 @@ def main(email: str) -> None:
     # tag is stale by construction (412), so without it no write of an existing row could
     # ever be served.
     out += ["[dictionaries.any_current]", 'values = ["*"]', ""]
+    # X-Organization: the organization's slug half the time (drawn values name none).
+    slug = membership.organization.slug
+    out += ["[dictionaries.organization]", f"values = {json.dumps([slug])}", ""]
+    out += ["[dictionaries.receivers]", f"values = {json.dumps([RECEIVER])}", ""]
     out += [
         "[parameters]",
         f'"header.If-Match" = {bind("any_current", 0.5)}',
+        f'"header.X-Organization" = {bind("organization", 0.5)}',
+        f'"body.url" = {bind("receivers", 0.5)}',
     ]
     out += [
         f'"{location}.{field}" = {bind(dictionary)}'
@@ -157,4 +194,4 @@ def main(email: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

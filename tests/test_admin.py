@@ -351,6 +351,23 @@ def test_site_added_through_the_admin_is_audited(
     assert AuditEvent.objects.get(object_type="site").actor == admin_user
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("smoothing_k", "100.5"), ("min_n", "1001"), ("window_days", "0"), ("default_target", "101")],
+)
+def test_settings_out_of_bounds_are_form_errors_in_the_admin_too(
+    admin_client: Client, personas: Personas, field: str, value: str
+) -> None:
+    change = url(type(personas.org), "change", personas.org.pk)
+    data = change_form_data(admin_client.get(change), **{field: value})
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    personas.org.refresh_from_db()
+    assert (personas.org.smoothing_k, personas.org.min_n, personas.org.window_days) == (5, 5, 90)
+    assert personas.org.default_target == 80.0
+
+
 def test_changing_scoring_settings_marks_the_organizations_journeys_stale(
     admin_client: Client, personas: Personas
 ) -> None:

@@ -107,5 +107,5 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
         "changes": [asdict(c) for c in saved.changes[:LISTED_CHANGES]],
         "unlisted": max(0, len(saved.changes) - LISTED_CHANGES),
     }
-    messages.success(request, f"Settings saved. {summary}")
+    messages.success(request, "Settings saved.")
     return HttpResponseRedirect(reverse("organization-settings"))

@@ -61,7 +61,8 @@ def _window() -> SlidingWindow:
 def _throttled(request: HttpRequest, retry_after: int) -> HttpResponse:
     limit, window = settings.EXPORTS_PER_ORGANIZATION, settings.EXPORTS_WINDOW_SECONDS
     message = (
-        f"Your organization has started {limit} exports in the last {window} seconds, "
+        f"Your organization has started {limit} export{'' if limit == 1 else 's'} "
+        f"in the last {window} seconds, "
         f"the most it may. The next one can start in {retry_after} seconds."
     )
     response: HttpResponse

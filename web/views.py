@@ -429,7 +429,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
         token, secret = create_token(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             name=name,
             expires_in_days=parse_id(request.POST.get("expires_in_days", "")),
         )
@@ -446,7 +446,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of the user's own tokens; someone else's token id is simply not found."""
-    if revoke_token(user=request.user, token_id=token_id):  # type: ignore[arg-type]
+    if revoke_token(user=signed_in_user(request), token_id=token_id):
         note = "Token revoked. Clients using it are refused from now on."
     else:
         note = "That token was already revoked or does not exist."

@@ -157,3 +157,36 @@ def test_a_method_no_route_serves_is_405_before_the_organization_is_read(
     response = manager_api.generic("TRACE", path, HTTP_X_ORGANIZATION="0")
 
     assert response.status_code == 405, response.content
+
+
+ENDPOINT_BODIES = [
+    {"url": "http://127.0.0.1:9/hook", "event_types": ["weak_link.entered"]},
+    {"url": "http://127.0.0.1:9/hook", "event_types": []},
+    {"url": "http://127.0.0.1:9/hook", "event_types": ["weak_link.whatever"]},
+    {"url": "http://127.0.0.1:9/hook"},  # which events, then?
+    {"event_types": ["weak_link.entered"]},
+]
+
+
+@pytest.mark.parametrize("body", ENDPOINT_BODIES)
+def test_the_schema_says_which_webhook_registrations_the_server_takes(
+    personas: Personas, manager_api: APIClient, body: dict[str, Any], settings: Any
+) -> None:
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = settings.WEBHOOK_ALLOW_HTTP = True
+
+    response = manager_api.post("/api/v1/webhook-endpoints/", body, format="json")
+
+    assert response.status_code in (201, 400), response.content
+    assert schema_allows("EndpointWriteRequest", body) == (response.status_code == 201), (
+        response.content
+    )
+
+
+@pytest.mark.parametrize(("query", "status"), [("", 200), ("?page=1", 200), ("?page=", 404)])
+def test_a_page_sent_empty_is_no_page(
+    personas: Personas, manager_api: APIClient, query: str, status: int
+) -> None:
+    """The schema says `page` is an integer from 1: left out it is the first page, but
+    sent empty it was silently page 1 too (issue 19); now it is the 404 of any page that
+    is not one, as `page_size` sent empty is a 400."""
+    assert manager_api.get(f"/api/v1/members/{query}").status_code == status

@@ -104,7 +104,7 @@ def test_a_big_csv_streams_with_progress_the_pdf_prepares_and_the_allowance_is_t
     with page.expect_download() as caught:
         page.get_by_role("link", name="Download as PDF").click()
     page.locator(".export-status").get_by_text("Downloaded.").wait_for()
-    assert [s for s in page.evaluate("window.__statuses") if s][0] == "Preparing the PDF… [bar]"
+    assert next(s for s in page.evaluate("window.__statuses") if s) == "Preparing the PDF… [bar]"
     assert Path(caught.value.path()).read_bytes().startswith(b"%PDF-")
 
     # The third export in the window: the link says when to try again.

@@ -23,7 +23,6 @@ from journeys.services import create_journey
 from tests.alerts.helpers import Spot, make_spot, submit
 from tests.conftest import Personas
 from tests.factories import CriterionFactory, TouchPointFactory
-from touchpoints.models import TouchPoint
 
 URL = "/settings/"
 
@@ -43,21 +42,25 @@ def form(org: Organization, **changes: Any) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def three_touch_points(personas: Personas) -> tuple[Spot, TouchPoint, TouchPoint]:
+def build_three_touch_points(org: Organization, evaluator: Any) -> tuple[Spot, Any, Any]:
     """Target 80, k 5, min n 5. A: four evaluations scoring 0; B: four scoring 100; C: six
     scoring 100. The journey's prior is 1000/14 ≈ 71.4, so with min n 5 A and B are blind
     spots and C meets its target (smoothed ≈ 87.0); with min n 3, A is a weak link
     (≈ 39.7) and B meets its target (≈ 84.1)."""
-    spot = make_spot(personas.org, name="Welcome at the counter")
+    spot = make_spot(org, name="Welcome at the counter")
     b = TouchPointFactory(stage=spot.touch_point.stage, name="Paying the bill")
     c = TouchPointFactory(stage=spot.touch_point.stage, name="Saying goodbye")
     at = timezone.now() - timedelta(days=2)
-    submit(spot, personas.evaluator, [1] * 4, at=at)
+    submit(spot, evaluator, [1] * 4, at=at)
     for tp, count in ((b, 4), (c, 6)):
         other = Spot(spot.journey, tp, CriterionFactory(touch_point=tp, name="Thanked"))
-        submit(other, personas.evaluator, [5] * count, at=at)
+        submit(other, evaluator, [5] * count, at=at)
     return spot, b, c
+
+
+@pytest.fixture
+def three_touch_points(personas: Personas) -> tuple[Spot, Any, Any]:
+    return build_three_touch_points(personas.org, personas.evaluator)
 
 
 def test_the_page_explains_each_setting_with_its_current_value(personas: Personas) -> None:
