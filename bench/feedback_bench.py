@@ -282,7 +282,9 @@ class CpuMeter:
 
 def cpu_per_answer(spent: dict[str, float], stored: int, client_seconds: float) -> dict[str, Any]:
     """Milliseconds of CPU per stored answer, by group, and what 2 cores could sustain if
-    the web path (gunicorn + its backends) had them to itself."""
+    the web path (gunicorn + its backends) had them to itself. The worker's share is per
+    recompute, not per answer (one per touch point per debounce window): it falls as the
+    answers per window rise, so it reads high on a slow run."""
     per = {group: round(seconds * 1000 / max(stored, 1), 2) for group, seconds in spent.items()}
     web = per.get("gunicorn_workers", 0.0) + per.get("postgres_for_gunicorn", 0.0)
     worker = per.get("celery_worker", 0.0) + per.get("postgres_for_worker", 0.0)

@@ -202,11 +202,11 @@ def test_query_counts_of_the_public_page_are_pinned(
     client.get(answer_url(setup))
     with django_assert_num_queries(2):
         client.get(answer_url(setup))
-    # 13: the link and its form (1); BEGIN; the touch point locked and read (1), its
-    # criteria, the site; the evaluation, its scored answers, its score; scoring's two
+    # 15: the link and its form (1); BEGIN; the touch point locked and read (1), its
+    # criteria, the site; the evaluation, its scored answers, its score; scoring's four
     # day rollups and stale mark; the row naming the link; COMMIT. No savepoint, and no
     # critical failures' statement when no critical criterion was answered.
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(15):
         assert post(Client(), setup).status_code == 303  # type: ignore[attr-defined]
 
 
