@@ -12,6 +12,7 @@ from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from accounts.access import signed_in_user
 from accounts.forms import AdminSignInForm
 from accounts.models import AuditEvent, Membership, Organization, User
 from accounts.services import audit_changes, end_sessions, record_audit
@@ -84,7 +85,7 @@ class AuditedAdmin(AnyModelAdmin):
         if not change:
             obj.save()
             record_audit(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 organization=obj.organization_id,
                 action="create",
                 obj=obj,
@@ -97,7 +98,7 @@ class AuditedAdmin(AnyModelAdmin):
         auto_now = [f.name for f in obj._meta.concrete_fields if getattr(f, "auto_now", False)]
         obj.save(update_fields=[*changed, *auto_now])
         record_audit(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=signed_in_user(request),
             organization=obj.organization_id,
             action="update",
             obj=obj,
@@ -220,12 +221,20 @@ class OrganizationAdmin(AnyModelAdmin):
     class to route them through journeys.services.update_scoring_settings (this app sits
     below journeys and cannot call it)."""
 
-    list_display = ("name", "slug", "smoothing_k", "min_n", "window_days", "created_at")
+    list_display = (
+        "name",
+        "slug",
+        "default_target",
+        "smoothing_k",
+        "min_n",
+        "window_days",
+        "created_at",
+    )
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at",)
     fieldsets = (
-        (None, {"fields": ("name", "slug", "created_at")}),
+        (None, {"fields": ("name", "slug", "default_target", "created_at")}),
         (
             "Scoring settings",
             {

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Self
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -66,18 +67,39 @@ class User(AbstractUser):
         return self.get_full_name() or self.email
 
 
+#: Bounds of the organization's settings, stated once: the model's validators, the
+#: database constraints, the service (journeys.services.update_scoring_settings), the API
+#: and the settings page all read these. k above 100 would let the journey average drown
+#: any touch point's own evidence; a min n above 1,000 would leave every map blank.
+SMOOTHING_K_MAX = 100.0
+MIN_N_MAX = 1000
+WINDOW_DAYS_MAX = 3660
+TARGET_MIN, TARGET_MAX = 0.0, 100.0
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
+    default_target = models.FloatField(
+        default=80.0,
+        validators=[MinValueValidator(TARGET_MIN), MaxValueValidator(TARGET_MAX)],
+        help_text="The target (0–100) a new journey starts with.",
+    )
     # Scoring settings (PRODUCT.md "Scores, version 1").
     smoothing_k = models.FloatField(
-        default=5.0, help_text="Weight of the journey prior in smoothed scores."
+        default=5.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(SMOOTHING_K_MAX)],
+        help_text="Weight of the journey prior in smoothed scores (0–100).",
     )
     min_n = models.PositiveIntegerField(
-        default=5, help_text="Evaluations a touch point needs before it gets a status."
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(MIN_N_MAX)],
+        help_text="Evaluations a touch point needs before it gets a status (1–1000).",
     )
     window_days = models.PositiveIntegerField(
-        default=90, help_text="Default scoring window, in days of observed time."
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(WINDOW_DAYS_MAX)],
+        help_text="Default scoring window, in days of observed time (1–3660).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -86,10 +108,20 @@ class Organization(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(smoothing_k__gte=0), name="org_k_not_negative"),
-            models.CheckConstraint(condition=Q(min_n__gte=1), name="org_min_n_positive"),
             models.CheckConstraint(
-                condition=Q(window_days__gte=1, window_days__lte=3660), name="org_window_range"
+                condition=Q(smoothing_k__gte=0, smoothing_k__lte=SMOOTHING_K_MAX),
+                name="org_k_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_n__gte=1, min_n__lte=MIN_N_MAX), name="org_min_n_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_days__gte=1, window_days__lte=WINDOW_DAYS_MAX),
+                name="org_window_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(default_target__gte=TARGET_MIN, default_target__lte=TARGET_MAX),
+                name="org_default_target_0_100",
             ),
         ]
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,8 +31,15 @@ from alerts.models import (
 )
 from core.api.concurrency import etag_for
 from core.api.errors import with_access_refusals
-from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
+from core.api.tenancy import (
+    ORGANIZATION_PARAMETER,
+    TenantScopedMixin,
+    refuse_unserved_method,
+    request_membership,
+)
+from core.api.viewsets import CONFLICT as CONFLICT_RESPONSE
 from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
+from core.text import not_found
 from journeys.models import Journey
 from touchpoints.models import TouchPoint
 
@@ -146,12 +155,17 @@ class EndpointCreatedSerializer(EndpointSerializer):
 
 
 class EndpointWriteSerializer(serializers.Serializer[Any]):
-    url = serializers.CharField(max_length=500, required=False, trim_whitespace=False)
+    """A registration (url and event_types required) or, partial, a change. The schema says
+    what alerts.delivery accepts: at least one event type, each one of the known kinds."""
+
+    url = serializers.CharField(max_length=500, trim_whitespace=False)
     description = serializers.CharField(
         max_length=200, required=False, allow_blank=True, trim_whitespace=False
     )
     event_types = serializers.ListField(
-        child=serializers.CharField(max_length=40), required=False, max_length=20
+        child=serializers.ChoiceField(choices=delivery.EVENT_TYPES),
+        min_length=1,
+        max_length=20,
     )
     enabled = serializers.BooleanField(required=False)
 
@@ -192,6 +206,7 @@ class ManagersOnly(BasePermission):
     organization's id is 404 to everyone."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        refuse_unserved_method(request, view)
         membership = request_membership(request)
         if view.kwargs.get("pk") is not None:
             return True
@@ -211,6 +226,7 @@ class AnyMember(BasePermission):
     """Any member; the services decide what each role may write."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        refuse_unserved_method(request, view)
         request_membership(request)
         return True
 
@@ -222,7 +238,16 @@ def _service_errors(call: Any) -> Any:
     try:
         return call()
     except ValidationError as error:
-        raise exceptions.ValidationError(error.message_dict) from None
+        # Field by field, each message keeping its code: a reference to nothing is a 404,
+        # a conflict with the current state a 409 (core.api.errors), not a malformed 400.
+        raise exceptions.ValidationError(
+            {
+                field: [ErrorDetail(e.messages[0], code=e.code) for e in errors]
+                for field, errors in error.error_dict.items()
+            }
+            if hasattr(error, "error_dict")
+            else [ErrorDetail(e.messages[0], code=e.code) for e in error.error_list]
+        ) from None
     except DjangoPermissionDenied as error:
         raise exceptions.PermissionDenied(str(error)) from None
 
@@ -324,7 +349,7 @@ class NotificationSettingViewSet(viewsets.GenericViewSet[NotificationSetting]):
         summary="Choose how you hear one journey's events",
         request=SettingSerializer,
         responses=with_access_refusals({200: SettingSerializer, **REFUSALS}),
-        examples=[OpenApiExample("Daily digest", value={"journey": 12, "mode": "digest"})],
+        examples=[OpenApiExample("Daily digest", value={"journey": 1, "mode": "digest"})],
     )
     def create(self, request: Request) -> Response:
         body = SettingSerializer(data=request.data)
@@ -336,7 +361,7 @@ class NotificationSettingViewSet(viewsets.GenericViewSet[NotificationSetting]):
             .first()
         )
         if journey is None:
-            raise exceptions.ValidationError({"journey": ["No such journey."]})
+            raise DjangoValidationError({"journey": [not_found("No such journey.")]})
         mode = body.validated_data["mode"]
         if mode is None:
             NotificationSetting.objects.filter(membership=membership, journey=journey).delete()
@@ -398,14 +423,16 @@ class ActionViewSet(
     @extend_schema(
         summary="Open an action (managers); the touch point's snapshot becomes its baseline",
         request=ActionCreateSerializer,
-        responses=with_access_refusals({201: ActionSerializer, **REFUSALS}),
+        responses=with_access_refusals({201: ActionSerializer, **REFUSALS, **CONFLICT_RESPONSE}),
         examples=[
             OpenApiExample(
                 "Open",
+                # Ids of the demo organization (a fresh `make demo`), so the example is
+                # accepted as it is there (issue 19).
                 value={
-                    "touch_point": 101,
+                    "touch_point": 12,
                     "description": "Greet returning customers by name",
-                    "owner": 7,
+                    "owner": 1,
                     "due": "2026-06-30",
                 },
                 request_only=True,
@@ -425,7 +452,7 @@ class ActionViewSet(
             .first()
         )
         if touch_point is None:
-            raise exceptions.ValidationError({"touch_point": ["No such touch point."]})
+            raise DjangoValidationError({"touch_point": [not_found("No such touch point.")]})
         created = _service_errors(
             lambda: services.open_action(
                 actor=request.user,  # type: ignore[arg-type]
@@ -440,7 +467,7 @@ class ActionViewSet(
     @extend_schema(
         summary="Mark done (the owner or a manager): evidence counts from now on",
         request=None,
-        responses=with_access_refusals({200: ActionSerializer, **REFUSALS}),
+        responses=with_access_refusals({200: ActionSerializer, **REFUSALS, **CONFLICT_RESPONSE}),
     )
     @action(detail=True, methods=["post"])
     def done(self, request: Request, pk: str | None = None) -> Response:

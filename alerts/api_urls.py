@@ -1,5 +1,14 @@
 """REST API routes of the alerts app (mounted under /api/v1/ by config.urls)."""
 
-from alerts import api
+from django.urls import path
 
-urlpatterns = [*api.urlpatterns]
+from alerts import api, organization_api
+
+urlpatterns = [
+    *api.urlpatterns,
+    path(
+        "organization/",
+        organization_api.OrganizationSettingsView.as_view(),
+        name="organization",
+    ),
+]

@@ -222,7 +222,7 @@ class AlertSettings(models.Model):
     objects = TenantQuerySet.as_manager()
 
     def __str__(self) -> str:
-        return f"{self.organization_id} digest at {self.digest_time}"
+        return f"Daily digest at {self.digest_time:%H:%M} UTC"
 
 
 class WebhookEndpoint(models.Model):

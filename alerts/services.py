@@ -38,7 +38,7 @@ from alerts.models import (
     WebhookEndpoint,
 )
 from core import broker
-from core.text import clean_text, raise_if
+from core.text import clean_text, conflict, not_found
 from journeys.models import Journey
 from scoring import verification
 from scoring.models import ScoreTransition, TouchPointScore
@@ -298,10 +298,12 @@ def _critical_event(f: CriticalFailure) -> Event:
 # --- Actions -----------------------------------------------------------------------------------
 
 
-def _require_manager(actor: User, organization_id: int) -> Membership:
+def _require_manager(
+    actor: User, organization_id: int, refusal: str = "Only managers open actions."
+) -> Membership:
     membership = membership_for(actor, organization_id)
     if membership is None or membership.role != Role.MANAGER:
-        raise PermissionDenied("Only managers open actions.")
+        raise PermissionDenied(refusal)
     return membership
 
 
@@ -390,14 +392,18 @@ def open_action(
             .distinct()
             .first()
         )
+    # A member id that names nobody here is a reference to nothing (404), an archived
+    # touch point a conflict with the current state (409): core.api.errors.
+    refused: dict[str, list[ValidationError]] = {}
     if owner is None:
-        errors.setdefault("owner", []).append("Choose a member of this organization.")
+        refused["owner"] = [not_found("Choose a member of this organization.")]
     due_date = _clean_due(errors, due)
     if touch_point.archived_at is not None:
-        errors.setdefault("touch_point", []).append("This touch point is archived.")
-    raise_if(errors)
+        refused["touch_point"] = [conflict("This touch point is archived.")]
+    if errors or refused:
+        raise ValidationError({**errors, **refused})
     if owner is None:  # raise_if refused it above; this narrows the type for mypy
-        raise ValidationError({"owner": ["Choose a member of this organization."]})
+        raise ValidationError({"owner": [not_found("Choose a member of this organization.")]})
     now = timezone.now()
     snapshot = TouchPointScore.objects.filter(touch_point_id=touch_point.pk).first()
     action = Action.objects.create(
@@ -446,7 +452,7 @@ def mark_action_done(*, actor: User, action: Action) -> Action:
         Action.objects.select_for_update().select_related("touch_point").get(pk=action.pk)
     )
     if locked.state != ActionState.OPENED:
-        raise ValidationError({"state": ["This action is already done."]})
+        raise ValidationError({"state": [conflict("This action is already done.")]})
     now = timezone.now()
     locked.done_at = now
     locked.done_by = actor
@@ -606,7 +612,7 @@ def mark_read(
 @transaction.atomic
 def set_digest_time(*, actor: User, organization_id: int, value: Any) -> AlertSettings:
     """A manager sets when the organization's daily digest goes out (UTC, whole minutes)."""
-    _require_manager(actor, organization_id)
+    _require_manager(actor, organization_id, "Only managers set the digest time.")
     if isinstance(value, str):
         try:
             value = time.fromisoformat(value)

@@ -424,6 +424,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="length of the ingest phase")
     parser.add_argument("--clients", type=int, default=4, help="client threads")
     parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="(b) only: the cached scores read does not depend on the evaluation count",
+    )
     args = parser.parse_args()
 
     ensure_database(DB_NAME, fresh=args.fresh)
@@ -457,6 +462,9 @@ def main() -> None:
         reads = interleaved(port, args.clients, read_seconds, paths, reader)
         scores, ping, health = reads[scores_path], reads[PING_PATH], reads["/healthz"]
         journey = reads[journey_path]
+        if args.reads_only:
+            print_reads(scores, ping, health, journey)
+            return
 
         before = Evaluation.objects.filter(organization_id=target.organization_id).count()
         ingest = hammer(port, args.clients, args.seconds, post_batches(bodies, writer))
@@ -540,6 +548,22 @@ def main() -> None:
     print(
         f"Load average before / after: {results['load_average_before']} / "
         f"{results['load_average_after']}"
+    )
+
+
+def print_reads(scores: Phase, ping: Phase, health: Phase, journey: Phase) -> None:
+    """(b) alone, printed and not written to the results (a partial run)."""
+    for name, phase in [
+        ("journey scores", scores),
+        ("ping", ping),
+        ("healthz", health),
+        ("journey detail", journey),
+    ]:
+        print(f"{name:<16} {phase.per_second:>8,.0f}/s  p50 {phase.percentile_ms(0.5)} ms")
+    print(
+        f"scores / healthz {scores.per_second / health.per_second:.2f} (goal >= 0.4), "
+        f"ping / healthz {ping.per_second / health.per_second:.2f} (goal >= 0.5), "
+        f"scores / ping {scores.per_second / ping.per_second:.2f}; load {os.getloadavg()}"
     )
 
 

@@ -13,9 +13,19 @@ links each).
    answer random links for SECONDS; every answer a new "device" (the repeat cookie is not
    sent back). The rate limits are lifted (a bench measures the server, not the limits);
    tests/feedback/test_abuse.py proves the limits.
+   Every client reads each link's page once before the clock starts; the timed phase is
+   POSTs only.
 Then checked: every accepted answer (303) is in the database as an evaluation with its link
 (the counts equal, per link), and scores are fresh within FRESHNESS_BOUND_SECONDS after the
 last answer (no stale mark left, every score equal to the pure-function reference).
+
+Beside the rate, what does not depend on how busy the machine is:
+- SQL statements per POST and Django's CPU per POST, in this process with Django's test
+  client on the same database (feedback_post_cost.py), before the load;
+- CPU time per stored answer of the gunicorn workers, of the PostgreSQL backends serving
+  them, of the Celery worker and of its backends (from /proc, over the load and until the
+  scores are fresh), and what 2 cores could sustain at that cost. On a shared machine the
+  rate falls with the load average; the CPU per answer hardly moves.
 
 Usage: python bench/feedback_bench.py [--seconds S] [--clients N] [--fresh]
 Exit status 1 on a lost or extra answer, an error answer, or scores not fresh in time.
@@ -41,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from feedback_post_cost import dataset
+from feedback_post_cost import measure as measure_in_process
 from harness import ensure_database, free_port, gunicorn, server_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +69,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Lifted for the server under test (production_env copies os.environ).
 os.environ["FEEDBACK_LINK_RATE"] = os.environ["FEEDBACK_ADDRESS_RATE"] = "100000000/h"
 
-TOUCH_POINTS, LINKS_PER = 5, 4
 GET_REQUESTS = 300
+IN_PROCESS_POSTS = 200
 WORKER_CONCURRENCY = 2
 WORKER_CLASS = "gthread"
 GOAL_PER_SECOND = 300
@@ -71,52 +83,6 @@ FIELDS = re.compile(rb'name="(q\d+)" value="(\d+)"')
 def expect(condition: bool, why: str) -> None:
     if not condition:
         raise RuntimeError(why)
-
-
-# --- Data ------------------------------------------------------------------------------------
-
-
-def dataset() -> dict[str, Any]:
-    """The bench's organization (made once, reused): its journey and links."""
-    from accounts.models import Organization, Role
-    from accounts.services import add_member, create_organization
-    from feedback import services as feedback
-    from feedback.models import FeedbackLink
-    from journeys.services import create_journey, create_stage
-    from touchpoints.services import create_criterion, create_site, create_touch_point
-
-    org = Organization.objects.filter(slug="feedback-bench").first()
-    if org is None:
-        org = create_organization(name="Feedback bench", slug="feedback-bench")
-        manager = add_member(
-            organization=org, email="manager@feedback.bench.test", role=Role.MANAGER
-        ).user
-        journey = create_journey(actor=manager, organization=org, name="In store", status="active")
-        stage = create_stage(actor=manager, journey=journey, name="At the counter")
-        for t in range(TOUCH_POINTS):
-            site = create_site(actor=manager, organization=org, name=f"Store {t}")
-            tp = create_touch_point(actor=manager, stage=stage, name=f"Counter {t}")
-            scale = create_criterion(actor=manager, touch_point=tp, name="Friendly", kind="scale")
-            yes_no = create_criterion(actor=manager, touch_point=tp, name="Found it", kind="yes_no")
-            feedback.save_questions(
-                actor=manager,
-                touch_point=tp,
-                questions=[
-                    feedback.QuestionInput(scale.pk, "How friendly were we?"),
-                    feedback.QuestionInput(yes_no.pk, "Did you find everything?"),
-                ],
-                ask_comment=True,
-            )
-            for i in range(LINKS_PER):
-                feedback.create_link(
-                    actor=manager, touch_point=tp, label=f"Poster {i}", site_id=site.pk
-                )
-    links = FeedbackLink.objects.filter(organization=org, revoked_at__isnull=True)
-    return {
-        "organization_id": org.pk,
-        "journey_ids": sorted({link.touch_point.journey_id for link in links}),
-        "links": {link.pk: link.token for link in links},
-    }
 
 
 # --- Clients ---------------------------------------------------------------------------------
@@ -184,9 +150,10 @@ class Browser:
         return self.forms[token]
 
 
-def answer_loop(port: int, links: dict[int, str], deadline: float, tally: Tally, seed: int) -> None:
+def answer_loop(
+    browser: Browser, links: dict[int, str], deadline: float, tally: Tally, seed: int
+) -> None:
     rng = random.Random(seed)
-    browser = Browser(port)
     ids = list(links)
     while time.monotonic() < deadline:
         link_id = rng.choice(ids)
@@ -229,6 +196,106 @@ def measure_get(port: int, token: str) -> dict[str, Any]:
         "total_bytes": len(body) + len(css),
         "budget_bytes": 30_000,
         "css_cache_control": css_response.headers.get("Cache-Control"),
+    }
+
+
+# --- CPU --------------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WEB_APP, WORKER_APP = "feedback-bench-web", "feedback-bench-worker"  # PGAPPNAME of each
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (/proc/PID/stat), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": state is field 3
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14, 15
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+class CpuMeter:
+    """CPU time spent by each group of processes between start() and stop(): the gunicorn
+    workers, the PostgreSQL backends serving them, the Celery processes and theirs.
+
+    Load-independent, unlike a rate: a busy machine slows the clock, not the CPU a POST
+    costs. Backends are told apart by their application_name (PGAPPNAME of the process
+    that opened them) and sampled every SAMPLE_SECONDS, so one that closes early still
+    counts up to its last sample; a process first seen after start() counts from 0.
+    """
+
+    SAMPLE_SECONDS = 0.25
+
+    def __init__(self, gunicorn_pid: int, worker_pid: int) -> None:
+        import psycopg
+
+        self.roots = {"gunicorn_workers": gunicorn_pid, "celery_worker": worker_pid}
+        self.db = psycopg.connect(DATABASE_URL, autocommit=True, application_name="bench-meter")
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _pids(self) -> list[tuple[str, int]]:
+        pids = [(group, pid) for group, root in self.roots.items() for pid in children(root)]
+        pids += [("celery_worker", self.roots["celery_worker"])]
+        rows = self.db.execute(
+            "SELECT application_name, pid FROM pg_stat_activity"
+            " WHERE datname = %s AND application_name = ANY(%s)",
+            [DB_NAME, [WEB_APP, WORKER_APP]],
+        ).fetchall()
+        names = {WEB_APP: "postgres_for_gunicorn", WORKER_APP: "postgres_for_worker"}
+        return pids + [(names[name], pid) for name, pid in rows]
+
+    def _sample(self, *, initial: bool) -> None:
+        for key in self._pids():
+            seconds = cpu_seconds(key[1])
+            if seconds is None:
+                continue
+            self.first.setdefault(key, seconds if initial else 0.0)
+            self.last[key] = seconds
+
+    def _run(self) -> None:
+        while not self.done.wait(self.SAMPLE_SECONDS):
+            self._sample(initial=False)
+
+    def start(self) -> None:
+        self._sample(initial=True)
+        self.thread.start()
+
+    def stop(self) -> dict[str, float]:
+        self.done.set()
+        self.thread.join()
+        self._sample(initial=False)
+        self.db.close()
+        spent: dict[str, float] = {}
+        for (group, pid), seconds in self.last.items():
+            spent[group] = spent.get(group, 0.0) + seconds - self.first[(group, pid)]
+        return spent
+
+
+def cpu_per_answer(spent: dict[str, float], stored: int, client_seconds: float) -> dict[str, Any]:
+    """Milliseconds of CPU per stored answer, by group, and what 2 cores could sustain if
+    the web path (gunicorn + its backends) had them to itself."""
+    per = {group: round(seconds * 1000 / max(stored, 1), 2) for group, seconds in spent.items()}
+    web = per.get("gunicorn_workers", 0.0) + per.get("postgres_for_gunicorn", 0.0)
+    worker = per.get("celery_worker", 0.0) + per.get("postgres_for_worker", 0.0)
+    cores = os.cpu_count() or 1
+    return {
+        "ms_per_stored_answer": per,
+        "web_ms_per_answer": round(web, 2),
+        "worker_ms_per_answer": round(worker, 2),
+        "bench_clients_ms_per_answer": round(client_seconds * 1000 / max(stored, 1), 2),
+        "cpu_bound_answers_per_second_web_only": round(cores * 1000 / web, 1) if web else None,
+        "cpu_bound_answers_per_second_web_and_worker": (
+            round(cores * 1000 / (web + worker), 1) if web + worker else None
+        ),
     }
 
 
@@ -325,24 +392,38 @@ def main() -> int:
         org_id, links = data["organization_id"], data["links"]
         if StaleMark.objects.filter(touch_point__organization_id=org_id).exists():
             services.recompute_all(organization_id=org_id)
-        worker = Worker(
-            BROKER,
-            concurrency=WORKER_CONCURRENCY,
-            **{
-                **{k: production[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL")},
-                "SCORING_SWEEP_SECONDS": str(settings.SCORING_SWEEP_SECONDS),
-                "SCORING_DEBOUNCE_SECONDS": str(settings.SCORING_DEBOUNCE_SECONDS),
-            },
-        )
+        worker_env: dict[str, Any] = {  # Any: Worker's keyword arguments are its environment
+            **{k: production[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL")},
+            "SCORING_SWEEP_SECONDS": str(settings.SCORING_SWEEP_SECONDS),
+            "SCORING_DEBOUNCE_SECONDS": str(settings.SCORING_DEBOUNCE_SECONDS),
+            # As in production (the settings' default): a connection per process, kept.
+            "DATABASE_CONN_MAX_AGE": "60",
+            "PGAPPNAME": WORKER_APP,
+        }
+        worker = Worker(BROKER, concurrency=WORKER_CONCURRENCY, **worker_env)
         worker.start(timeout=180)  # a busy shared machine can take a minute
+        # Statements and Django's CPU per POST, in this process (no gunicorn, no load).
+        in_process = measure_in_process(list(links.values()), IN_PROCESS_POSTS)
+        print(f"In process: {in_process}", flush=True)
         port = free_port()
         log_path = Path(tempfile.mkstemp(prefix="feedback-bench-gunicorn-", suffix=".log")[1])
-        with gunicorn(port, log_path, WORKER_CLASS, database_url=DATABASE_URL, broker_url=BROKER):
+        os.environ["PGAPPNAME"] = WEB_APP  # production_env() copies it to gunicorn's
+        server = gunicorn(
+            port, log_path, WORKER_CLASS, database_url=DATABASE_URL, broker_url=BROKER
+        )
+        with server as gunicorn_proc:
+            os.environ.pop("PGAPPNAME")
             first = next(iter(links.values()))
             Browser(port).request("GET", f"/f/{first}/")  # each worker pays its imports once
             Browser(port).request("GET", f"/f/{first}/")
             get = measure_get(port, first)
             print(f"GET: {get}", flush=True)
+            # Every client reads each link's page (its CSRF token, the questions) before
+            # the clock starts: the timed phase is POSTs only.
+            browsers = [Browser(port) for _ in range(args.clients)]
+            for browser in browsers:
+                for token in links.values():
+                    browser.form(token)
             before = dict(
                 FeedbackResponse.objects.filter(link__organization_id=org_id)
                 .values_list("link_id")
@@ -351,19 +432,24 @@ def main() -> int:
             tally = Tally()
             load_before = os.getloadavg()
             print(f"POST: {args.clients} clients for {args.seconds:g} s...", flush=True)
+            meter = CpuMeter(gunicorn_proc.pid, worker.proc.pid)  # type: ignore[union-attr]
+            meter.start()
+            client_cpu = time.process_time()
             start = time.monotonic()
             deadline = start + args.seconds
             threads = [
-                threading.Thread(target=answer_loop, args=(port, links, deadline, tally, i))
-                for i in range(args.clients)
+                threading.Thread(target=answer_loop, args=(browser, links, deadline, tally, i))
+                for i, browser in enumerate(browsers)
             ]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             stopped = time.monotonic()
+            client_cpu = time.process_time() - client_cpu
             load_after = os.getloadavg()
             fresh = freshness(data["journey_ids"], stopped)
+            spent = meter.stop()  # after the worker caught up: its recomputes count
             problems = sum(
                 1
                 for line in log_path.read_text(errors="replace").splitlines()
@@ -378,7 +464,7 @@ def main() -> int:
     seconds = stopped - start
     latencies = sorted(tally.latencies)
     per_second = accounts["stored_this_run"] / seconds
-    results = {
+    results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, shared with other work while measured",
         "load_average_before": [round(x, 2) for x in load_before],
@@ -398,6 +484,10 @@ def main() -> int:
             "p99_ms": round(latencies[int(0.99 * len(latencies))] * 1000, 1) if latencies else None,
             "error_samples": tally.samples,
         },
+        "cost_in_process": in_process,
+        "cpu_during_load_and_catch_up": cpu_per_answer(
+            spent, accounts["stored_this_run"], client_cpu
+        ),
         "answers": accounts,
         "freshness": {
             **fresh,

@@ -17,12 +17,22 @@ threads as fast as they go; then the worker's recompute_touch_point runs are cou
 its log against the debounce windows the burst spanned (goal: at most one per window plus
 one) and the time until that touch point is fresh after the last submission.
 
+Trace: for every single, where its time went (wall-clock stamps, so they line up with the
+worker log's): submit (until the transaction committed), enqueue (the debounce markers and
+the publish, run on commit), pickup (publish until the worker's main process logged it
+received), dispatch (until the pool child started it), recompute (the task's own run
+time), detect (task done until this bench saw the fresh snapshot). A single whose touch
+point was still in a debounce window is queued with a countdown ("delayed"); one covered
+by a recompute already pending publishes nothing ("covered"). Medians per phase over the
+leading-edge singles go to the results.
+
 Writes bench/results/freshness.json. Usage: python bench/freshness_bench.py [--singles N]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -62,6 +72,99 @@ PREVIOUS = "1.1-1.2 s after the POST (a fixed 1.0 s debounce), issue 18"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+PHASES = ("submit", "enqueue", "pickup", "dispatch", "recompute", "detect")
+LOG_TIME = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
+
+
+class Tracer:
+    """Stamps one submission's way to the worker: the on-commit recompute request and the
+    publish, wrapped in this process (the bench's own; production code is untouched)."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, Any] = {}
+
+    def install(self) -> None:
+        from celery import current_app
+
+        from core import broker
+        from scoring import services
+
+        request_recompute = services.request_recompute
+
+        def traced_request(ids: Any) -> None:
+            self.marks["committed"] = time.time()
+            request_recompute(ids)
+            self.marks["queued"] = time.time()
+
+        def traced_send(
+            name: str, *, args: Any = (), kwargs: Any = None, countdown: float | None = None
+        ) -> None:
+            result = current_app.send_task(
+                name, args=tuple(args), kwargs=kwargs or {}, countdown=countdown
+            )
+            self.marks.update(published=time.time(), task_id=result.id, countdown=countdown)
+
+        # mark_stale's on-commit callback and request_recompute look these up when called.
+        services.request_recompute = traced_request
+        broker.send_task = traced_send  # type: ignore[assignment]
+
+    def start(self) -> None:
+        self.marks = {"began": time.time()}
+
+
+def worker_times(log: str) -> dict[str, dict[str, float]]:
+    """Per task id: when the worker received it, started it and finished it (Unix time)."""
+
+    def stamp(text: str) -> float:
+        # The worker logs local time, which Django sets to TIME_ZONE (UTC).
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
+
+    times: dict[str, dict[str, float]] = {}
+    for when, task_id in re.findall(
+        LOG_TIME + r".*recompute_touch_point\[([^\]]+)\] received", log
+    ):
+        times.setdefault(task_id, {})["received"] = stamp(when)
+    for when, task_id, runtime in re.findall(
+        LOG_TIME + r".*recompute_touch_point\[([^\]]+)\] succeeded in ([0-9.e-]+)s", log
+    ):
+        done = stamp(when)
+        times.setdefault(task_id, {}).update(done=done, started=done - float(runtime))
+    return times
+
+
+def breakdown(traces: list[dict[str, Any]], log: str) -> dict[str, Any]:
+    """Milliseconds per phase (median, p95) over the leading-edge singles."""
+    worker = worker_times(log)
+    phases: dict[str, list[float]] = {phase: [] for phase in PHASES}
+    kinds = {"leading": 0, "delayed": 0, "covered": 0}
+    for t in traces:
+        if "task_id" not in t:
+            kinds["covered"] += 1
+            continue
+        if t["countdown"]:
+            kinds["delayed"] += 1
+            continue
+        w = worker.get(t["task_id"], {})
+        if not {"received", "started", "done"} <= w.keys():
+            continue
+        kinds["leading"] += 1
+        stamps = [t["began"], t["committed"], t["published"], w["received"], w["started"]]
+        stamps += [w["done"], t["visible"]]
+        for phase, (a, b) in zip(PHASES, itertools.pairwise(stamps), strict=True):
+            phases[phase].append((b - a) * 1000)
+    return {
+        "singles_by_kind": kinds,
+        "phases_ms": {
+            phase: {
+                "p50": round(statistics.median(values), 1),
+                "p95": round(percentile(values, 0.95), 1),
+            }
+            for phase, values in phases.items()
+            if values
+        },
+    }
 
 
 def fresh_after(tp_id: int, generation_before: int, began: float) -> float:
@@ -144,14 +247,20 @@ def main() -> int:
             load_before = os.getloadavg()
             print(f"Singles: {args.singles} evaluations at random intervals...", flush=True)
             latencies: list[float] = []
+            tracer = Tracer()
+            tracer.install()
+            traces: list[dict[str, Any]] = []
             for i in range(args.singles):
                 time.sleep(rng.uniform(*PAUSE))
                 tp = rng.choice(tps)
                 before = generation_of(tp.pk)
+                tracer.start()
                 began = time.monotonic()
                 world.submit(tp, 1, seed=args.evaluations + i)
                 latencies.append(fresh_after(tp.pk, before, began))
+                traces.append({**tracer.marks, "visible": time.time()})
             load_mid = os.getloadavg()
+            trace = breakdown(traces, worker.log())
 
             print(f"Burst: {BURST} evaluations of one touch point...", flush=True)
             runs_before = len(
@@ -213,6 +322,7 @@ def main() -> int:
             "goal": f"p50 < {GOAL_P50_MS} ms, p95 < {GOAL_P95_MS} ms",
             "met": p50 < GOAL_P50_MS and p95 < GOAL_P95_MS,
             "previous": PREVIOUS,
+            "trace": trace,
         },
         "burst": {
             "evaluations": BURST,
@@ -229,6 +339,10 @@ def main() -> int:
     (RESULTS / "freshness.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     s, b = results["singles"], results["burst"]
+    print("\nWhere a leading-edge single's time goes (ms, p50 / p95):")
+    for phase, figures in trace["phases_ms"].items():
+        print(f"  {phase:<10} {figures['p50']:>8} / {figures['p95']}")
+    print(f"  singles by kind: {trace['singles_by_kind']}")
     print(
         f"\nFreshness over {s['evaluations']} single evaluations: p50 {s['fresh_p50_ms']} ms, "
         f"p95 {s['fresh_p95_ms']} ms (goal {s['goal']}; previous {PREVIOUS})\n"

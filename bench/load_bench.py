@@ -460,22 +460,38 @@ def log_problems(text: str) -> int:
     return sum(1 for line in text.splitlines() if "Traceback" in line or " ERROR" in line)
 
 
-TASK_LINE = re.compile(r"Task scoring\.tasks\.(\w+)\[[^]]+\] succeeded in ([0-9.]+)s: (\S+)")
+TASK_LINE = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*"
+    r"Task scoring\.tasks\.(\w+)\[[^]]+\] succeeded in ([0-9.e-]+)s: (\S+)"
+)
 
 
-def worker_tasks(log: str) -> dict[str, dict[str, Any]]:
+def _log_time(text: str) -> float:
+    # The worker logs local time, which Django sets to TIME_ZONE (UTC).
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
+
+
+def worker_tasks(log: str, load: tuple[float, float]) -> dict[str, Any]:
     """Per task (and what it returned), from the worker's INFO log: how often it ran and
-    for how long. Tells how busy the worker was beside the web server on the same cores."""
+    for how long; and the worker's busy fraction during the load (`load`: its start and
+    end, Unix time): task seconds inside it over the pool's seconds (processes x length).
+    Tells how much room the worker had left beside the web server on the same cores."""
     runs: dict[str, list[float]] = {}
-    for name, seconds, returned in TASK_LINE.findall(log):
+    busy = 0.0
+    for when, name, seconds, returned in TASK_LINE.findall(log):
         runs.setdefault(f"{name} -> {returned}", []).append(float(seconds))
+        done = _log_time(when)
+        busy += max(0.0, min(done, load[1]) - max(done - float(seconds), load[0]))
     return {
-        task: {
-            "runs": len(times),
-            "mean_s": round(statistics.fmean(times), 3),
-            "total_s": round(sum(times), 1),
-        }
-        for task, times in sorted(runs.items())
+        "busy_fraction_during_load": round(busy / (WORKER_CONCURRENCY * (load[1] - load[0])), 3),
+        "tasks": {
+            task: {
+                "runs": len(times),
+                "mean_s": round(statistics.fmean(times), 3),
+                "total_s": round(sum(times), 1),
+            }
+            for task, times in sorted(runs.items())
+        },
     }
 
 
@@ -545,7 +561,9 @@ def main() -> int:
                 f"Load: {EVALUATORS} evaluators and {READERS} readers for {args.seconds:g} s...",
                 flush=True,
             )
+            load_began = time.time()
             out = run_load(port, args.seconds, crowd, criteria, journeys)
+            load_ended = time.time()
             stopped = time.monotonic()
             load_after = os.getloadavg()
             fresh = freshness([*large, small], stopped)
@@ -590,8 +608,15 @@ def main() -> int:
             "within_bound": met,
         },
         "scores_queries": queries,
-        "worker_tasks": worker_tasks(worker_log),
+        "worker_tasks": worker_tasks(worker_log, (load_began, load_ended)),
         "log_problem_lines": {"gunicorn": gunicorn_problems, "worker": log_problems(worker_log)},
+        "goals": {
+            "one_evaluation_post_p99_ms": "< 300 (issue 18; 770 before it)",
+            "readers_p99_ms": "< 200 (issue 18)",
+            "errors": "0",
+            "lost": "0",
+            "worker_busy_fraction": "reported: below 1 means idle time left",
+        },
         "run_seconds_including_setup": round(time.monotonic() - begun, 1),
     }
     (RESULTS / "load.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -633,10 +658,18 @@ def main() -> int:
         f"Queries per scores request: rendered {queries['rendered']}, cached {queries['cached']}"
         f" ({'constant' if queries['constant'] else 'NOT constant'})"
     )
-    worked = results["worker_tasks"].get("recompute_touch_point -> True", {})
+    worked = results["worker_tasks"]["tasks"].get("recompute_touch_point -> True", {})
     print(
         f"Worker: {worked.get('runs', 0)} recomputes that found stale touch points, "
-        f"{worked.get('total_s', 0)} s of work in all ({worked.get('mean_s', '-')} s each)"
+        f"{worked.get('total_s', 0)} s of work in all ({worked.get('mean_s', '-')} s each); "
+        f"busy {results['worker_tasks']['busy_fraction_during_load']:.0%} of its "
+        f"{WORKER_CONCURRENCY} processes' time during the load"
+    )
+    one = endpoints.get(ONE, {})
+    print(
+        f"Goals (issue 18): one evaluation's POST p99 {one.get('p99_ms')} ms (< 300), readers' "
+        f"p99 {endpoints[SCORES].get('p99_ms')} ms (< 200), errors {errors} (0), lost "
+        f"{accounts['lost_count']} (0)"
     )
     print(
         f"Load average before / after: {results['load_average_before']} / "

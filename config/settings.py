@@ -97,6 +97,9 @@ MIDDLEWARE = [
     "config.request_id.RequestIdMiddleware",
     # A lost database gives the pages a 503 with Retry-After instead of a 500.
     "core.database_unavailable.DatabaseUnavailableMiddleware",
+    # An open page's "unchanged?" check answered with one query, before sessions, auth,
+    # CSRF, messages, CSP and htmx (web/live.py); anything else passes on.
+    "web.live.LiveCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -291,14 +294,22 @@ CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Counters that must be shared by every process (limits on the open internet, failed
     # authentications across gunicorn workers). Short socket timeouts: code reading it must
-    # fail open when Redis is away, as the request path never waits on Redis.
+    # fail open when Redis is away, as the request path never waits on Redis. Django's
+    # backend, keeping its Redis client (core/redis_cache.py).
     "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.redis_cache.RedisCache",
         "LOCATION": env("THROTTLE_CACHE_URL", REDIS_URL),
         "KEY_PREFIX": "throttle",
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
     },
 }
+
+# --- Exports (RELIABILITY S13) ------------------------------------------------------
+# Managers only; each organization may start this many CSV/PDF exports in any window of
+# this many seconds (counted in the "throttle" cache, shared by every process); past it, a
+# 429 with Retry-After (web/reports.py).
+EXPORTS_PER_ORGANIZATION = env_int("EXPORTS_PER_ORGANIZATION", 10)
+EXPORTS_WINDOW_SECONDS = env_int("EXPORTS_WINDOW_SECONDS", 60)
 
 # --- Proxies ---------------------------------------------------------------------
 # ONE setting says how many trusted proxies stand in front of the web service (each
@@ -334,6 +345,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only: the usual Accept headers skip DRF's media-type matching (issue 18).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.negotiation.JSONFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StorableJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     # The client's address behind TRUSTED_PROXIES proxies (None: the socket's).

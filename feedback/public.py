@@ -177,15 +177,16 @@ def _thanks_redirect(link: FeedbackLink) -> HttpResponseRedirect:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def answer(request: HttpRequest, token: str) -> HttpResponse:
-    link = selectors.link_for_token(token)
-    if link is None:
+    form = selectors.form_for_token(token)
+    if form is None:
         return _page(request, None, "feedback/public/unknown.html", {}, status=404)
+    link = form.link
     if not link.is_open:
         return _closed(request, link)
     if answered_recently(request, link):
         return _page(request, link, "feedback/public/thanks.html", {"again": True})
     if request.method != "POST":
-        return _form_page(request, link, selectors.public_form(link))
+        return _form_page(request, link, form)
 
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -206,7 +207,6 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
         return _thanks_redirect(link)
 
     language = _language(request, link)
-    form = selectors.public_form(link)
     with translation.override(language):
         answers, comment, errors = _parse(form, request.POST)
     if errors:
@@ -223,9 +223,8 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
             message = translation.gettext(
                 "This form has just changed. Please check your answers and send again."
             )
-        return _form_page(
-            request, link, selectors.public_form(link), errors={"form": message}, status=400
-        )
+        fresh = selectors.form_for_token(token) or form
+        return _form_page(request, link, fresh, errors={"form": message}, status=400)
     response = _thanks_redirect(link)
     response.set_signed_cookie(
         _cookie_name(link),

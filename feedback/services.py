@@ -228,7 +228,6 @@ def revoke_link(*, actor: User, link: FeedbackLink) -> FeedbackLink:
     return link
 
 
-@transaction.atomic
 def submit_response(
     *,
     link: FeedbackLink,
@@ -240,6 +239,7 @@ def submit_response(
     `answers` maps criterion ids to values already parsed from the page's fixed choices;
     the submit service checks them against the rubric like any other answer. Raises
     LinkClosedError for a revoked or expired link, ValidationError for a refused answer.
+    The row naming the link is stored in the submit service's own transaction.
     """
     # No lock on the link: every response to it would queue behind the one before. A
     # revoke racing a response may let that one response in; none after the revoke.
@@ -251,7 +251,13 @@ def submit_response(
         errors["answers"] = ["Answer at least one question."]
     raise_if(errors)
     now = timezone.now()
-    evaluation = submit_evaluation(
+
+    def through_link(evaluations: list[Evaluation]) -> None:
+        FeedbackResponse.objects.bulk_create(
+            [FeedbackResponse(evaluation=e, link=link, received_at=now) for e in evaluations]
+        )
+
+    return submit_evaluation(
         evaluator=None,
         organization=link.organization,
         touch_point_id=link.touch_point_id,
@@ -260,6 +266,5 @@ def submit_response(
         answers=[AnswerInput(criterion_id=pk, value=value) for pk, value in answers.items()],
         site_id=link.site_id,
         comment=comment,
+        also_store=through_link,
     )
-    FeedbackResponse.objects.create(evaluation=evaluation, link=link, received_at=now)
-    return evaluation

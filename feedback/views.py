@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.access import membership_for
-from accounts.models import Membership, User
+from accounts.access import membership_for, signed_in_user
+from accounts.models import Membership
 from feedback import qr, selectors, services
 from feedback.models import MAX_QUESTIONS, FeedbackLink, Language
 from touchpoints.models import Site, TouchPoint
@@ -30,13 +30,9 @@ from touchpoints.models import Site, TouchPoint
 View = Callable[..., HttpResponse]
 
 
-def _actor(request: HttpRequest) -> User:
-    return cast(User, request.user)
-
-
 def _membership(request: HttpRequest, organization_id: int) -> Membership:
     """The user's membership in the object's organization; none makes the object a 404."""
-    membership = membership_for(_actor(request), organization_id)
+    membership = membership_for(signed_in_user(request), organization_id)
     if membership is None:
         raise Http404
     return membership
@@ -115,7 +111,7 @@ def setup(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     ]
     try:
         services.save_questions(
-            actor=_actor(request),
+            actor=signed_in_user(request),
             touch_point=touch_point,
             questions=questions,
             ask_comment=request.POST.get("ask_comment") == "on",
@@ -159,7 +155,7 @@ def link_create(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     site_raw = request.POST.get("site", "")
     try:
         link = services.create_link(
-            actor=_actor(request),
+            actor=signed_in_user(request),
             touch_point=touch_point,
             label=request.POST.get("label", ""),
             site_id=_form_id(site_raw),
@@ -184,7 +180,7 @@ def link_create(request: HttpRequest, touch_point_id: int) -> HttpResponse:
 @require_POST
 def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
     link, _ = _link(request, link_id)
-    services.revoke_link(actor=_actor(request), link=link)
+    services.revoke_link(actor=signed_in_user(request), link=link)
     messages.success(request, "Link revoked: it takes no more answers.")
     return HttpResponseRedirect(reverse("feedback-setup", args=[link.touch_point_id]) + "#links")
 

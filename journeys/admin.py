@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import admin as accounts_admin
+from accounts.access import signed_in_user
 from accounts.admin import AuditedAdmin, ReadOnlyTabularInline
 from accounts.models import Organization
 from core.map_changes import map_changed
@@ -81,7 +82,7 @@ class JourneyAdmin(AuditedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Journey, form: Any, change: bool) -> None:
         if not change:
-            obj.created_by = request.user  # type: ignore[assignment]
+            obj.created_by = signed_in_user(request)
         super().save_model(request, obj, form, change)
         if change and SCORED_JOURNEY_FIELDS.intersection(form.changed_data):
             map_changed(journey_ids=[obj.pk])
@@ -138,7 +139,7 @@ class OrganizationAdmin(accounts_admin.OrganizationAdmin):
         if others:
             obj.save(update_fields=others)
         update_scoring_settings(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=signed_in_user(request),
             organization=obj,
             data={f: form.cleaned_data[f] for f in scoring},
         )

@@ -8,11 +8,19 @@ from typing import Any
 from django.db import transaction
 
 from accounts.access import require_role
-from accounts.models import ROLES_THAT_EDIT_STRUCTURE, Organization, User
+from accounts.models import (
+    MIN_N_MAX,
+    ROLES_THAT_EDIT_STRUCTURE,
+    SMOOTHING_K_MAX,
+    WINDOW_DAYS_MAX,
+    Organization,
+    User,
+)
 from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, raise_if
+from journeys.in_use import journey_in_use, stage_in_use
 from journeys.models import Journey, JourneyStatus, Stage
 
 JOURNEY_FIELDS = ("name", "persona", "description", "status", "target")
@@ -65,9 +73,12 @@ def create_journey(
     persona: str = "",
     description: str = "",
     status: str = JourneyStatus.DRAFT,
-    target: float = 80.0,
+    target: float | None = None,
 ) -> Journey:
+    """A new journey; without a target it starts with the organization's default target."""
     require_role(actor, organization, ROLES_THAT_EDIT_STRUCTURE)
+    if target is None:
+        target = organization.default_target
     values = _journey_values(
         {
             "name": name,
@@ -105,15 +116,13 @@ def update_journey(*, actor: User, journey: Journey, data: dict[str, Any]) -> Jo
 
 @transaction.atomic
 def delete_journey(*, actor: User, journey: Journey) -> bool:
-    """Delete a journey nobody evaluated yet; archive one with evaluations.
+    """Delete a journey nobody evaluated yet; archive one with evaluations (journeys.in_use).
 
     Returns True if it was deleted, False if it was archived.
     """
-    from touchpoints.models import Evaluation
-
     require_role(actor, journey.organization_id, ROLES_THAT_EDIT_STRUCTURE)
     journey = ordering.lock(Journey, journey.pk)
-    if Evaluation.objects.filter(journey=journey).exists():
+    if journey_in_use(journey.pk):
         if journey.status != JourneyStatus.ARCHIVED:
             journey.status = JourneyStatus.ARCHIVED
             journey.save(update_fields=["status", "updated_at"])
@@ -220,36 +229,42 @@ def restore_stage(*, actor: User, stage: Stage, position: int | None = None) -> 
 
 @transaction.atomic
 def delete_stage(*, actor: User, stage: Stage) -> bool:
-    """Delete a stage nobody evaluated; archive one with evaluations. True if deleted."""
-    from touchpoints.models import Evaluation
-
+    """Delete a stage nobody evaluated; archive one with evaluations (journeys.in_use).
+    True if deleted."""
     require_role(actor, stage.organization_id, ROLES_THAT_EDIT_STRUCTURE)
-    if Evaluation.objects.filter(touch_point__stage_id=stage.pk).exists():
+    if stage_in_use(stage.pk):
         archive_stage(actor=actor, stage=stage)
         return False
     ordering.remove(STAGES, actor=actor, item=stage)
     return True
 
 
-# --- Organization scoring settings ---------------------------------------------------------
+# --- Organization settings -------------------------------------------------------------------
 
 #: The organization's scoring method settings (PRODUCT.md "Scores, version 1").
 SCORING_SETTINGS = ("smoothing_k", "min_n", "window_days")
-MAX_WINDOW_DAYS = 3660
+#: Everything update_scoring_settings takes: the method's settings, plus the name and the
+#: target new journeys start with (neither changes a score).
+ORGANIZATION_SETTINGS = ("name", "default_target", *SCORING_SETTINGS)
+MAX_WINDOW_DAYS = WINDOW_DAYS_MAX
 
 
 def _scoring_values(data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
-    unknown = set(data) - set(SCORING_SETTINGS)
+    unknown = set(data) - set(ORGANIZATION_SETTINGS)
     if unknown:
         errors["__all__"] = [f"Unknown fields: {', '.join(sorted(unknown))}."]
     values: dict[str, Any] = {}
+    if "name" in data:
+        values["name"] = clean_text(errors, "name", data["name"], max_length=200, required=True)
+    if "default_target" in data:
+        values["default_target"] = clean_score(errors, "default_target", data["default_target"])
     if "smoothing_k" in data:
         k = data["smoothing_k"]
-        if isinstance(k, bool) or not isinstance(k, int | float) or not 0 <= k < float("inf"):
-            errors["smoothing_k"] = ["Must be a number, 0 or more."]
+        if isinstance(k, bool) or not isinstance(k, int | float) or not 0 <= k <= SMOOTHING_K_MAX:
+            errors["smoothing_k"] = [f"Must be a number from 0 to {SMOOTHING_K_MAX:g}."]
         values["smoothing_k"] = k
-    for name, low, high in (("min_n", 1, 1_000_000), ("window_days", 1, MAX_WINDOW_DAYS)):
+    for name, low, high in (("min_n", 1, MIN_N_MAX), ("window_days", 1, WINDOW_DAYS_MAX)):
         if name in data:
             value = data[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -265,6 +280,7 @@ def update_scoring_settings(
 ) -> Organization:
     """Change the organization's smoothing k, min n or window: every one of its journeys
     is then scored by the new method, so each is marked stale (the map-changed hook).
+    Its name and default target (for new journeys) change here too, without a rescore.
 
     Managers of the organization may; so may staff allowed to change organizations in
     the admin, which calls this too."""
@@ -281,6 +297,7 @@ def update_scoring_settings(
         record_audit(
             actor=actor, organization=current, action="update", obj=current, changes=changes
         )
+    if set(changes) & set(SCORING_SETTINGS):
         map_changed(
             journey_ids=Journey.objects.filter(organization=current).values_list("pk", flat=True)
         )

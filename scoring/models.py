@@ -150,6 +150,38 @@ class DayRollup(models.Model):
         return f"{self.touch_point_id} {self.day} {self.source}: n={self.n}"
 
 
+class TouchPointDayRollup(models.Model):
+    """Evaluation scores of one touch point on one UTC day, every source and site together.
+
+    The same figures as DayRollup without its source and site split: what every read
+    without a site or source filter needs (a recompute's headline figures and weekly
+    series), in about a fifth of the rows. Maintained beside DayRollup by the same
+    statement batch (scoring.sql.roll_up), in the transaction that stores the evaluations.
+    """
+
+    # Indexed by tpdayrollup_unique (touch point, day) and tpdayrollup_journey_day: see
+    # DayRollup for why no one-column index.
+    touch_point = models.ForeignKey(
+        TouchPoint, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    evaluations = models.PositiveIntegerField()
+    n = models.PositiveIntegerField()
+    mean = models.FloatField(null=True)
+    m2 = models.FloatField()
+    latest_submitted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["touch_point", "day"], name="tpdayrollup_unique"),
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="tpdayrollup_journey_day")]
+
+    def __str__(self) -> str:
+        return f"{self.touch_point_id} {self.day}: n={self.n}"
+
+
 class CriterionDayRollup(models.Model):
     """Answer scores of one criterion, one UTC day, one source, one site (see DayRollup)."""
 
@@ -206,3 +238,29 @@ class ScoreTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} journey {self.journey_id} touch point {self.touch_point_id}"
+
+
+class CriterionTotalDayRollup(models.Model):
+    """Answer scores of one criterion on one UTC day, every source and site together: the
+    criteria means of unfiltered reads (a recompute's breakdowns) from a fifth of the rows
+    of CriterionDayRollup, maintained beside it (scoring.sql.roll_up)."""
+
+    # Indexed by criteriontotal_unique (criterion, day) and criteriontotal_tp_day.
+    criterion = models.ForeignKey(
+        "touchpoints.Criterion", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    touch_point = models.ForeignKey(
+        TouchPoint, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    day = models.DateField()
+    n = models.PositiveIntegerField()
+    mean = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["criterion", "day"], name="criteriontotal_unique"),
+        ]
+        indexes = [models.Index(fields=["touch_point", "day"], name="criteriontotal_tp_day")]
+
+    def __str__(self) -> str:
+        return f"{self.criterion_id} {self.day}: n={self.n}"

@@ -594,9 +594,7 @@ def _touch_point_from_snapshot(
             formulas.WeekPoint(w.week_start, stored[w.week_start].n, stored[w.week_start].mean)
             if w.week_start in stored
             else w
-            for w in formulas.weekly_trend(
-                [], until=snapshot.window_end, weeks=services.TREND_WEEKS
-            )
+            for w in services.trend_weeks(sql.Window(snapshot.window_start, snapshot.window_end))
         ]
     fields = (
         {
@@ -807,7 +805,7 @@ def journeys_weeks(
         return {}
     sql_window = services.trend_window(_window(journeys[0].organization, window, site, source))
     by_week = sql.weekly_by_journey(sql_window, [journey.pk for journey in journeys])
-    empty = formulas.weekly_trend([], until=sql_window.until, weeks=services.TREND_WEEKS)
+    empty = services.trend_weeks(sql_window)
     return {
         journey.pk: [
             formulas.WeekPoint(
@@ -827,9 +825,9 @@ def journeys_weeks(
 def _window(
     organization: Organization, window: Period | None, site: Site | int | None, source: str | None
 ) -> sql.Window:
-    if window is None:
-        now = timezone.now()
-        window = Period(now - timedelta(days=organization.window_days), now)
+    if window is None:  # the snapshot's window (whole days, today included)
+        default = services.default_window(organization.window_days, timezone.now())
+        window = Period(default.since, default.until)
     site_id = site.pk if isinstance(site, Site) else site
     return sql.Window(since=window.since, until=window.until, site_id=site_id, source=source)
 
@@ -943,7 +941,7 @@ def _row_from_result(r: services.TouchPointResult) -> TouchPointRow:
         status=r.status,
         priority=r.priority,
         is_last=r.is_last,
-        trend=Trend(r.trend_change, r.previous.mean, trend_direction(r.trend_change)),
+        trend=Trend(r.trend_change, r.previous_mean, trend_direction(r.trend_change)),
         latest_submitted_at=r.aggregate.latest_submitted_at,
         pending=False,
     )

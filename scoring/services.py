@@ -13,12 +13,13 @@ its own message or by the periodic sweep, so no evaluation is ever left out for 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import redis
@@ -32,7 +33,7 @@ from core.broker import broker_redis
 from core.models import JourneyStaleMark
 from journeys.models import Journey
 from scoring import formulas, heartbeat, sql, transitions
-from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
+from scoring.models import JourneyScore, StaleMark, TouchPointScore
 from touchpoints.models import Criterion, Site, Source, TouchPoint
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,29 @@ RECOMPUTE_JOURNEY = "scoring.tasks.recompute_journey"
 WINDOW_KEY = "touchstone:recompute-window:{}"
 
 
+# Both markers of every touch point asked for, in one round trip: per touch point (KEYS
+# pending, window in pairs) the delay in ms to queue its recompute with, or -1 when one is
+# already pending (it will cover this change). See request_recompute.
+_CLAIM_SCRIPT = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i], 1, 'NX', 'EX', ARGV[2]) then
+    if redis.call('SET', KEYS[i + 1], 1, 'NX', 'PX', ARGV[1]) then
+      out[#out + 1] = 0
+    else
+      local left = redis.call('PTTL', KEYS[i + 1])
+      if left < 0 then left = 0 end
+      redis.call('SET', KEYS[i + 1], 1, 'PX', left + tonumber(ARGV[1]))
+      out[#out + 1] = left
+    end
+  else
+    out[#out + 1] = -1
+  end
+end
+return out
+"""
+
+
 def request_recompute(touch_point_ids: Iterable[int]) -> None:
     """Queue recomputes, debounced on the leading edge and never failing the caller.
 
@@ -74,26 +98,28 @@ def request_recompute(touch_point_ids: Iterable[int]) -> None:
     SCORING_DEBOUNCE_SECONDS is recomputed at once, so a single evaluation's score is
     fresh as soon as a worker has run it; one that did waits for the end of that window,
     and the delayed run opens the next window, so a burst of submissions costs one
-    recompute per window plus the first. The stale marks are the real record: if Redis is
-    down, the periodic sweep re-queues whatever was not sent.
+    recompute per window plus the first. The markers of all the touch points are claimed
+    in one Redis round trip (a script: it runs on the request's path, after its commit).
+    The stale marks are the real record: if Redis is down, the periodic sweep re-queues
+    whatever was not sent.
     """
+    ids = list(touch_point_ids)
+    if not ids:
+        return
     debounce_ms = int(settings.SCORING_DEBOUNCE_SECONDS * 1000)
     try:
         client = broker_redis()
-        for pk in touch_point_ids:
-            key = PENDING_KEY.format(pk)
-            if not client.set(key, 1, nx=True, ex=debounce_ms // 1000 + 60):
-                continue  # one is already pending; it will cover this change
-            window = WINDOW_KEY.format(pk)
-            if client.set(window, 1, nx=True, px=debounce_ms):
-                delay_ms = 0  # idle: the leading edge, now
-            else:
-                delay_ms = max(int(client.pttl(window)), 0)  # -2: it just ended
-                client.set(window, 1, px=delay_ms + debounce_ms)
+        keys = [key for pk in ids for key in (PENDING_KEY.format(pk), WINDOW_KEY.format(pk))]
+        delays = client.eval(_CLAIM_SCRIPT, len(keys), *keys, debounce_ms, debounce_ms // 1000 + 60)
+        claimed = [
+            (pk, delay_ms) for pk, delay_ms in zip(ids, delays, strict=True) if delay_ms >= 0
+        ]
+        for i, (pk, delay_ms) in enumerate(claimed):
             try:
                 broker.send_task(RECOMPUTE_TOUCH_POINT, args=(pk,), countdown=delay_ms / 1000)
             except Exception:
-                client.delete(key)
+                # Not queued: let the next change (or the sweep) ask again.
+                client.delete(*(PENDING_KEY.format(left) for left, _ in claimed[i:]))
                 raise
     except Exception:
         # The broker is down or slow: don't wait on it once per touch point.
@@ -112,35 +138,93 @@ def clear_pending(touch_point_id: int) -> None:
 
 
 def default_window(window_days: int, now: datetime) -> sql.Window:
-    return sql.Window(since=now - timedelta(days=window_days), until=now)
+    """The snapshot's window: the last `window_days` UTC calendar days, today included, in
+    whole days: [midnight `window_days` - 1 days before today, midnight after today).
+
+    Whole days are read from the rollups alone, and the window stays the same all day, so
+    the stored figures of a touch point nobody evaluated since its last recompute are
+    still exact for it: a recompute re-reads only the touch points that changed
+    (recompute_touch_points) until the day turns. Evaluations observed later today (the
+    submission's clock skew allows a few minutes) count, as they would tomorrow anyway."""
+    today = now.astimezone(UTC).date()
+    until = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    return sql.Window(since=until - timedelta(days=window_days), until=until)
+
+
+def _last_week(window: sql.Window) -> date:
+    """The ISO week holding the window's last moment (its end is exclusive)."""
+    return formulas.week_start(window.until - timedelta(microseconds=1))
 
 
 def trend_window(window: sql.Window, weeks: int = TREND_WEEKS) -> sql.Window:
-    """The `weeks` ISO weeks ending with the one that holds the window's end, keeping the
-    window's site and source filters."""
-    first = formulas.week_start(window.until) - timedelta(weeks=weeks - 1)
+    """The `weeks` ISO weeks ending with the one that holds the window's last moment,
+    keeping the window's site and source filters."""
+    first = _last_week(window) - timedelta(weeks=weeks - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     return sql.Window(since=since, until=window.until, site_id=window.site_id, source=window.source)
+
+
+def trend_weeks(window: sql.Window, weeks: int = TREND_WEEKS) -> list[formulas.WeekPoint]:
+    """The weeks of trend_window, oldest first, each still empty (n 0, no mean)."""
+    return formulas.weekly_trend([], until=window.until - timedelta(microseconds=1), weeks=weeks)
 
 
 # --- Recompute -----------------------------------------------------------------------------------
 
 
+@dataclass
+class RecomputeResult:
+    """What a recompute did, journey by journey (ids in the order they were done)."""
+
+    journeys: list[int] = field(default_factory=list)  # snapshots rewritten
+    # Touch points whose rollups were re-read by the per-touch-point path: the stale ones
+    # and those off the map (their evaluations still count towards the journey's prior).
+    touch_points: list[int] = field(default_factory=list)
+    full_journeys: list[int] = field(default_factory=list)  # of `journeys`: from scratch
+    skipped: list[int] = field(default_factory=list)  # nothing stale (already covered), or gone
+
+    def __bool__(self) -> bool:
+        return bool(self.journeys)
+
+
+def recompute_touch_points(touch_point_ids: Iterable[int]) -> RecomputeResult:
+    """Bring the snapshots of these stale touch points up to date, journey by journey.
+
+    Per journey, under its lock, the touch points with a stale mark (these and any other
+    of the journey's) are re-read from the rollups, and the journey's headline figures
+    (prior, every touch point's smoothed score, status and priority, the journey score,
+    hence weak links and status counts) are recomputed from the stored snapshots of the
+    others. The result is exactly what a recompute from scratch writes: a touch point's
+    figures depend only on its own rollup rows (scoring.sql sums them in a fixed order)
+    and the window stays put all day (default_window). When that cannot hold (the map or
+    the settings changed, the day turned, no snapshot yet) the journey is recomputed from
+    scratch. Unknown ids are ignored; a journey with nothing stale is skipped."""
+    ids = sorted(set(touch_point_ids))
+    journeys = dict(TouchPoint.objects.filter(pk__in=ids).values_list("pk", "journey_id"))
+    gone = [pk for pk in ids if pk not in journeys]
+    if gone:
+        StaleMark.objects.filter(touch_point_id__in=gone).delete()
+    result = RecomputeResult()
+    for journey_id in sorted(set(journeys.values())):
+        _recompute(journey_id, full=False, into=result)
+    return result
+
+
 def recompute_touch_point(touch_point_id: int) -> bool:
-    """Recompute the journey of a stale touch point. False if nothing was stale
-    (another recompute already covered it) or the touch point is gone."""
-    journey_id = (
-        TouchPoint.objects.filter(pk=touch_point_id).values_list("journey_id", flat=True).first()
-    )
-    if journey_id is None:
-        StaleMark.objects.filter(touch_point_id=touch_point_id).delete()
-        return False
-    return recompute_journey(journey_id, full=False)
+    """recompute_touch_points for one: False if nothing was stale (another recompute
+    already covered it) or the touch point is gone."""
+    return bool(recompute_touch_points([touch_point_id]))
 
 
 def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
-    """Rewrite a journey's snapshots. With full=False only stale touch points get their
-    breakdowns recomputed (every touch point's headline numbers always are)."""
+    """Rewrite a journey's snapshots. full=True recomputes everything from the rollups
+    (the sweep's expired snapshots, recompute_all); full=False does what
+    recompute_touch_points does for the journey's stale marks, and nothing if there are
+    none."""
+    return _recompute(journey_id, full=full, into=RecomputeResult())
+
+
+def _recompute(journey_id: int, *, full: bool, into: RecomputeResult) -> bool:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCORING_LOCK, journey_id])
@@ -152,6 +236,7 @@ def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
         journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
         if journey is None:
             JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
+            into.skipped.append(journey_id)
             return False
         marks = list(
             StaleMark.objects.filter(touch_point__journey_id=journey_id).values_list(
@@ -159,16 +244,22 @@ def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
             )
         )
         if not marks and not journey_marks and not full:
+            into.skipped.append(journey_id)
             return False
-        _write_journey(
-            journey,
-            stale={tp for _, tp in marks},
-            full=full or bool(journey_marks),
-            now=timezone.now(),
-        )
+        now = timezone.now()
+        reread = None
+        if not full and not journey_marks:
+            reread = _write_changed(journey, stale={tp for _, tp in marks}, now=now)
+        if reread is None:
+            _write_journey(journey, now=now)
+            into.full_journeys.append(journey_id)
+        else:
+            into.touch_points.extend(reread)
+        into.journeys.append(journey_id)
         _test_pause()
         StaleMark.objects.filter(id__in=[mark_id for mark_id, _ in marks]).delete()
-        JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
+        if journey_marks:
+            JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
     return True
 
 
@@ -194,7 +285,7 @@ def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
         TouchPoint.objects.filter(journey_id__in=journey_ids)
         .on_map()
         .select_related("stage")
-        .order_by("journey_id", "stage__position", "position")
+        .order_by("journey_id", "stage__position", "position", "pk")
     )
 
 
@@ -204,7 +295,7 @@ class TouchPointResult:
 
     touch_point: TouchPoint
     aggregate: sql.Aggregate  # every evaluation in the window, scored or not, and the latest
-    previous: sql.Aggregate  # the same-length window just before
+    previous_mean: float | None  # the mean over the same-length window just before
     stats: formulas.TouchPointStats
     target: float
     status: str
@@ -213,9 +304,7 @@ class TouchPointResult:
 
     @property
     def trend_change(self) -> float | None:
-        return formulas.trend_change(
-            current_mean=self.aggregate.mean, previous_mean=self.previous.mean
-        )
+        return formulas.trend_change(current_mean=self.stats.mean, previous_mean=self.previous_mean)
 
 
 @dataclass(frozen=True)
@@ -231,23 +320,52 @@ class JourneyResult:
 def score_journey(
     journey: Journey, window: sql.Window, touch_points: Sequence[TouchPoint]
 ) -> JourneyResult:
-    """Every touch point's headline numbers and the journey score, from two GROUP BYs over
-    the journey (its window and the one before, for the trend). Weak links, blind spots and
-    status counts are read from these rows by scoring.selectors, for snapshots and on-demand
-    reads alike.
+    """Every touch point's headline numbers and the journey score, from scratch: one query
+    over the journey's rollups for its window and the one before (for the trend). Weak
+    links, blind spots and status counts are read from these rows by scoring.selectors,
+    for snapshots and on-demand reads alike.
 
     `touch_points` is the map (map_touch_points); the method's settings come from
     `journey.organization`. The snapshot writer and on-demand reads (another window, one
-    site or one source) both call this, so a figure cannot mean two things.
-    """
+    site or one source) both call this, so a figure cannot mean two things."""
+    figures = sql.touch_point_aggregates([window, window.previous()], journey_id=journey.pk)
+    current = {tp: agg for (w, tp, _), agg in figures.items() if w == 0}
+    previous = {tp: agg.mean for (w, tp, _), agg in figures.items() if w == 1}
+    on_map = {tp.pk for tp in touch_points}
+    off_map = [agg for tp, agg in current.items() if tp not in on_map]
+    return _assemble(journey, window, touch_points, current, previous, off_map)
+
+
+def _as_stored(mean: float | None) -> float | None:
+    """A mean as the snapshot stores it: clipped to 0..100 (formulas.stats_from_aggregates
+    does the same; a mean of scores can overshoot by an ulp)."""
+    return None if mean is None else min(max(mean, formulas.MIN_SCORE), formulas.MAX_SCORE)
+
+
+def _assemble(
+    journey: Journey,
+    window: sql.Window,
+    touch_points: Sequence[TouchPoint],
+    current: Mapping[int, sql.Aggregate],
+    previous_means: Mapping[int, float | None],
+    off_map: Sequence[sql.Aggregate],
+) -> JourneyResult:
+    """The journey's headline figures from each touch point's own aggregates: the one
+    computation behind score_journey (every touch point read now) and the per-touch-point
+    recompute (most of them taken from their stored snapshot)."""
     org = journey.organization
-    per_tp, prior = sql.journey_aggregates(journey.pk, window)
-    previous, _ = sql.journey_aggregates(journey.pk, window.previous())
+    on_map = [current.get(tp.pk, sql.EMPTY) for tp in touch_points]
+    # The prior pools the means of every touch point with evaluations in the window, on the
+    # map or not (archived ones' evaluations still belong to the journey). fsum makes it
+    # independent of their order; the means are taken as stored, so pooling stored
+    # snapshots gives the very same number.
+    everyone = [*on_map, *off_map]
+    n, mean = formulas.pooled((agg.n, _as_stored(agg.mean)) for agg in everyone)
+    prior = sql.Aggregate(n, mean, None, sum(agg.evaluations for agg in everyone))
     # "Is last" is decided here only: the snapshot stores it beside the priority it weighs.
     last_id = touch_points[-1].pk if touch_points else None
     results = []
-    for tp in touch_points:
-        agg = per_tp.get(tp.pk, sql.EMPTY)
+    for tp, agg in zip(touch_points, on_map, strict=True):
         stats = formulas.stats_from_aggregates(
             n=agg.n, mean=agg.mean, sd=agg.sd, prior=prior.mean, k=org.smoothing_k
         )
@@ -257,7 +375,7 @@ def score_journey(
             TouchPointResult(
                 touch_point=tp,
                 aggregate=agg,
-                previous=previous.get(tp.pk, sql.EMPTY),
+                previous_mean=previous_means.get(tp.pk),
                 stats=stats,
                 target=target,
                 status=formulas.status(
@@ -300,51 +418,47 @@ def touch_point_details(
 ) -> dict[int, TouchPointDetail]:
     """Per touch point: criteria means, splits by source and site, the perception gap and
     the TREND_WEEKS weekly series ending with the window (same site and source filters).
-    Names are looked up in two queries in all."""
-    raw = {tp.pk: _measure(tp.pk, window) for tp in touch_points}
+    Six queries however many touch points."""
+    ids = [tp.pk for tp in touch_points]
+    if not ids:
+        return {}
+    breakdowns = sql.breakdowns(window, ids)
+    by_week = sql.weekly(trend_window(window), ids)
+    empty = trend_weeks(window)
     criteria_by_tp: dict[int, list[Criterion]] = {}
     for criterion in (
-        Criterion.objects.filter(touch_point__in=raw)
+        Criterion.objects.filter(touch_point__in=ids)
         .select_related("current_version")
         .order_by("archived_at", "position", "id")
     ):
         criteria_by_tp.setdefault(criterion.touch_point_id, []).append(criterion)
-    site_ids = {sid for m in raw.values() for sid in m.breakdown.by_site if sid}
-    site_names = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name"))
-    return {
-        pk: TouchPointDetail(
-            fields=_breakdown_fields(m, criteria_by_tp.get(pk, []), site_names, min_n),
-            weeks=m.weeks,
-        )
-        for pk, m in raw.items()
-    }
-
-
-@dataclass(frozen=True)
-class _Measured:
-    breakdown: sql.Breakdown
-    weeks: list[formulas.WeekPoint]
-
-
-def _measure(touch_point_id: int, window: sql.Window) -> _Measured:
-    by_week = sql.weekly(touch_point_id, trend_window(window))
-    weeks = []
-    for empty in formulas.weekly_trend([], until=window.until, weeks=TREND_WEEKS):
-        n, mean = by_week.get(empty.week_start, (0, None))
-        weeks.append(formulas.WeekPoint(week_start=empty.week_start, n=n, mean=mean))
-    return _Measured(
-        breakdown=sql.touch_point_breakdown(touch_point_id, window),
-        weeks=weeks,
+    site_ids = {sid for b in breakdowns.values() for sid in b.by_site if sid}
+    site_names = (
+        dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name")) if site_ids else {}
     )
+    details = {}
+    for pk in ids:
+        weeks = by_week.get(pk, {})
+        details[pk] = TouchPointDetail(
+            fields=_breakdown_fields(breakdowns[pk], criteria_by_tp.get(pk, []), site_names, min_n),
+            weeks=[
+                formulas.WeekPoint(
+                    week_start=w.week_start,
+                    n=weeks.get(w.week_start, (0, None))[0],
+                    mean=weeks.get(w.week_start, (0, None))[1],
+                )
+                for w in empty
+            ],
+        )
+    return details
 
 
 def _breakdown_fields(
-    measured: _Measured,
+    b: sql.Breakdown,
     criteria: list[Criterion],
     site_names: dict[int, str],
     min_n: int,
 ) -> dict[str, Any]:
-    b = measured.breakdown
     internal = formulas.pooled(
         [
             (b.by_source[s].n, b.by_source[s].mean)
@@ -400,137 +514,275 @@ def _breakdown_fields(
 
 # --- Writing snapshots ---------------------------------------------------------------------------
 
-# Written on every recompute; the breakdown columns only for touch points that changed.
-_HEADLINE_FIELDS = [
-    "organization",
-    "journey",
+# The snapshot columns every recompute writes, per touch point, with their SQL array types;
+# the breakdown columns follow only for touch points whose breakdown was computed.
+_HEADLINE = (
+    ("n", "int"),
+    ("n_unscored", "int"),
+    ("evaluations_count", "int"),
+    ("latest_submitted_at", "timestamptz"),
+    ("mean", "float8"),
+    ("sd", "float8"),
+    ("ci_low", "float8"),
+    ("ci_high", "float8"),
+    ("smoothed", "float8"),
+    ("target", "float8"),
+    ("status", "text"),
+    ("priority", "float8"),
+    ("previous_mean", "float8"),
+    ("trend_change", "float8"),
+    ("is_last", "bool"),
+)
+_BREAKDOWN = (
+    ("perception_gap", "float8"),
+    ("criteria", "jsonb"),
+    ("by_source", "jsonb"),
+    ("by_site", "jsonb"),
+)
+# The same for every row of a journey: passed once, not per row.
+_COMMON = (
+    "organization_id",
+    "journey_id",
     "window_start",
     "window_end",
-    "n",
-    "n_unscored",
-    "evaluations_count",
-    "latest_submitted_at",
-    "mean",
-    "sd",
-    "ci_low",
-    "ci_high",
     "prior",
-    "smoothed",
-    "target",
-    "status",
-    "priority",
-    "previous_mean",
-    "trend_change",
-    "is_last",
-    "generation",
     "method_version",
     "computed_at",
-]
-_BREAKDOWN_FIELDS = [
-    "perception_gap",
-    "criteria",
-    "by_source",
-    "by_site",
-]
+)
 
 
-def _write_journey(journey: Journey, *, stale: set[int], full: bool, now: datetime) -> None:
+def _headline(r: TouchPointResult) -> list[Any]:
+    s = r.stats
+    return [
+        s.n,
+        r.aggregate.evaluations - r.aggregate.n,
+        r.aggregate.evaluations,
+        r.aggregate.latest_submitted_at,
+        s.mean,
+        s.sd,
+        s.ci_low,
+        s.ci_high,
+        s.smoothed,
+        r.target,
+        r.status,
+        r.priority,
+        r.previous_mean,
+        r.trend_change,
+        r.is_last,
+    ]
+
+
+def _record(fields: Sequence[tuple[str, str]]) -> str:
+    """The column list of json_to_recordset for these snapshot fields."""
+    return ", ".join(["touch_point_id bigint", *(f"{name} {kind}" for name, kind in fields)])
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON document: a single parameter for the whole batch, which psycopg
+    passes on as it is (arrays of each column cost more Python than the SQL they feed).
+    Floats keep every bit (repr); instants go as ISO 8601 with their offset."""
+    return json.dumps(rows, default=lambda value: value.isoformat())
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows to columns, each passed as one array parameter (unnest turns them back)."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _write_snapshots(
+    journey: Journey,
+    result: JourneyResult,
+    details: Mapping[int, TouchPointDetail],
+    *,
+    now: datetime,
+    before: tuple[dict[int, str], float | None] | None = None,
+) -> None:
+    """Write the journey's snapshot rows: every touch point's headline, the breakdowns in
+    `details`, their weekly series and the journey's row, in one statement each.
+    `before`: the stored statuses and journey score, if the caller has read them."""
+    transitions.record(journey, result, now=now, before=before)  # before the overwrite
+    common: list[Any] = [
+        journey.organization_id,
+        journey.pk,
+        result.window.since,
+        result.window.until,
+        result.prior.mean,
+        formulas.METHOD_VERSION,
+        now,
+    ]
+    detailed = [r for r in result.touch_points if r.touch_point.pk in details]
+    if detailed:
+        fields = [*_HEADLINE, *_BREAKDOWN]
+        names = [name for name, _ in fields]
+        rows = [
+            dict(
+                zip(
+                    ["touch_point_id", *names],
+                    [
+                        r.touch_point.pk,
+                        *_headline(r),
+                        *(details[r.touch_point.pk].fields[name] for name, _ in _BREAKDOWN),
+                    ],
+                    strict=True,
+                )
+            )
+            for r in detailed
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO scoring_touchpointscore AS s
+                    (touch_point_id, {", ".join(_COMMON)}, generation, {", ".join(names)})
+                SELECT u.touch_point_id, {", ".join(["%s"] * len(_COMMON))}, 1,
+                       {", ".join(f"u.{name}" for name in names)}
+                FROM json_to_recordset(%s::json) AS u({_record(fields)})
+                ON CONFLICT (touch_point_id) DO UPDATE SET
+                    {", ".join(f"{c} = EXCLUDED.{c}" for c in [*_COMMON, *names])},
+                    generation = s.generation + 1
+                """,  # noqa: S608  (column names are constants; values are parameters)
+                [*common, _json(rows)],
+            )
+    rest = [r for r in result.touch_points if r.touch_point.pk not in details]
+    if rest:
+        # Rows that exist already (the per-touch-point recompute checked): headline only.
+        names = [name for name, _ in _HEADLINE]
+        rows = [
+            dict(zip(["touch_point_id", *names], [r.touch_point.pk, *_headline(r)], strict=True))
+            for r in rest
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE scoring_touchpointscore AS s SET
+                    {", ".join(f"{c} = %s" for c in _COMMON)},
+                    {", ".join(f"{name} = u.{name}" for name in names)},
+                    generation = s.generation + 1
+                FROM json_to_recordset(%s::json) AS u({_record(_HEADLINE)})
+                WHERE s.touch_point_id = u.touch_point_id
+                """,  # noqa: S608
+                [*common, _json(rows)],
+            )
+    weeks = [[tp_id, w.week_start, w.n, w.mean] for tp_id, d in details.items() for w in d.weeks]
+    if weeks:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO scoring_weeklyscore (touch_point_id, week_start, n, mean, computed_at)
+                SELECT u.*, %s FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::float8[])
+                     AS u(touch_point_id, week_start, n, mean)
+                ON CONFLICT (touch_point_id, week_start) DO UPDATE SET
+                    n = EXCLUDED.n, mean = EXCLUDED.mean, computed_at = EXCLUDED.computed_at
+                """,
+                [now, *_columns(weeks)],
+            )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO scoring_journeyscore
+                (journey_id, organization_id, window_start, window_end, score, n, prior,
+                 computed_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (journey_id) DO UPDATE SET
+                organization_id = EXCLUDED.organization_id,
+                window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end,
+                score = EXCLUDED.score, n = EXCLUDED.n, prior = EXCLUDED.prior,
+                computed_at = EXCLUDED.computed_at
+            """,
+            [
+                journey.pk,
+                journey.organization_id,
+                result.window.since,
+                result.window.until,
+                result.score,
+                result.prior.n,
+                result.prior.mean,
+                now,
+            ],
+        )
+
+
+def _write_journey(journey: Journey, *, now: datetime) -> None:
+    """The recompute from scratch: every touch point's headline and breakdown."""
     org = journey.organization
     window = default_window(org.window_days, now)
     touch_points = list(map_touch_points(journey.pk))
-    generations = dict(
-        TouchPointScore.objects.filter(journey=journey).values_list("touch_point_id", "generation")
-    )
     result = score_journey(journey, window, touch_points)
-    details = touch_point_details(
-        [tp for tp in touch_points if full or tp.pk in stale or tp.pk not in generations],
-        window,
-        min_n=org.min_n,
-    )
-
-    rows: list[TouchPointScore] = []
-    for r in result.touch_points:
-        tp = r.touch_point
-        row = TouchPointScore(
-            touch_point=tp,
-            organization_id=org.pk,
-            journey_id=journey.pk,
-            window_start=window.since,
-            window_end=window.until,
-            n=r.stats.n,
-            n_unscored=r.aggregate.evaluations - r.aggregate.n,
-            evaluations_count=r.aggregate.evaluations,
-            latest_submitted_at=r.aggregate.latest_submitted_at,
-            mean=r.stats.mean,
-            sd=r.stats.sd,
-            ci_low=r.stats.ci_low,
-            ci_high=r.stats.ci_high,
-            prior=result.prior.mean,
-            smoothed=r.stats.smoothed,
-            target=r.target,
-            status=r.status,
-            priority=r.priority,
-            previous_mean=r.previous.mean,
-            trend_change=r.trend_change,
-            is_last=r.is_last,
-            generation=generations.get(tp.pk, 0) + 1,
-            method_version=formulas.METHOD_VERSION,
-            computed_at=now,
-        )
-        if tp.pk in details:
-            for key, value in details[tp.pk].fields.items():
-                setattr(row, key, value)
-        rows.append(row)
-
-    transitions.record(journey, result, now=now)  # before the old snapshot is overwritten
-    with_detail = [r for r in rows if r.touch_point_id in details]
-    without_detail = [r for r in rows if r.touch_point_id not in details]
-    if with_detail:
-        TouchPointScore.objects.bulk_create(
-            with_detail,
-            update_conflicts=True,
-            unique_fields=["touch_point"],
-            update_fields=_HEADLINE_FIELDS + _BREAKDOWN_FIELDS,
-        )
-    if without_detail:
-        TouchPointScore.objects.bulk_create(
-            without_detail,
-            update_conflicts=True,
-            unique_fields=["touch_point"],
-            update_fields=_HEADLINE_FIELDS,
-        )
+    details = touch_point_details(touch_points, window, min_n=org.min_n)
+    _write_snapshots(journey, result, details, now=now)
     # Archived touch points leave the map, and their snapshot with them.
     TouchPointScore.objects.filter(journey=journey).exclude(
         touch_point_id__in=[tp.pk for tp in touch_points]
     ).delete()
-    WeeklyScore.objects.bulk_create(
-        [
-            WeeklyScore(
-                touch_point_id=tp_id, week_start=w.week_start, n=w.n, mean=w.mean, computed_at=now
-            )
-            for tp_id, d in details.items()
-            for w in d.weeks
-        ],
-        update_conflicts=True,
-        unique_fields=["touch_point", "week_start"],
-        update_fields=["n", "mean", "computed_at"],
-    )
-    _write_journey_score(journey, result, now=now)
 
 
-def _write_journey_score(journey: Journey, result: JourneyResult, *, now: datetime) -> None:
-    JourneyScore.objects.update_or_create(
-        journey=journey,
-        defaults={
-            "organization_id": journey.organization_id,
-            "window_start": result.window.since,
-            "window_end": result.window.until,
-            "score": result.score,
-            "n": result.prior.n,
-            "prior": result.prior.mean,
-            "computed_at": now,
-        },
+def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[int] | None:
+    """The per-touch-point recompute: re-read the stale touch points (and any off the map),
+    take every other touch point's figures from its stored snapshot, and rewrite the
+    journey's headline figures and the stale touch points' breakdowns. Returns the touch
+    points re-read, or None, having written nothing, when the stored snapshots cannot
+    stand in for a read (no snapshot yet, the window moved on, the map differs, another
+    method version): the caller then recomputes from scratch."""
+    org = journey.organization
+    window = default_window(org.window_days, now)
+    # The whole journey in one query, in map order; those off the map are only re-read.
+    every = list(
+        TouchPoint.objects.filter(journey_id=journey.pk)
+        .select_related("stage")
+        .order_by("stage__position", "position", "pk")
     )
+    touch_points = [tp for tp in every if tp.is_on_map]
+    on_map = {tp.pk for tp in touch_points}
+    with connection.cursor() as cursor:
+        # Whether each stored row is of this window and method, compared where it is stored.
+        cursor.execute(
+            """
+            SELECT touch_point_id, window_start = %s AND window_end = %s AND method_version = %s,
+                   n, mean, sd, evaluations_count, latest_submitted_at, previous_mean, status
+            FROM scoring_touchpointscore WHERE journey_id = %s
+            """,
+            [window.since, window.until, formulas.METHOD_VERSION, journey.pk],
+        )
+        stored = {row[0]: row for row in cursor.fetchall()}
+        cursor.execute(
+            """
+            SELECT window_start = %s AND window_end = %s, score
+            FROM scoring_journeyscore WHERE journey_id = %s
+            """,
+            [window.since, window.until, journey.pk],
+        )
+        old = cursor.fetchone()
+    if old is None or not old[0] or set(stored) != on_map or not all(r[1] for r in stored.values()):
+        return None
+    off_map = [tp.pk for tp in every if tp.pk not in on_map]
+    reread = sorted((stale & on_map) | set(off_map))
+    current: dict[int, sql.Aggregate] = {}
+    previous: dict[int, float | None] = {}
+    for pk, row in stored.items():
+        if pk not in reread:
+            n, mean, sd, evaluations, latest, previous_mean = row[2:8]
+            current[pk] = sql.Aggregate(n, mean, sd, evaluations, latest)
+            previous[pk] = previous_mean
+    if reread:
+        figures = sql.touch_point_aggregates([window, window.previous()], touch_point_ids=reread)
+        for (w, tp, _), agg in figures.items():
+            if w == 0:
+                current[tp] = agg
+            else:
+                previous[tp] = agg.mean
+    result = _assemble(
+        journey,
+        window,
+        touch_points,
+        current,
+        previous,
+        [current[pk] for pk in off_map if pk in current],
+    )
+    details = touch_point_details(
+        [tp for tp in touch_points if tp.pk in stale], window, min_n=org.min_n
+    )
+    before = ({pk: row[8] for pk, row in stored.items()}, old[1])
+    _write_snapshots(journey, result, details, now=now, before=before)
+    return reread
 
 
 # --- Sweep and full recompute -------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The SQL twin of scoring.formulas: the production path, computed by PostgreSQL.
 
 Each statement mirrors a function in formulas.py (named beside it); tests feed both
-the same generated data and require the same numbers.
+the same generated data and require the same numbers. The answer and evaluation scores
+are the rubric's, so their SQL lives below, in touchpoints.answer_scores (submit_evaluations
+derives them there); this module re-derives them for a journey and keeps the rollups.
 """
 
 from __future__ import annotations
@@ -13,103 +15,17 @@ from typing import Any
 
 from django.db import connection
 
-from scoring import formulas
-
-# formulas.answer_score, for one row of touchpoints_answer `a` joined to its version `cv`.
-ANSWER_SCORE = """
-    CASE cv.kind
-        WHEN 'scale' THEN (a.value - 1) / (cv.scale_size - 1) * 100
-        WHEN 'yes_no' THEN a.value * 100
-        WHEN 'numeric' THEN
-            -- Compared before dividing, not LEAST/GREATEST after: those skip NULLs (so a
-            -- "not applicable" scored 0), and a value far out of range overflows float8,
-            -- an error in PostgreSQL where Python clips infinity. In between, the same
-            -- arithmetic as the formulas, already within 0..100.
-            CASE WHEN a.value IS NULL THEN NULL
-                 WHEN cv.target_value < cv.worst_value THEN
-                    CASE WHEN a.value <= cv.target_value THEN 100
-                         WHEN a.value >= cv.worst_value THEN 0
-                         ELSE (cv.worst_value - a.value) / (cv.worst_value - cv.target_value) * 100
-                    END
-                 ELSE
-                    CASE WHEN a.value >= cv.target_value THEN 100
-                         WHEN a.value <= cv.worst_value THEN 0
-                         ELSE (a.value - cv.worst_value) / (cv.target_value - cv.worst_value) * 100
-                    END
-            END
-    END
-"""
-
-# formulas.evaluation_score: weighted mean over applicable answers, critical knock-out.
-# Clipped at 100 like formulas._clip (a weighted mean of 100s can round to
-# 100.00000000000001); by CASE, since LEAST would turn "no applicable answer" (NULL) into 100.
-EVALUATION_SCORE = """
-    CASE WHEN bool_or(cv.critical AND a.score = 0) THEN 0
-         WHEN sum(a.score * cv.weight) / sum(cv.weight) > 100 THEN 100
-         ELSE sum(a.score * cv.weight) / sum(cv.weight)
-    END
-"""
-
-
-def insert_scored_answers(rows: Sequence[tuple[int, int, int, float | None]]) -> None:
-    """Insert validated answers (evaluation id, criterion id, criterion version id, value)
-    with their scores derived in the same statement, in the order given (their ids follow
-    it). Then score_evaluations(..., answers_scored=True) need not rewrite every answer row
-    it has just written."""
-    if not rows:
-        return
-    evaluation_ids, criterion_ids, version_ids, values = (list(c) for c in zip(*rows, strict=True))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO touchpoints_answer
-                (evaluation_id, criterion_id, criterion_version_id, value, score)
-            SELECT a.evaluation_id, a.criterion_id, a.criterion_version_id, a.value,
-                   {ANSWER_SCORE}
-            FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::float8[])
-                 WITH ORDINALITY AS a(evaluation_id, criterion_id, criterion_version_id, value, ord)
-            JOIN touchpoints_criterionversion cv ON cv.id = a.criterion_version_id
-            ORDER BY a.ord
-            """,  # noqa: S608  (constant SQL fragments, values are parameters)
-            [evaluation_ids, criterion_ids, version_ids, values],
-        )
+from touchpoints import answer_scores
+from touchpoints.answer_scores import ANSWER_SCORE, EVALUATION_SCORE
 
 
 def score_evaluations(evaluation_ids: Sequence[int], *, answers_scored: bool = False) -> None:
-    """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations.
-
-    `answers_scored`: the answers were stored with their scores (insert_scored_answers);
-    only the evaluations' scores and the rollups are left to derive."""
+    """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations
+    (touchpoints.answer_scores), then add them to the rollups."""
     if not evaluation_ids:
         return
     ids = list(evaluation_ids)
-    with connection.cursor() as cursor:
-        if not answers_scored:
-            cursor.execute(
-                f"""
-                UPDATE touchpoints_answer a SET score = {ANSWER_SCORE}
-                FROM touchpoints_criterionversion cv
-                WHERE cv.id = a.criterion_version_id AND a.evaluation_id = ANY(%s)
-                """,  # noqa: S608  (constant SQL fragments, values are parameters)
-                [ids],
-            )
-        cursor.execute(
-            f"""
-            UPDATE touchpoints_evaluation e SET score = s.score
-            FROM (
-                SELECT a.evaluation_id, {EVALUATION_SCORE} AS score
-                FROM touchpoints_answer a
-                JOIN touchpoints_criterionversion cv ON cv.id = a.criterion_version_id
-                WHERE a.evaluation_id = ANY(%s) AND a.score IS NOT NULL
-                GROUP BY a.evaluation_id
-            ) s
-            -- Naming the ids on this side too lets the planner reach the rows through the
-            -- primary key: it guesses too many groups above, and would otherwise hash-join
-            -- against a sequential scan of every evaluation (300 ms at 1M rows).
-            WHERE e.id = s.evaluation_id AND e.id = ANY(%s)
-            """,  # noqa: S608
-            [ids, ids],
-        )
+    answer_scores.score_evaluations(ids, answers_scored=answers_scored)
     roll_up("e.id = ANY(%s)", [ids])
 
 
@@ -155,7 +71,10 @@ _MERGE_M2 = """CASE WHEN EXCLUDED.n = 0 THEN r.m2 WHEN r.n = 0 THEN EXCLUDED.m2
 
 
 def roll_up(where: str, params: Sequence[Any]) -> None:
-    """Add the evaluations matching `where` (alias e) to the day rollups.
+    """Add the evaluations matching `where` (alias e) to the day rollups: per touch point,
+    day, source and site (DayRollup) and per touch point and day (TouchPointDayRollup); per
+    criterion and day (CriterionTotalDayRollup) and per criterion, day, source and site
+    (CriterionDayRollup).
 
     Rows are upserted in key order so that concurrent submissions lock rollup rows in the
     same order and cannot deadlock each other.
@@ -184,6 +103,43 @@ def roll_up(where: str, params: Sequence[Any]) -> None:
         )
         cursor.execute(
             f"""
+            INSERT INTO scoring_touchpointdayrollup AS r
+                (touch_point_id, journey_id, day, evaluations, n, mean, m2, latest_submitted_at)
+            SELECT e.touch_point_id, e.journey_id, (e.observed_at AT TIME ZONE 'UTC')::date,
+                   count(*), count(e.score), avg(e.score),
+                   coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
+            FROM touchpoints_evaluation e
+            WHERE {where}
+            GROUP BY 1, 2, 3
+            ORDER BY 1, 3
+            ON CONFLICT ON CONSTRAINT tpdayrollup_unique DO UPDATE SET
+                evaluations = r.evaluations + EXCLUDED.evaluations,
+                n = r.n + EXCLUDED.n,
+                mean = {_MERGE_MEAN},
+                m2 = {_MERGE_M2},
+                latest_submitted_at = GREATEST(r.latest_submitted_at, EXCLUDED.latest_submitted_at)
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO scoring_criteriontotaldayrollup AS r
+                (criterion_id, touch_point_id, day, n, mean)
+            SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
+                   count(a.score), avg(a.score)
+            FROM touchpoints_answer a
+            JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
+            WHERE {where}
+            GROUP BY 1, 2, 3
+            ORDER BY 1, 3
+            ON CONFLICT ON CONSTRAINT criteriontotal_unique DO UPDATE SET
+                n = r.n + EXCLUDED.n,
+                mean = {_MERGE_MEAN}
+            """,  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"""
             INSERT INTO scoring_criteriondayrollup AS r
                 (criterion_id, touch_point_id, day, source, site_id, n, mean)
             SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
@@ -206,14 +162,18 @@ def rebuild_rollups(journey_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM scoring_dayrollup WHERE journey_id = %s", [journey_id])
         cursor.execute(
-            """
-            DELETE FROM scoring_criteriondayrollup
-            WHERE touch_point_id IN (
-                SELECT id FROM touchpoints_touchpoint WHERE journey_id = %s
-            )
-            """,
-            [journey_id],
+            "DELETE FROM scoring_touchpointdayrollup WHERE journey_id = %s", [journey_id]
         )
+        for table in ("scoring_criteriondayrollup", "scoring_criteriontotaldayrollup"):
+            cursor.execute(
+                f"""
+                DELETE FROM {table}
+                WHERE touch_point_id IN (
+                    SELECT id FROM touchpoints_touchpoint WHERE journey_id = %s
+                )
+                """,  # noqa: S608  (constant table names)
+                [journey_id],
+            )
     roll_up("e.journey_id = %s", [journey_id])
 
 
@@ -292,7 +252,6 @@ def _filters(window: Window, alias: str) -> tuple[str, list[Any]]:
 # Grouping keys, as (rollup expression, evaluation expression). Keys are never NULL
 # (no site is 0), so parts and totals join on plain equality, which PostgreSQL can hash.
 KEY_ALL = ("0", "0")
-KEY_TOUCH_POINT = ("r.touch_point_id", "e.touch_point_id")
 KEY_SOURCE = ("r.source", "e.source")
 KEY_SITE = ("coalesce(r.site_id, 0)", "coalesce(e.site_id, 0)")
 KEY_WEEK = (
@@ -300,60 +259,169 @@ KEY_WEEK = (
     "date_trunc('week', e.observed_at AT TIME ZONE 'UTC')::date",
 )
 
+# Every sum of floats below is taken in one fixed order, the rows' own key (day, source,
+# site; an edge of the window sorts as its day with no source). PostgreSQL otherwise adds
+# them in whatever order the plan delivers, and a touch point read alone (the
+# per-touch-point recompute) and read with its whole journey (the full one) could then
+# differ in the last bit. With the order fixed, a touch point's figures depend only on its
+# own rollup rows, whichever query reads them: the two recomputes are equal, not close.
+_ORDER = "ORDER BY p.d, p.s, p.site"
+_FINE = "scoring_dayrollup"
+_COARSE = "scoring_touchpointdayrollup"  # no source or site split: unfiltered reads
+_CRITERION_COARSE = "scoring_criteriontotaldayrollup"
 
-def aggregate(
-    window: Window, *, scope: str, scope_id: int, key: tuple[str, str] = KEY_ALL
-) -> dict[Any, Aggregate]:
-    """Evaluation scores in the window for a touch point or a journey (scope), grouped by
-    `key`: count, n, mean and sample sd per group, merged from day rollups and edges."""
-    if scope not in ("touch_point_id", "journey_id"):
-        raise ValueError(f"unknown scope {scope!r}")
-    days, edges = window.split()
+
+def _scope(
+    alias: str, journey_id: int | None, touch_point_ids: Sequence[int] | None
+) -> tuple[str, Any]:
+    if (journey_id is None) == (touch_point_ids is None):
+        raise ValueError("give a journey or touch points, not both")
+    if journey_id is not None:
+        return f"{alias}.journey_id = %s", journey_id
+    return f"{alias}.touch_point_id = ANY(%s)", list(touch_point_ids or [])
+
+
+def _parts(
+    windows: Sequence[Window],
+    *,
+    journey_id: int | None,
+    touch_point_ids: Sequence[int] | None,
+    key: tuple[str, str],
+    rollup: str,
+    rollup_columns: str,
+    edge_columns: str,
+    edge_join: str = "",
+) -> tuple[list[str], list[Any]]:
+    """One SELECT per window for its whole days (from `rollup`) and one per partial edge
+    day (from the evaluations), each row tagged with its window's index `w`, its touch
+    point, its key `k` and its sort key (d, s, site)."""
+    coarse = rollup in (_COARSE, _CRITERION_COARSE)
+    sort_key = "r.day, '', 0" if coarse else "r.day, r.source::text, coalesce(r.site_id, 0)"
     parts: list[str] = []
     params: list[Any] = []
-    if days:
-        filters, fparams = _filters(window, "r")
-        parts.append(
-            f"""SELECT {key[0]} AS k, r.evaluations, r.n, r.mean, r.m2,
-                       r.latest_submitted_at AS latest
-                FROM scoring_dayrollup r
-                WHERE r.{scope} = %s AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
-        )
-        params += [scope_id, days[0], days[1], *fparams]
-    for since, until in edges:
-        filters, fparams = _filters(window, "e")
-        parts.append(
-            f"""SELECT {key[1]} AS k, count(*), count(e.score), avg(e.score),
-                       coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
-                FROM touchpoints_evaluation e
-                WHERE e.{scope} = %s AND e.observed_at >= %s AND e.observed_at < %s{filters}
-                GROUP BY 1"""  # noqa: S608
-        )
-        params += [scope_id, since, until, *fparams]
+    for w, window in enumerate(windows):
+        days, edges = window.split()
+        if days:
+            where, scope = _scope("r", journey_id, touch_point_ids)
+            filters, fparams = _filters(window, "r")
+            parts.append(
+                f"""SELECT {w}, r.touch_point_id, {key[0]}, {sort_key}, {rollup_columns}
+                    FROM {rollup} r
+                    WHERE {where} AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
+            )
+            params += [scope, days[0], days[1], *fparams]
+        for since, until in edges:
+            where, scope = _scope("e", journey_id, touch_point_ids)
+            filters, fparams = _filters(window, "e")
+            parts.append(
+                f"""SELECT {w}, e.touch_point_id, {key[1]}, %s::date, '', -1, {edge_columns}
+                    FROM touchpoints_evaluation e{edge_join}
+                    WHERE {where} AND e.observed_at >= %s AND e.observed_at < %s{filters}
+                    GROUP BY 2, 3"""  # noqa: S608
+            )
+            params += [since.date(), scope, since, until, *fparams]
+    return parts, params
+
+
+def touch_point_aggregates(
+    windows: Sequence[Window],
+    *,
+    journey_id: int | None = None,
+    touch_point_ids: Sequence[int] | None = None,
+    key: tuple[str, str] = KEY_ALL,
+    with_sd: bool = True,
+) -> dict[tuple[int, int, Any], Aggregate]:
+    """Evaluation scores per (window index, touch point, key) over each window, for every
+    touch point of a journey or for the touch points given: count, n, mean, sample sd (when
+    `with_sd`) and the latest submission, merged from day rollups and the edges' evaluations.
+
+    All windows share one query (the recompute asks for its window and the one before);
+    they must share their site and source filters. Without either, and unless split by
+    source or site, the touch point's day rollup is read (a fifth of the rows)."""
+    if not windows:
+        return {}
+    first = windows[0]
+    if any((w.site_id, w.source) != (first.site_id, first.source) for w in windows):
+        raise ValueError("the windows of one read share their filters")
+    coarse = first.site_id is None and first.source is None and key in (KEY_ALL, KEY_WEEK)
+    parts, params = _parts(
+        windows,
+        journey_id=journey_id,
+        touch_point_ids=touch_point_ids,
+        key=key,
+        rollup=_COARSE if coarse else _FINE,
+        rollup_columns="r.evaluations, r.n, r.mean, r.m2, r.latest_submitted_at",
+        edge_columns="""count(*), count(e.score), avg(e.score ORDER BY e.id),
+            coalesce(var_samp(e.score ORDER BY e.id) * (count(e.score) - 1), 0),
+            max(e.submitted_at)""",
+    )
+    if not parts:
+        return {}
+    union = " UNION ALL ".join(parts)
+    columns = "(w, tp, k, d, s, site, evaluations, n, mean, m2, latest)"
+    if with_sd:
+        # Two passes in one query: the group's mean beside every row (a window over the
+        # group, in the fixed order), then M2 = the rows' M2 plus n (mean - group mean)^2.
+        query = f"""
+            SELECT p.w, p.tp, p.k, sum(p.evaluations), sum(p.n), max(p.total_mean),
+                   CASE WHEN sum(p.n) >= 2 THEN sqrt(greatest(0, sum(
+                       p.m2 + CASE WHEN p.n > 0 THEN p.n * (p.mean - p.total_mean) ^ 2 ELSE 0 END
+                       {_ORDER}) / (sum(p.n) - 1))) END,
+                   max(p.latest)
+            FROM (
+                SELECT p.*, sum(p.n * p.mean) OVER g / nullif(sum(p.n) OVER g, 0) AS total_mean
+                FROM ({union}) AS p {columns}
+                WINDOW g AS (PARTITION BY p.w, p.tp, p.k {_ORDER}
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            ) p
+            GROUP BY p.w, p.tp, p.k
+            """  # noqa: S608  (fragments are constants; values are parameters)
+    else:
+        query = f"""
+            SELECT p.w, p.tp, p.k, sum(p.evaluations), sum(p.n),
+                   sum(p.n * p.mean {_ORDER}) / nullif(sum(p.n), 0), NULL::float8, max(p.latest)
+            FROM ({union}) AS p {columns}
+            GROUP BY p.w, p.tp, p.k
+            """  # noqa: S608
+    return {
+        (w, tp, k): Aggregate(int(n), mean, sd, int(evaluations), latest)
+        for w, tp, k, evaluations, n, mean, sd, latest in _fetch(query, params)
+    }
+
+
+def criterion_aggregates(
+    window: Window,
+    *,
+    journey_id: int | None = None,
+    touch_point_ids: Sequence[int] | None = None,
+) -> dict[int, dict[int, tuple[int, float | None]]]:
+    """Per touch point, per criterion: (n answered, mean answer score) in the window.
+    Without a site or source filter, from the criterion's day totals (a fifth of the rows)."""
+    coarse = window.site_id is None and window.source is None
+    parts, params = _parts(
+        [window],
+        journey_id=journey_id,
+        touch_point_ids=touch_point_ids,
+        key=("r.criterion_id", "a.criterion_id"),
+        rollup=_CRITERION_COARSE if coarse else "scoring_criteriondayrollup",
+        rollup_columns="r.n, r.mean",
+        edge_columns="count(a.score), avg(a.score ORDER BY a.id)",
+        edge_join=" JOIN touchpoints_answer a ON a.evaluation_id = e.id",
+    )
     if not parts:
         return {}
     rows = _fetch(
         f"""
-        WITH parts (k, evaluations, n, mean, m2, latest) AS ({" UNION ALL ".join(parts)}),
-        totals AS (
-            SELECT k, sum(evaluations) AS evaluations, sum(n) AS n,
-                   sum(n * mean) / nullif(sum(n), 0) AS mean, max(latest) AS latest
-            FROM parts GROUP BY k
-        )
-        SELECT t.k, t.evaluations, t.n, t.mean,
-               CASE WHEN t.n >= 2 THEN sqrt(greatest(0,
-                   (sum(p.m2) + sum(CASE WHEN p.n > 0 THEN p.n * (p.mean - t.mean) ^ 2 ELSE 0 END))
-                   / (t.n - 1))) END,
-               t.latest
-        FROM totals t JOIN parts p ON p.k = t.k
-        GROUP BY t.k, t.evaluations, t.n, t.mean, t.latest
-        """,  # noqa: S608  (fragments are constants; values are parameters)
+        SELECT p.tp, p.k, sum(p.n), sum(p.n * p.mean {_ORDER}) / nullif(sum(p.n), 0)
+        FROM ({" UNION ALL ".join(parts)}) AS p (w, tp, k, d, s, site, n, mean)
+        GROUP BY p.tp, p.k
+        """,  # noqa: S608
         params,
     )
-    return {
-        k: Aggregate(int(n), mean, sd, int(evaluations), latest)
-        for k, evaluations, n, mean, sd, latest in rows
-    }
+    result: dict[int, dict[int, tuple[int, float | None]]] = {}
+    for tp, criterion_id, n, mean in rows:
+        result.setdefault(tp, {})[criterion_id] = (int(n), mean)
+    return result
 
 
 def weekly_by_journey(
@@ -395,87 +463,43 @@ def weekly_by_journey(
     return {(j, k): (int(n), mean) for j, k, n, mean in rows}
 
 
-def criterion_aggregates(
-    window: Window, touch_point_id: int
-) -> dict[int, tuple[int, float | None]]:
-    """Per criterion of a touch point: (n answered, mean answer score) in the window."""
-    days, edges = window.split()
-    parts: list[str] = []
-    params: list[Any] = []
-    if days:
-        filters, fparams = _filters(window, "r")
-        parts.append(
-            f"""SELECT r.criterion_id, r.n, r.mean FROM scoring_criteriondayrollup r
-                WHERE r.touch_point_id = %s AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
-        )
-        params += [touch_point_id, days[0], days[1], *fparams]
-    for since, until in edges:
-        filters, fparams = _filters(window, "e")
-        parts.append(
-            f"""SELECT a.criterion_id, count(a.score), avg(a.score)
-                FROM touchpoints_answer a JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
-                WHERE e.touch_point_id = %s AND e.observed_at >= %s AND e.observed_at < %s{filters}
-                GROUP BY 1"""  # noqa: S608
-        )
-        params += [touch_point_id, since, until, *fparams]
-    if not parts:
-        return {}
-    rows = _fetch(
-        f"""
-        SELECT criterion_id, sum(n), sum(n * mean) / nullif(sum(n), 0)
-        FROM ({" UNION ALL ".join(parts)}) AS parts (criterion_id, n, mean)
-        GROUP BY criterion_id
-        """,  # noqa: S608
-        params,
-    )
-    return {criterion_id: (int(n), mean) for criterion_id, n, mean in rows}
-
-
-def journey_aggregates(journey_id: int, window: Window) -> tuple[dict[int, Aggregate], Aggregate]:
-    """Per touch point n/mean/sd over the window, and the journey-wide prior (its n and
-    mean pooled from the touch points': the mean of all the journey's scored evaluations)."""
-    per_touch_point = aggregate(
-        window, scope="journey_id", scope_id=journey_id, key=KEY_TOUCH_POINT
-    )
-    n, mean = formulas.pooled([(agg.n, agg.mean) for agg in per_touch_point.values()])
-    evaluations = sum(agg.evaluations for agg in per_touch_point.values())
-    return per_touch_point, Aggregate(n, mean, None, evaluations)
-
-
 @dataclass(frozen=True)
 class Breakdown:
-    evaluations: int  # every evaluation in the window, scored or not
-    n: int
-    mean: float | None
-    sd: float | None
-    latest_submitted_at: datetime | None
     criteria: dict[int, tuple[int, float | None]]  # criterion id -> (n answered, mean)
     by_source: dict[str, Aggregate]
     by_site: dict[int | None, Aggregate]
 
 
-def touch_point_breakdown(touch_point_id: int, window: Window) -> Breakdown:
-    def by(key: tuple[str, str]) -> dict[Any, Aggregate]:
-        return aggregate(window, scope="touch_point_id", scope_id=touch_point_id, key=key)
-
-    whole = by(KEY_ALL).get(0, EMPTY)
-    return Breakdown(
-        evaluations=whole.evaluations,
-        n=whole.n,
-        mean=whole.mean,
-        sd=whole.sd,
-        latest_submitted_at=whole.latest_submitted_at,
-        criteria=criterion_aggregates(window, touch_point_id),
-        by_source=by(KEY_SOURCE),
-        by_site={site or None: agg for site, agg in by(KEY_SITE).items()},
-    )
-
-
-def weekly(touch_point_id: int, window: Window) -> dict[date, tuple[int, float | None]]:
-    """n and mean of scored evaluations per ISO week (Monday, UTC) inside the window."""
+def breakdowns(window: Window, touch_point_ids: Sequence[int]) -> dict[int, Breakdown]:
+    """Per touch point: criteria means and the splits by source and by site, in three
+    queries however many touch points."""
+    if not touch_point_ids:
+        return {}
+    ids = list(touch_point_ids)
+    by_source = touch_point_aggregates([window], touch_point_ids=ids, key=KEY_SOURCE)
+    by_site = touch_point_aggregates([window], touch_point_ids=ids, key=KEY_SITE)
+    criteria = criterion_aggregates(window, touch_point_ids=ids)
     return {
-        week: (agg.n, agg.mean)
-        for week, agg in aggregate(
-            window, scope="touch_point_id", scope_id=touch_point_id, key=KEY_WEEK
-        ).items()
+        tp: Breakdown(
+            criteria=criteria.get(tp, {}),
+            by_source={k: agg for (_, t, k), agg in by_source.items() if t == tp},
+            by_site={k or None: agg for (_, t, k), agg in by_site.items() if t == tp},
+        )
+        for tp in ids
     }
+
+
+def weekly(
+    window: Window, touch_point_ids: Sequence[int]
+) -> dict[int, dict[date, tuple[int, float | None]]]:
+    """Per touch point, n and mean of scored evaluations per ISO week (Monday, UTC) inside
+    the window."""
+    result: dict[int, dict[date, tuple[int, float | None]]] = {}
+    if not touch_point_ids:
+        return result
+    rows = touch_point_aggregates(
+        [window], touch_point_ids=list(touch_point_ids), key=KEY_WEEK, with_sd=False
+    )
+    for (_, tp, week), agg in rows.items():
+        result.setdefault(tp, {})[week] = (agg.n, agg.mean)
+    return result

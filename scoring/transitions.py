@@ -69,20 +69,33 @@ def _figures(r: TouchPointResult, before: str, journey_score: float | None) -> d
     }
 
 
-def record(journey: Journey, result: JourneyResult, *, now: datetime) -> int:
+def record(
+    journey: Journey,
+    result: JourneyResult,
+    *,
+    now: datetime,
+    before: tuple[dict[int, str], float | None] | None = None,
+) -> int:
     """Compare the stored snapshot (still the old one) with ``result`` and write a
-    ScoreTransition per change. Returns how many were written."""
-    before = dict(
-        TouchPointScore.objects.filter(journey_id=journey.pk).values_list(
-            "touch_point_id", "status"
+    ScoreTransition per change. Returns how many were written. ``before``: the stored
+    statuses by touch point and the stored journey score, when the caller has read them
+    already (the per-touch-point recompute does); otherwise they are read here."""
+    if before is None:
+        statuses = dict(
+            TouchPointScore.objects.filter(journey_id=journey.pk).values_list(
+                "touch_point_id", "status"
+            )
         )
-    )
-    old_score = (
-        JourneyScore.objects.filter(journey_id=journey.pk).values_list("score", flat=True).first()
-    )
+        old_score = (
+            JourneyScore.objects.filter(journey_id=journey.pk)
+            .values_list("score", flat=True)
+            .first()
+        )
+    else:
+        statuses, old_score = before
     rows: list[ScoreTransition] = []
     for r in result.touch_points:
-        old = before.get(r.touch_point.pk)
+        old = statuses.get(r.touch_point.pk)
         if old is None:
             continue
         rows.extend(

@@ -8,7 +8,7 @@ get 403, another organization's ids 404 (the object is looked up before the role
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
@@ -18,10 +18,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from accounts.access import signed_in_user
 from accounts.models import Membership, Role, User
 from core.api.errors import FIELD_ERRORS_SCHEMA, ErrorSerializer, with_access_refusals
 from core.api.pagination import NO_SUCH_PAGE
-from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin, request_membership
+from core.api.tenancy import (
+    ORGANIZATION_PARAMETER,
+    TenantScopedMixin,
+    refuse_unserved_method,
+    request_membership,
+)
 from team import services
 from team.models import Invitation
 from team.serializers import (
@@ -36,10 +42,15 @@ NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row in your or
 TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is larger than 1 MB.")
 REFUSED = OpenApiResponse(
     FIELD_ERRORS_SCHEMA,
+    description="Malformed: an address that is not one, or is line-broken; an unknown role.",
+)
+# Refusals by the current state, not the request's shape (core.text.conflict): the same
+# request is accepted once the state changes.
+CONFLICT = OpenApiResponse(
+    ErrorSerializer,
     description=(
-        "Refused by the rules: a malformed or line-broken address, an unknown role, a "
-        "person already a member or already invited, the last manager demoted or removed, "
-        "an invitation already used or withdrawn."
+        "Refused by the current state: a person already a member or already invited, the "
+        "last manager demoted or removed, an invitation already used or withdrawn."
     ),
 )
 
@@ -49,6 +60,7 @@ class ManagersOnly(BasePermission):
     found in the caller's organization, so another organization's id is a 404."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        refuse_unserved_method(request, view)
         membership = request_membership(request)
         if view.kwargs.get("pk") is not None:
             return True
@@ -70,7 +82,7 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
 
     @property
     def actor(self) -> User:
-        return cast(User, self.request.user)
+        return signed_in_user(self.request)
 
     def get_throttles(self) -> list[Any]:
         # Writes only, like the structure API; reads are not rate-limited.
@@ -90,7 +102,10 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
     ),
     partial_update=extend_schema(
         summary="Change a member's role",
-        description="The last manager of an organization cannot be demoted (400).",
+        description=(
+            "Send `role` to change it (an empty body changes nothing). The last manager "
+            "of an organization cannot be demoted (409)."
+        ),
         parameters=[ORGANIZATION_PARAMETER],
         request=MemberUpdateSerializer,
         responses=with_access_refusals(
@@ -98,6 +113,7 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
                 200: MemberSerializer,
                 400: REFUSED,
                 403: NOT_A_MANAGER,
+                409: CONFLICT,
                 404: NOT_FOUND,
                 413: TOO_LARGE,
             }
@@ -108,11 +124,18 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
         description=(
             "Their access here ends at once (sessions and API tokens no longer reach this "
             "organization; if it was their only one, their sessions end and their tokens are "
-            "revoked). The last manager cannot be removed (400)."
+            "revoked). The last manager cannot be removed (409)."
         ),
         parameters=[ORGANIZATION_PARAMETER],
         responses=with_access_refusals(
-            {204: None, 400: REFUSED, 403: NOT_A_MANAGER, 404: NOT_FOUND, 413: TOO_LARGE}
+            {
+                204: None,
+                400: REFUSED,
+                403: NOT_A_MANAGER,
+                404: NOT_FOUND,
+                409: CONFLICT,
+                413: TOO_LARGE,
+            }
         ),
     ),
 )
@@ -131,9 +154,13 @@ class MemberViewSet(
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         member = self.get_object()
-        body = MemberUpdateSerializer(data=request.data)
+        body = MemberUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        changed = services.change_role(actor=self.actor, membership=member, role=body.data["role"])
+        if "role" not in body.validated_data:  # a merge patch that names nothing changes nothing
+            return Response(MemberSerializer(member).data)
+        changed = services.change_role(
+            actor=self.actor, membership=member, role=body.validated_data["role"]
+        )
         return Response(MemberSerializer(changed).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
@@ -164,15 +191,28 @@ class MemberViewSet(
         parameters=[ORGANIZATION_PARAMETER],
         request=InvitationCreateSerializer,
         responses=with_access_refusals(
-            {201: InvitationSerializer, 400: REFUSED, 403: NOT_A_MANAGER, 413: TOO_LARGE}
+            {
+                201: InvitationSerializer,
+                400: REFUSED,
+                403: NOT_A_MANAGER,
+                409: CONFLICT,
+                413: TOO_LARGE,
+            }
         ),
     ),
     destroy=extend_schema(
         summary="Revoke an invitation",
-        description="Its link stops working. An invitation already used or revoked is a 400.",
+        description="Its link stops working. An invitation already used or revoked is a 409.",
         parameters=[ORGANIZATION_PARAMETER],
         responses=with_access_refusals(
-            {204: None, 400: REFUSED, 403: NOT_A_MANAGER, 404: NOT_FOUND, 413: TOO_LARGE}
+            {
+                204: None,
+                400: REFUSED,
+                403: NOT_A_MANAGER,
+                404: NOT_FOUND,
+                409: CONFLICT,
+                413: TOO_LARGE,
+            }
         ),
     ),
     resend=extend_schema(
@@ -185,6 +225,7 @@ class MemberViewSet(
                 200: InvitationSerializer,
                 400: REFUSED,
                 403: NOT_A_MANAGER,
+                409: CONFLICT,
                 404: NOT_FOUND,
                 413: TOO_LARGE,
             }

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import Membership, Role
 from team.models import Invitation, InvitationStatus
+
+EMAIL_MAX = 254  # notify.services.clean_address
 
 
 class MemberSerializer(serializers.ModelSerializer[Membership]):
@@ -54,8 +57,23 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
         read_only_fields = fields
 
 
-class InvitationCreateSerializer(serializers.Serializer[Any]):
-    """Shape only (text fields of any length: the service says what is wrong with them)."""
+@extend_schema_field(
+    {"type": "string", "format": "email", "maxLength": EMAIL_MAX, "pattern": r"^[^\r\n]*$"}
+)
+class _AddressField(serializers.CharField):
+    """Text of any length here; notify.services.clean_address judges it, and the schema
+    states what it accepts: an email address (Django's validator), one line, at most 254
+    characters."""
 
-    email = serializers.CharField(trim_whitespace=False)
-    role = serializers.CharField()
+
+@extend_schema_field({"type": "string", "enum": list(Role.values)})
+class _RoleField(serializers.CharField):
+    """Text here; team.services says which roles exist (with its own message)."""
+
+
+class InvitationCreateSerializer(serializers.Serializer[Any]):
+    """Shape only: the service says what is wrong with the values (the schema says what it
+    accepts, issue 19)."""
+
+    email = _AddressField(trim_whitespace=False)
+    role = _RoleField()

@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.access import require_role
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.services import end_sessions, record_audit
-from core.text import clean_text, raise_if
+from core.text import clean_text, conflict, raise_if
 from notify.services import clean_address, header_text, send_email
 from team.models import Invitation, InvitationStatus
 
@@ -137,7 +137,9 @@ def invite(
         errors.update(exc.message_dict)
     raise_if(errors)
     if Membership.objects.filter(organization=organization, user__email=address).exists():
-        raise ValidationError({"email": [f"{address} is already a member of {organization.name}."]})
+        raise ValidationError(
+            {"email": [conflict(f"{address} is already a member of {organization.name}.")]}
+        )
     existing: Invitation | None = (
         Invitation.objects.select_for_update()
         .filter(
@@ -150,7 +152,11 @@ def invite(
     )
     if existing is not None and existing.status == InvitationStatus.PENDING:
         raise ValidationError(
-            {"email": [f"{address} is already invited. Resend or revoke that invitation."]}
+            {
+                "email": [
+                    conflict(f"{address} is already invited. Resend or revoke that invitation.")
+                ]
+            }
         )
     if existing is not None:  # expired: inviting again renews it
         invitation = existing
@@ -166,7 +172,7 @@ def invite(
             with transaction.atomic():
                 invitation.save()
         except IntegrityError:  # a concurrent invitation of the same address
-            raise ValidationError({"email": [f"{address} is already invited."]}) from None
+            raise ValidationError({"email": [conflict(f"{address} is already invited.")]}) from None
     record_audit(
         actor=actor,
         organization=organization,
@@ -185,7 +191,7 @@ def resend_invitation(*, actor: User, invitation: Invitation, link_base: str) ->
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_open:
         raise ValidationError(
-            {"__all__": ["This invitation was already used or withdrawn; invite again."]}
+            {"__all__": [conflict("This invitation was already used or withdrawn; invite again.")]}
         )
     _reissue(invitation)
     invitation.save(update_fields=["nonce", "sent_at", "expires_at"])
@@ -199,7 +205,9 @@ def revoke_invitation(*, actor: User, invitation: Invitation) -> Invitation:
     _require_manager(actor, invitation.organization)
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_open:
-        raise ValidationError({"__all__": ["This invitation was already used or withdrawn."]})
+        raise ValidationError(
+            {"__all__": [conflict("This invitation was already used or withdrawn.")]}
+        )
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     record_audit(actor=actor, organization=invitation.organization, action="revoke", obj=invitation)
@@ -293,8 +301,10 @@ def _refuse_last_manager(membership: Membership, managers: list[int], what: str)
         raise ValidationError(
             {
                 "role" if what == "demote" else "__all__": [
-                    f"{membership.user} is the last manager of {membership.organization.name}: "
-                    "make someone else a manager first."
+                    conflict(
+                        f"{membership.user} is the last manager of "
+                        f"{membership.organization.name}: make someone else a manager first."
+                    )
                 ]
             }
         )

@@ -18,6 +18,9 @@ from django.utils import timezone
 
 from accounts.admin import ReadOnlyAdmin
 from accounts.models import AuditEvent, User
+from alerts import delivery as webhook_delivery
+from alerts import services as alert_services
+from alerts.models import AlertSettings, WebhookAttempt, WebhookEndpoint
 from core.models import JourneyStaleMark
 from journeys.models import Journey, Stage
 from journeys.services import archive_stage
@@ -127,6 +130,25 @@ def world(personas: Personas) -> World:
     WeeklyScore.objects.create(
         touch_point=tp, week_start=now.date(), n=1, mean=50.0, computed_at=now
     )
+    # The alerts app: an action (its event and the managers' feed entries), an email
+    # choice, the digest time, and an endpoint with a delivery and one attempt.
+    manager = personas.membership(personas.manager)
+    alert_services.open_action(
+        actor=personas.manager, touch_point=tp, description="Call back", owner_id=manager.user_id
+    )
+    alert_services.set_notification_mode(
+        actor=personas.manager, membership=manager, journey=world.journey, mode="digest"
+    )
+    alert_services.set_digest_time(
+        actor=personas.manager, organization_id=personas.org.pk, value="18:30"
+    )
+    endpoint, _ = webhook_delivery.register_endpoint(
+        actor=personas.manager,
+        organization=personas.org,
+        data={"url": "http://127.0.0.1:9/hook", "event_types": ["weak_link.entered"]},
+    )
+    sent = webhook_delivery.send_test(actor=personas.manager, endpoint=endpoint)
+    WebhookAttempt.objects.create(delivery=sent, at=now, status_code=500, latency_ms=12)
     return world
 
 
@@ -329,6 +351,23 @@ def test_site_added_through_the_admin_is_audited(
     assert AuditEvent.objects.get(object_type="site").actor == admin_user
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("smoothing_k", "100.5"), ("min_n", "1001"), ("window_days", "0"), ("default_target", "101")],
+)
+def test_settings_out_of_bounds_are_form_errors_in_the_admin_too(
+    admin_client: Client, personas: Personas, field: str, value: str
+) -> None:
+    change = url(type(personas.org), "change", personas.org.pk)
+    data = change_form_data(admin_client.get(change), **{field: value})
+    response = admin_client.post(change, data)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    personas.org.refresh_from_db()
+    assert (personas.org.smoothing_k, personas.org.min_n, personas.org.window_days) == (5, 5, 90)
+    assert personas.org.default_target == 80.0
+
+
 def test_changing_scoring_settings_marks_the_organizations_journeys_stale(
     admin_client: Client, personas: Personas
 ) -> None:
@@ -403,3 +442,36 @@ def test_member_without_staff_status_is_sent_to_the_admin_login(
     response = client.get(url(Evaluation, "changelist"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+# --- Alerts: history read-only, secrets never shown ----------------------------------------
+
+
+def test_a_webhook_secret_is_never_shown_in_the_admin(admin_client: Client, world: World) -> None:
+    endpoint = WebhookEndpoint.objects.get()
+    pages = [
+        url(WebhookEndpoint, "changelist"),
+        url(WebhookEndpoint, "change", endpoint.pk),
+        url(WebhookEndpoint, "history", endpoint.pk),
+    ]
+    delivery = endpoint.deliveries.get()
+    pages += [url(type(delivery), "changelist"), url(type(delivery), "change", delivery.pk)]
+    for page in pages:
+        response = admin_client.get(page)
+        assert response.status_code == 200, page
+        assert endpoint.secret.encode() not in response.content, page
+        assert endpoint.secret.removeprefix("whsec_").encode() not in response.content, page
+    # Nor can it be found by searching for it.
+    found = admin_client.get(url(WebhookEndpoint, "changelist"), {"q": endpoint.secret})
+    assert endpoint.url.encode() not in found.content
+
+
+def test_the_digest_time_changed_by_staff_is_audited(admin_client: Client, world: World) -> None:
+    row = AlertSettings.objects.get()
+    change = url(AlertSettings, "change", row.pk)
+    response = admin_client.post(change, {"digest_time": "06:15"})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.digest_time.strftime("%H:%M") == "06:15"
+    audit = AuditEvent.objects.filter(object_type="alertsettings").latest("at")
+    assert audit.changes == {"digest_time": ["18:30:00", "06:15:00"]}

@@ -228,9 +228,20 @@ def test_a_user_has_one_membership_per_organization(personas: Any) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("smoothing_k", -1), ("min_n", 0), ("window_days", 0), ("window_days", 3661)],
+    [
+        ("smoothing_k", -1),
+        ("smoothing_k", 100.5),
+        ("min_n", 0),
+        ("min_n", 1001),
+        ("window_days", 0),
+        ("window_days", 3661),
+        ("default_target", -0.1),
+        ("default_target", 100.1),
+    ],
 )
-def test_organization_scoring_settings_stay_in_range(personas: Any, field: str, value: int) -> None:
+def test_organization_scoring_settings_stay_in_range(
+    personas: Any, field: str, value: float
+) -> None:
     refused_by_database(
         lambda: Organization.objects.filter(pk=personas.org.pk).update(**{field: value})
     )

@@ -8,23 +8,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
-from django import forms
 from django_filters.fields import IsoDateTimeField
 
 from core.api.filters import IdFilter
 from touchpoints.models import Evaluation, Source
 
+#: No observation time lies outside these (touchpoints.services refuses observed_at before
+#: 1970 and in the future).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+
 
 class UtcIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter ships no type information
     """An ISO 8601 instant, turned into UTC: PostgreSQL refuses offsets beyond ±15:59 that
-    ISO 8601 and Python allow, and years outside 1970-2999 are no observation time."""
+    ISO 8601 and Python allow.
+
+    A bound outside 1970-2999 is moved to that range's edge: no observation lies beyond
+    it, so the filter selects the same rows, and every instant the schema's `date-time`
+    allows is accepted (issue 19; it was a 400 the schema did not state). Converting such
+    an instant to UTC could overflow datetime, so it is compared, never converted."""
 
     def clean(self, value: Any) -> datetime | None:
         instant = super().clean(value)
         if instant is None:
             return None
-        if not datetime(1970, 1, 2, tzinfo=UTC) <= instant <= datetime(2999, 12, 31, tzinfo=UTC):
-            raise forms.ValidationError("Give a time between 1970 and 2999.")
+        if instant < EARLIEST:
+            return EARLIEST
+        if instant > LATEST:
+            return LATEST
         return instant.astimezone(UTC)  # type: ignore[no-any-return]
 
 

@@ -16,12 +16,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
@@ -493,12 +494,39 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+class AnswerData(TypedDict):
+    """AnswerSerializer's output for one stored answer."""
+
+    criterion: int
+    value: float | None
+    score: float | None
+    rubric_version: int
+
+
+class EvaluationData(TypedDict):
+    """EvaluationSerializer's output for one stored evaluation (times as ISO 8601 text)."""
+
+    id: int
+    touch_point: int
+    journey: int
+    source: str
+    observed_at: str
+    submitted_at: str
+    site: int | None
+    comment: str
+    client_key: str | None
+    evaluator: int | None
+    score: float | None
+    rubric_version: int
+    answers: list[AnswerData]
+
+
 def submitted_data(
     evaluations: Sequence[Evaluation], derived: Mapping[int, DerivedScores]
-) -> list[dict[str, Any]]:
+) -> list[EvaluationData]:
     """EvaluationSerializer(many=True).data of just-stored evaluations, from the service's
     objects and their derived scores: no read back of each row, no serializer per item."""
-    data = []
+    data: list[EvaluationData] = []
     for e in evaluations:
         scores = derived[e.pk]
         data.append(
@@ -531,3 +559,16 @@ def submitted_data(
 
 class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
     detail = serializers.CharField()
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
+    """The schema says what StrictSerializer does: a member it does not name is refused
+    (`additionalProperties: false`), so a client (or a fuzzer) is not told it may add one."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema

@@ -7,7 +7,7 @@ is valid and stores it, `core.api.idempotency` makes a retried POST store nothin
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
@@ -28,7 +28,8 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.throttling import ScopedRateThrottle
 
-from accounts.models import ROLES_THAT_EVALUATE, Membership, User
+from accounts.access import signed_in_user
+from accounts.models import ROLES_THAT_EVALUATE, Membership
 from core.api.errors import FIELD_ERRORS_SCHEMA, with_access_refusals
 from core.api.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -318,7 +319,7 @@ class EvaluationViewSet(
                 organization_id=membership.organization_id,
                 key=key,
                 fingerprint=fingerprint(
-                    user_id=cast(User, request.user).pk,  # IsAuthenticated has run
+                    user_id=signed_in_user(request).pk,  # IsAuthenticated has run
                     method=request.method or "",
                     path=request.path,
                     body=payload,
@@ -331,7 +332,7 @@ class EvaluationViewSet(
 
     def _submit(self, membership: Membership, items: list[Any], *, batch: bool) -> Any:
         evaluations = submit_evaluations(
-            evaluator=self.request.user,  # type: ignore[arg-type]
+            evaluator=signed_in_user(self.request),
             organization=membership.organization,
             items=items,
         )

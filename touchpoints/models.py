@@ -289,7 +289,7 @@ class Evaluation(models.Model):
         help_text="The client's own id for this evaluation; a second submission with it is refused.",
     )
     rubric_version = models.PositiveIntegerField()
-    # Derived in SQL from the answers in the same transaction that stores them (scoring.sql);
+    # Derived in SQL from the answers in the same transaction that stores them (touchpoints.answer_scores);
     # NULL when no answer applies. Rubric versions never change, so neither does this.
     score = models.FloatField(null=True, blank=True, editable=False)
 
@@ -334,7 +334,7 @@ class Answer(models.Model):
         CriterionVersion, on_delete=models.PROTECT, related_name="answers"
     )
     value = models.FloatField(null=True, blank=True)
-    # The answer score 0–100 under its criterion version, derived in SQL (scoring.sql).
+    # The answer score 0–100 under its criterion version, derived in SQL (touchpoints.answer_scores).
     score = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:

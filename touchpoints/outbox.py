@@ -12,7 +12,7 @@ from touchpoints.models import Answer, CriterionVersion, CriticalFailure, Evalua
 def record_critical_failures(evaluation_ids: Sequence[int]) -> None:
     """One CriticalFailure per answer to a critical criterion that scored 0 (a failed
     critical criterion fails the whole evaluation, PRODUCT.md score 2), in one statement.
-    Answers must already be scored (scoring.sql scores them in the same transaction)."""
+    Answers must already be scored (touchpoints.answer_scores scores them in the same transaction)."""
     if not evaluation_ids:
         return
     with connection.cursor() as cursor:

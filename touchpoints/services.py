@@ -8,10 +8,11 @@ same messages.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -24,8 +25,10 @@ from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, conflict, is_storable, raise_if, text_problems
-from journeys.models import JourneyStatus, Stage
+from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import clean_score
+from touchpoints.answer_scores import insert_scored_answers, score_evaluations
+from touchpoints.hooks import evaluations_stored
 from touchpoints.models import (
     COMMENT_MAX_LENGTH,
     OBSERVED_AT_CLOCK_SKEW,
@@ -614,19 +617,51 @@ CLIENT_KEY_MAX_LENGTH = 200
 
 @dataclass(frozen=True)
 class AnswerInput:
-    criterion_id: Any
-    value: Any  # a number, or None for "not applicable"
+    """One answer as a caller hands it over, not yet judged: the criterion's id and a
+    number, or None for "not applicable". `submit_evaluations` checks type and meaning
+    together (one set of messages for every entry point), so the fields are `object`:
+    mypy refuses any use of them that the validator has not narrowed first."""
+
+    criterion_id: object
+    value: object
 
 
 @dataclass(frozen=True)
 class EvaluationInput:
-    touch_point_id: Any
-    source: Any
-    observed_at: Any
+    """An evaluation as a caller hands it over (the API's serializers, the browser form,
+    CSV import, feedback links, demo data), not yet judged; see AnswerInput."""
+
+    touch_point_id: object
+    source: object
+    observed_at: object
     answers: Sequence[AnswerInput] = field(default_factory=tuple)
-    site_id: Any = None
-    comment: Any = ""
-    client_key: Any = None
+    site_id: object = None
+    comment: object = ""
+    client_key: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidAnswer:
+    """An answer the validator accepted: an active criterion of the touch point, the rubric
+    version it is scored under, and a value that fits that rubric's kind (a whole number
+    1..size for a scale, 0 or 1 for yes/no, a bounded number for numeric), or None."""
+
+    criterion_id: int
+    version_id: int
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvaluation:
+    """An evaluation the validator accepted (_validate_item): what storing it may rely on."""
+
+    touch_point: TouchPoint
+    source: str  # one of Source.values
+    observed_at: datetime  # aware, 1970 to now (plus the allowed clock skew)
+    answers: tuple[ValidAnswer, ...]
+    site_id: int | None  # an active site of the organization
+    comment: str
+    client_key: str | None  # well-formed; uniqueness is checked across the batch
 
 
 class BatchValidationError(ValidationError):
@@ -643,16 +678,17 @@ class BatchValidationError(ValidationError):
         )
 
 
-def _is_id(value: Any) -> bool:
+def _is_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
-def _is_client_key(value: Any) -> bool:
+def _is_client_key(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= CLIENT_KEY_MAX_LENGTH and is_storable(value)
 
 
-def _check_value(version: CriterionVersion, value: Any) -> str | None:
-    """Why `value` does not fit this rubric, or None if it does."""
+def _check_value(version: CriterionVersion, value: object) -> float | str | None:
+    """The value as stored (a float, or None for not applicable) if it fits this rubric;
+    otherwise why it does not (a str)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -667,7 +703,7 @@ def _check_value(version: CriterionVersion, value: Any) -> str | None:
         return "Must be 1 (yes) or 0 (no)."
     elif version.kind == CriterionKind.NUMERIC and not _within(value, math.inf):
         return ANSWER_MESSAGE
-    return None
+    return float(value)
 
 
 def _validate_item(
@@ -677,7 +713,8 @@ def _validate_item(
     criteria: dict[int, list[Criterion]],
     sites: dict[int, Site],
     now: datetime,
-) -> dict[str, list[str]]:
+) -> ValidEvaluation | dict[str, list[str]]:
+    """The item as a ValidEvaluation, or every problem it has by field."""
     errors: dict[str, list[str]] = {}
 
     def add(name: str, message: str) -> None:
@@ -690,19 +727,24 @@ def _validate_item(
         add("touch_point", "This touch point is archived and takes no new evaluations.")
     elif touch_point.journey.status == JourneyStatus.ARCHIVED:
         add("touch_point", "This journey is archived and takes no new evaluations.")
-    if item.source not in Source.values:
+    source = item.source if isinstance(item.source, str) else None
+    if source not in Source.values:
         add("source", f"Source must be one of {', '.join(Source.values)}.")
-    if not isinstance(item.observed_at, datetime):
+    observed_at = item.observed_at if isinstance(item.observed_at, datetime) else None
+    if observed_at is None:
         add("observed_at", "Give the date and time of the observation.")
-    elif timezone.is_naive(item.observed_at):
+    elif timezone.is_naive(observed_at):
         add("observed_at", "Give the time with its time zone (e.g. 2026-05-01T14:30:00+02:00).")
-    elif item.observed_at > now + OBSERVED_AT_CLOCK_SKEW:
+    elif observed_at > now + OBSERVED_AT_CLOCK_SKEW:
         add("observed_at", "The observation cannot be in the future.")
-    elif item.observed_at < OBSERVED_AT_EARLIEST:
+    elif observed_at < OBSERVED_AT_EARLIEST:
         add("observed_at", "The observation cannot be before 1970.")
-    if item.site_id is not None and (not _is_id(item.site_id) or item.site_id not in sites):
+    site_id = item.site_id
+    if site_id is None:
+        pass
+    elif not _is_id(site_id) or site_id not in sites:
         add("site", "No such site.")
-    elif item.site_id is not None and sites[item.site_id].archived_at is not None:
+    elif sites[site_id].archived_at is not None:
         add("site", "This site is archived and takes no new evaluations.")
     comment = item.comment if item.comment is not None else ""
     if not isinstance(comment, str):
@@ -710,7 +752,8 @@ def _validate_item(
     else:
         for problem in text_problems(comment, max_length=COMMENT_MAX_LENGTH):
             add("comment", problem)
-    if item.client_key is not None and not _is_client_key(item.client_key):
+    client_key = item.client_key
+    if client_key is not None and not _is_client_key(client_key):
         add("client_key", f"Must be text of 1 to {CLIENT_KEY_MAX_LENGTH} characters.")
 
     if touch_point is None:
@@ -719,32 +762,43 @@ def _validate_item(
     if not active:
         add("answers", "This touch point has no criteria to evaluate yet.")
         return errors
-    seen: set[int] = set()
-    answered: dict[int, Any] = {}
+    answers: list[ValidAnswer] = []
+    answered: dict[int, object] = {}  # as given, valid or not
     if not isinstance(item.answers, list | tuple):
         add("answers", "Must be a list of answers.")
         return errors
     for i, answer in enumerate(item.answers):
         criterion_id = answer.criterion_id
         criterion = active.get(criterion_id) if _is_id(criterion_id) else None
-        if criterion is None:
+        if criterion is None or not _is_id(criterion_id):
             add(f"answers[{i}].criterion", "Not an active criterion of this touch point.")
             continue
-        if criterion_id in seen:
+        if criterion_id in answered:
             add(f"answers[{i}].criterion", f"{criterion.name!r} is answered more than once.")
             continue
-        seen.add(criterion_id)
-        value_problem = _check_value(criterion.rubric, answer.value)
-        if value_problem:
-            add(f"answers[{i}].value", f"{criterion.name}: {value_problem}")
         answered[criterion_id] = answer.value
+        value = _check_value(criterion.rubric, answer.value)
+        if isinstance(value, str):
+            add(f"answers[{i}].value", f"{criterion.name}: {value}")
+        else:
+            answers.append(ValidAnswer(criterion_id, criterion.rubric.pk, value))
     for criterion in active.values():
         if criterion.rubric.critical and answered.get(criterion.pk) is None:
             add(
                 "answers",
                 f"{criterion.name!r} is critical and must be answered (not applicable is not allowed).",
             )
-    return errors
+    if errors or source is None or observed_at is None or not isinstance(comment, str):
+        return errors
+    return ValidEvaluation(
+        touch_point=touch_point,
+        source=source,
+        observed_at=observed_at,
+        answers=tuple(answers),
+        site_id=site_id if _is_id(site_id) else None,
+        comment=comment,
+        client_key=client_key if _is_client_key(client_key) else None,
+    )
 
 
 def _lock_rubric(touch_point_id: int) -> None:
@@ -756,38 +810,78 @@ def _lock_rubric(touch_point_id: int) -> None:
     TouchPoint.objects.select_for_update().only("pk").get(pk=touch_point_id)
 
 
-def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> None:
-    """FOR KEY SHARE on the touch points, in id order, until the caller's transaction ends.
+_TOUCH_POINT_FIELDS = [f.attname for f in TouchPoint._meta.concrete_fields]
+_LOCK_RUBRICS_SQL = f"""
+    SELECT {", ".join(f"tp.{f.column}" for f in TouchPoint._meta.concrete_fields)},
+           s.archived_at, j.status
+    FROM {TouchPoint._meta.db_table} tp
+    JOIN {Stage._meta.db_table} s ON s.id = tp.stage_id
+    JOIN {Journey._meta.db_table} j ON j.id = tp.journey_id
+    WHERE tp.id = ANY(%s) AND tp.organization_id = %s
+    ORDER BY tp.id
+    FOR KEY SHARE OF tp
+"""  # noqa: S608 (model table and column names, values as parameters)
+
+
+def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> dict[int, TouchPoint]:
+    """FOR KEY SHARE on the touch points, in id order, until the caller's transaction ends;
+    returns them by id as read under the lock, each with its stage's archived_at and its
+    journey's status (the rest of those two loads only if read).
 
     Rubric edits hold these rows FOR UPDATE (_lock_rubric), so a rubric cannot change
     between the moment a submission reads the current versions and the moment its
     answers under them commit: otherwise an edit that still saw a version unanswered
     would rewrite it in place under answers already scored by the old rubric. Concurrent
-    submissions share the lock, and reorders (FOR NO KEY UPDATE) do not block them.
+    submissions share the lock, and reorders (FOR NO KEY UPDATE) do not block them. A
+    locked row is returned as the lock found it (its newest version, rubric_version
+    included); the criteria are read after, in a statement of their own, so they are as
+    new as the lock. One plain statement: the ORM would build it at more cost than
+    PostgreSQL runs it, and every evaluation takes this path.
     """
-    if touch_point_ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {TouchPoint._meta.db_table} "  # noqa: S608 (a model's table name)
-                "WHERE id = ANY(%s) AND organization_id = %s ORDER BY id FOR KEY SHARE",
-                [sorted(touch_point_ids), organization.pk],
-            )
+    if not touch_point_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_RUBRICS_SQL, [sorted(touch_point_ids), organization.pk])
+        rows = cursor.fetchall()
+    alias, count = connection.alias, len(_TOUCH_POINT_FIELDS)
+    touch_points = {}
+    for row in rows:
+        touch_point = TouchPoint.from_db(alias, _TOUCH_POINT_FIELDS, row[:count])
+        stage_archived_at, journey_status = row[count:]
+        touch_point.stage = Stage.from_db(
+            alias, ["id", "archived_at"], [touch_point.stage_id, stage_archived_at]
+        )
+        touch_point.journey = Journey.from_db(
+            alias, ["id", "status"], [touch_point.journey_id, journey_status]
+        )
+        touch_points[touch_point.pk] = touch_point
+    return touch_points
 
 
 @transaction.atomic
 def submit_evaluations(
-    *, evaluator: User | None, organization: Organization, items: Sequence[EvaluationInput]
+    *,
+    evaluator: User | None,
+    organization: Organization,
+    items: Sequence[EvaluationInput],
+    also_store: Callable[[list[Evaluation]], object] | None = None,
 ) -> list[Evaluation]:
     """Store a batch of evaluations, all or none, and queue their touch points' recompute.
 
     Every problem in every item is reported at once (BatchValidationError); nothing is
-    stored unless all items are valid. Each answer is scored under, and points to, the
+    stored unless all items are valid. Items come in as given (EvaluationInput, fields
+    `object`); _validate_item narrows each to a ValidEvaluation, and only those are
+    stored, so mypy refuses a write that relies on a check nobody made. Each answer is scored under, and points to, the
     criterion's rubric version current when the submission reads it (_lock_rubrics).
 
     `evaluator=None` is a customer answering through a feedback link, nobody signed in:
     the caller (feedback.services) has already checked the link, and every item must be a
     customer survey. Everything else (touch point, answers, rubric pinning, scoring, the
     recompute) is the same path as staff entries take.
+
+    `also_store` is called with the stored evaluations inside this transaction, for rows
+    a caller keeps beside them (feedback: the link a response came through): they commit
+    or roll back together, without the caller's own transaction around this one.
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise ValidationError({"items": [f"Send between 1 and {MAX_BATCH} evaluations at a time."]})
@@ -808,13 +902,7 @@ def submit_evaluations(
             )
     now = timezone.now()
     touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
-    _lock_rubrics(organization, touch_point_ids)
-    touch_points = {
-        tp.pk: tp
-        for tp in TouchPoint.objects.for_organization(organization)
-        .filter(pk__in=touch_point_ids)
-        .select_related("stage", "journey")
-    }
+    touch_points = _lock_rubrics(organization, touch_point_ids)
     criteria: dict[int, list[Criterion]] = {}
     for criterion in (
         Criterion.objects.filter(touch_point_id__in=touch_points, archived_at__isnull=True)
@@ -826,12 +914,15 @@ def submit_evaluations(
     sites = {s.pk: s for s in Site.objects.for_organization(organization).filter(pk__in=site_ids)}
 
     item_errors: dict[int, dict[str, list[str]]] = {}
+    valid: list[ValidEvaluation] = []
     for index, item in enumerate(items):
-        errors = _validate_item(
+        checked = _validate_item(
             item, touch_points=touch_points, criteria=criteria, sites=sites, now=now
         )
-        if errors:
-            item_errors[index] = errors
+        if isinstance(checked, ValidEvaluation):
+            valid.append(checked)
+        else:
+            item_errors[index] = checked
     # Only well-formed keys go to the database (one with a NUL would make it raise) or
     # count as taken; a malformed one already has its own error.
     keys = [i.client_key for i in items if _is_client_key(i.client_key)]
@@ -852,47 +943,51 @@ def submit_evaluations(
         seen_keys.add(key)
     if item_errors:
         raise BatchValidationError(item_errors)
+    # From here on only what the validator narrowed is used: every item is valid.
 
+    # A savepoint only where a client key can collide: it lets the caller's transaction go
+    # on after that refusal. Any other integrity error fails the whole submission anyway.
+    savepoint = transaction.atomic() if keys else nullcontext()
     try:
-        with transaction.atomic():
+        with savepoint:
             evaluations = Evaluation.objects.bulk_create(
                 [
                     Evaluation(
                         organization=organization,
-                        journey_id=touch_points[item.touch_point_id].journey_id,
-                        touch_point_id=item.touch_point_id,
+                        journey_id=v.touch_point.journey_id,
+                        touch_point_id=v.touch_point.pk,
                         evaluator=evaluator,
-                        source=item.source,
-                        site_id=item.site_id,
+                        source=v.source,
+                        site_id=v.site_id,
                         # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python allows.
-                        observed_at=item.observed_at.astimezone(UTC),
+                        observed_at=v.observed_at.astimezone(UTC),
                         submitted_at=now,
-                        comment=(item.comment or "").strip(),
-                        client_key=item.client_key,
-                        rubric_version=touch_points[item.touch_point_id].rubric_version,
+                        comment=v.comment.strip(),
+                        client_key=v.client_key,
+                        rubric_version=v.touch_point.rubric_version,
                     )
-                    for item in items
+                    for v in valid
                 ]
             )
-            versions = {c.pk: c.rubric.pk for rows in criteria.values() for c in rows}
-            from scoring.services import mark_stale
-            from scoring.sql import insert_scored_answers, score_evaluations
-
             insert_scored_answers(
                 [
-                    (
-                        evaluation.pk,
-                        answer.criterion_id,
-                        versions[answer.criterion_id],
-                        None if answer.value is None else float(answer.value),
-                    )
-                    for evaluation, item in zip(evaluations, items, strict=True)
-                    for answer in item.answers
+                    (evaluation.pk, answer.criterion_id, answer.version_id, answer.value)
+                    for evaluation, v in zip(evaluations, valid, strict=True)
+                    for answer in v.answers
                 ]
             )
-            score_evaluations([e.pk for e in evaluations], answers_scored=True)
-            record_critical_failures([e.pk for e in evaluations])
-            mark_stale(sorted(touch_point_ids))
+            evaluation_ids = [e.pk for e in evaluations]
+            score_evaluations(evaluation_ids, answers_scored=True)
+            critical = {c.pk for rows in criteria.values() for c in rows if c.rubric.critical}
+            if any(a.criterion_id in critical for v in valid for a in v.answers):
+                record_critical_failures(evaluation_ids)  # none without a critical answer
+            # Scoring's rollups and stale marks, in this transaction (touchpoints.hooks).
+            evaluations_stored(
+                evaluation_ids=evaluation_ids,
+                touch_point_ids=sorted({v.touch_point.pk for v in valid}),
+            )
+            if also_store is not None:
+                also_store(evaluations)
     except IntegrityError as exc:
         # A concurrent submission took a client key between our check and our insert.
         if "evaluation_client_key_unique" in str(exc):
@@ -914,6 +1009,7 @@ def submit_evaluation(
     site_id: int | None = None,
     comment: str = "",
     client_key: str | None = None,
+    also_store: Callable[[list[Evaluation]], object] | None = None,
 ) -> Evaluation:
     """Store one evaluation; on a refusal the ValidationError names each bad field."""
     item = EvaluationInput(
@@ -926,6 +1022,8 @@ def submit_evaluation(
         client_key=client_key,
     )
     try:
-        return submit_evaluations(evaluator=evaluator, organization=organization, items=[item])[0]
+        return submit_evaluations(
+            evaluator=evaluator, organization=organization, items=[item], also_store=also_store
+        )[0]
     except BatchValidationError as exc:
         raise ValidationError(exc.item_errors[0]) from None

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.access import signed_in_user
 from accounts.models import Role
 from alerts import delivery, selectors, services
 from alerts.models import (
@@ -62,7 +63,7 @@ def feed_read(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("notification", "")
     ids = [int(raw)] if raw.isascii() and raw.isdecimal() and 0 < len(raw) < 19 else None
     services.mark_read(
-        user=request.user,  # type: ignore[arg-type]
+        user=signed_in_user(request),
         organization_id=membership.organization_id,
         notification_ids=ids,
     )
@@ -94,7 +95,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and "digest_time" in request.POST:
         try:
             services.set_digest_time(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 organization_id=membership.organization_id,
                 value=request.POST["digest_time"],
             )
@@ -118,7 +119,7 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
                 continue
             try:
                 services.set_notification_mode(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=signed_in_user(request),
                     membership=membership,
                     journey=journey,
                     mode=value,
@@ -164,7 +165,7 @@ def action_open(request: HttpRequest, touch_point_id: int) -> HttpResponse:
             due = raw_due  # the service names the field
     try:
         services.open_action(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=signed_in_user(request),
             touch_point=touch_point,
             description=request.POST.get("description", ""),
             owner_id=owner_id,
@@ -186,7 +187,7 @@ def action_done(request: HttpRequest, action_id: int) -> HttpResponse:
     )
     acting_in(request, action.organization_id)
     try:
-        services.mark_action_done(actor=request.user, action=action)  # type: ignore[arg-type]
+        services.mark_action_done(actor=signed_in_user(request), action=action)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -234,7 +235,7 @@ def webhooks_page(request: HttpRequest) -> HttpResponse:
         }
         try:
             endpoint, secret = delivery.register_endpoint(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 organization=membership.organization,
                 data=data,
             )
@@ -272,7 +273,7 @@ def webhook_detail(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 @_write
 def webhook_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_for(request, endpoint_id)
-    delivery.send_test(actor=request.user, endpoint=endpoint)  # type: ignore[arg-type]
+    delivery.send_test(actor=signed_in_user(request), endpoint=endpoint)
     messages.success(request, "Test event queued; its attempt appears below.")
     return HttpResponseRedirect(reverse("alerts-webhook", args=[endpoint.pk]))
 
@@ -281,7 +282,7 @@ def webhook_test(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 def webhook_toggle(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_for(request, endpoint_id)
     delivery.update_endpoint(
-        actor=request.user,  # type: ignore[arg-type]
+        actor=signed_in_user(request),
         endpoint=endpoint,
         data={"enabled": not endpoint.enabled},
     )
@@ -291,7 +292,7 @@ def webhook_toggle(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 @_write
 def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = _endpoint_for(request, endpoint_id)
-    delivery.delete_endpoint(actor=request.user, endpoint=endpoint)  # type: ignore[arg-type]
+    delivery.delete_endpoint(actor=signed_in_user(request), endpoint=endpoint)
     messages.success(request, "Endpoint removed.")
     return HttpResponseRedirect(reverse("alerts-webhooks"))
 
@@ -300,6 +301,6 @@ def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
 def webhook_redeliver(request: HttpRequest, delivery_id: int) -> HttpResponse:
     found = member_object(request, WebhookDelivery.objects.all(), delivery_id, "delivery")
     endpoint = _endpoint_for(request, found.endpoint_id)
-    delivery.redeliver(actor=request.user, delivery=found)  # type: ignore[arg-type]
+    delivery.redeliver(actor=signed_in_user(request), delivery=found)
     messages.success(request, "Queued again with the same webhook-id.")
     return HttpResponseRedirect(reverse("alerts-webhook", args=[endpoint.pk]))

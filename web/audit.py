@@ -45,7 +45,8 @@ OBJECT_TYPES = {
     "site": "Site",
     "invitation": "Invitation",
     "membership": "Member",
-    "organization": "Organization",
+    "organization": "Organization settings",
+    "alertsettings": "Organization settings",
 }
 # Bookkeeping kept in `changes` for machines, not shown (the names beside them are).
 HIDDEN_CHANGES = frozenset({"stage_id"})

@@ -20,7 +20,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from accounts.models import Membership, TenantQuerySet, User
+from accounts.models import Membership, TenantQuerySet
 from journeys.models import Journey
 from touchpoints.models import TouchPoint
 
@@ -32,14 +32,6 @@ def is_htmx(request: HttpRequest) -> bool:
     """Whether htmx sent the request (django-htmx's middleware sets `request.htmx`; the
     stubs of HttpRequest do not know the attribute)."""
     return bool(getattr(request, "htmx", False))
-
-
-def signed_in_user(request: HttpRequest) -> User:
-    """The user of a page only signed-in users reach (login_required ran before)."""
-    user = request.user
-    if not isinstance(user, User):
-        raise PermissionDenied("Sign in first.")
-    return user
 
 
 def memberships(request: HttpRequest) -> list[Membership]:

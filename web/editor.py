@@ -15,17 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import Membership, User
+from accounts.access import signed_in_user
+from accounts.models import Membership
 from journeys import services as journey_services
 from journeys.models import Journey, Stage
 from touchpoints import services as tp_services
@@ -37,7 +39,6 @@ from web.context import (
     journey_for_member,
     member_object,
     require_membership,
-    signed_in_user,
 )
 from web.filters import page_filters
 from web.views import map_context
@@ -56,10 +57,6 @@ def editor_action(view: View) -> View:
 def editor_read(view: View) -> View:
     """A form or list the editor loads on demand."""
     return never_cache(login_required(require_GET(view)))
-
-
-def _actor(request: HttpRequest) -> User:
-    return signed_in_user(request)
 
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
@@ -162,7 +159,7 @@ def journey_create(request: HttpRequest) -> HttpResponse:
     data = forms.journey_data(request.POST)
     try:
         journey = journey_services.create_journey(
-            actor=_actor(request), organization=membership.organization, **data
+            actor=signed_in_user(request), organization=membership.organization, **data
         )
     except ValidationError as error:
         context = {"form": forms.FormState.refused(request.POST, error), "form_id": "new-journey"}
@@ -183,7 +180,7 @@ def stage_create(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = _journey(request, journey_id)
     try:
         journey_services.create_stage(
-            actor=_actor(request), journey=journey, **forms.stage_data(request.POST)
+            actor=signed_in_user(request), journey=journey, **forms.stage_data(request.POST)
         )
     except ValidationError as error:
         context = {
@@ -200,7 +197,7 @@ def stage_update(request: HttpRequest, stage_id: int) -> HttpResponse:
     stage, membership = _stage(request, stage_id)
     try:
         journey_services.update_stage(
-            actor=_actor(request), stage=stage, data=forms.stage_data(request.POST)
+            actor=signed_in_user(request), stage=stage, data=forms.stage_data(request.POST)
         )
     except ValidationError as error:
         context = {
@@ -227,7 +224,7 @@ def stage_move(request: HttpRequest, stage_id: int) -> HttpResponse:
     stage, membership = _stage(request, stage_id)
     target = _stage_target(stage, forms.move_direction(request.POST), forms.position(request.POST))
     try:
-        journey_services.move_stage(actor=_actor(request), stage=stage, position=target)  # type: ignore[arg-type]
+        journey_services.move_stage(actor=signed_in_user(request), stage=stage, position=target)  # type: ignore[arg-type]
     except ValidationError as error:
         return _map(
             request, stage.journey, membership, message=_refused(error), status=REFUSED_STATUS
@@ -245,14 +242,14 @@ def stage_move(request: HttpRequest, stage_id: int) -> HttpResponse:
 @editor_action
 def stage_archive(request: HttpRequest, stage_id: int) -> HttpResponse:
     stage, membership = _stage(request, stage_id)
-    journey_services.archive_stage(actor=_actor(request), stage=stage)
+    journey_services.archive_stage(actor=signed_in_user(request), stage=stage)
     return _map(request, stage.journey, membership, message=f"Stage {stage.name} archived.")
 
 
 @editor_action
 def stage_restore(request: HttpRequest, stage_id: int) -> HttpResponse:
     stage, membership = _stage(request, stage_id)
-    journey_services.restore_stage(actor=_actor(request), stage=stage)
+    journey_services.restore_stage(actor=signed_in_user(request), stage=stage)
     return _map(request, stage.journey, membership, message=f"Stage {stage.name} restored.")
 
 
@@ -292,7 +289,7 @@ def touch_point_create(request: HttpRequest, stage_id: int) -> HttpResponse:
     data = forms.touch_point_data(request.POST)
     try:
         touch_point = tp_services.create_touch_point(
-            actor=_actor(request), stage=stage, name=data.pop("name", ""), **data
+            actor=signed_in_user(request), stage=stage, name=data.pop("name", ""), **data
         )
     except ValidationError as error:
         context = {
@@ -331,7 +328,7 @@ def touch_point_edit(request: HttpRequest, touch_point_id: int) -> HttpResponse:
         )
     try:
         tp_services.update_touch_point(
-            actor=_actor(request),
+            actor=signed_in_user(request),
             touch_point=touch_point,
             data=forms.touch_point_data(request.POST),
         )
@@ -384,7 +381,7 @@ def touch_point_move(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     try:
         position, stage = _touch_point_target(touch_point, direction, request.POST)
         tp_services.move_touch_point(
-            actor=_actor(request),
+            actor=signed_in_user(request),
             touch_point=touch_point,
             position=position,  # type: ignore[arg-type]
             stage=stage,
@@ -407,14 +404,14 @@ def touch_point_move(request: HttpRequest, touch_point_id: int) -> HttpResponse:
 @editor_action
 def touch_point_archive(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     touch_point, membership = _touch_point(request, touch_point_id)
-    tp_services.archive_touch_point(actor=_actor(request), touch_point=touch_point)
+    tp_services.archive_touch_point(actor=signed_in_user(request), touch_point=touch_point)
     return _map(request, touch_point.journey, membership, message=f"{touch_point.name} archived.")
 
 
 @editor_action
 def touch_point_restore(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     touch_point, membership = _touch_point(request, touch_point_id)
-    tp_services.restore_touch_point(actor=_actor(request), touch_point=touch_point)
+    tp_services.restore_touch_point(actor=signed_in_user(request), touch_point=touch_point)
     return _map(request, touch_point.journey, membership, message=f"{touch_point.name} restored.")
 
 
@@ -470,6 +467,15 @@ def _criteria_context(
     }
 
 
+def _on_map(request: HttpRequest) -> bool:
+    """Whether the htmx request comes from a journey map (HX-Current-URL)."""
+    current = urlsplit(request.headers.get("HX-Current-URL", "")).path
+    try:
+        return resolve(current).url_name == "journey-map"
+    except Resolver404:
+        return False
+
+
 def _criteria(
     request: HttpRequest, touch_point: TouchPoint, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
@@ -479,6 +485,9 @@ def _criteria(
         if extra.get("message"):
             (messages.error if status >= 400 else messages.success)(request, extra["message"])
         return render(request, "web/editor/criteria_page.html", context, status=status)
+    # On the map, the card's criteria line follows in the same answer (out of band): the
+    # map's own refresh waits while the editor is open.
+    context["on_map"] = request.method == "POST" and _on_map(request)
     response = render(request, "web/editor/_criteria.html", context, status=status)
     if request.method == "POST" and status < 400:
         # Every other section that shows criteria (the touch point page's Criteria table,
@@ -498,7 +507,7 @@ def criteria(request: HttpRequest, touch_point_id: int) -> HttpResponse:
     data = forms.criterion_data(request.POST)
     try:
         criterion = tp_services.create_criterion(
-            actor=_actor(request),
+            actor=signed_in_user(request),
             touch_point=touch_point,
             name=data.pop("name", ""),
             kind=data.pop("kind", ""),
@@ -521,7 +530,7 @@ def criterion_update(request: HttpRequest, criterion_id: int) -> HttpResponse:
     data = forms.criterion_data(request.POST)
     try:
         criterion = tp_services.update_criterion(
-            actor=_actor(request), criterion=criterion, data=data
+            actor=signed_in_user(request), criterion=criterion, data=data
         )
     except ValidationError as error:
         return _criteria(
@@ -544,7 +553,11 @@ def criterion_move(request: HttpRequest, criterion_id: int) -> HttpResponse:
         if criterion.position is not None:
             target = criterion.position + (-1 if direction == "up" else 1)
     try:
-        tp_services.move_criterion(actor=_actor(request), criterion=criterion, position=target)  # type: ignore[arg-type]
+        tp_services.move_criterion(
+            actor=signed_in_user(request),
+            criterion=criterion,
+            position=target,  # type: ignore[arg-type]
+        )
     except ValidationError as error:
         return _criteria(
             request, criterion.touch_point, status=REFUSED_STATUS, message=_refused(error)
@@ -561,7 +574,7 @@ def criterion_move(request: HttpRequest, criterion_id: int) -> HttpResponse:
 @editor_action
 def criterion_archive(request: HttpRequest, criterion_id: int) -> HttpResponse:
     criterion, _ = _criterion(request, criterion_id)
-    tp_services.archive_criterion(actor=_actor(request), criterion=criterion)
+    tp_services.archive_criterion(actor=signed_in_user(request), criterion=criterion)
     return _criteria(
         request, criterion.touch_point, message=f"Criterion {criterion.name} archived."
     )
@@ -570,7 +583,7 @@ def criterion_archive(request: HttpRequest, criterion_id: int) -> HttpResponse:
 @editor_action
 def criterion_restore(request: HttpRequest, criterion_id: int) -> HttpResponse:
     criterion, _ = _criterion(request, criterion_id)
-    tp_services.restore_criterion(actor=_actor(request), criterion=criterion)
+    tp_services.restore_criterion(actor=signed_in_user(request), criterion=criterion)
     return _criteria(
         request, criterion.touch_point, message=f"Criterion {criterion.name} restored."
     )

@@ -22,6 +22,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import signed_in_user
 from accounts.models import Membership, Organization, User
 from core.ids import parse_id
 from touchpoints.models import Criterion, Evaluation, Site, TouchPoint
@@ -167,7 +168,7 @@ def _render_form(
 ) -> HttpResponse:
     picker = None
     if touch_point is None:
-        picker = build_picker(request.user, membership.organization, "")  # type: ignore[arg-type]
+        picker = build_picker(signed_in_user(request), membership.organization, "")
     context = {"form": form, "touch_point": touch_point, "picker": picker}
     return render(request, "web/evaluate.html", context, status=status)
 
@@ -182,7 +183,7 @@ def evaluate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _submit(request, found)
     organization = found.organization
-    user: User = request.user  # type: ignore[assignment]
+    user = signed_in_user(request)
     touch_point_id = parse_id(request.GET.get("touch_point"))
     if touch_point_id is None:
         picker = build_picker(user, organization, request.GET.get("q", "").strip()[:100])
@@ -205,7 +206,7 @@ def evaluate(request: HttpRequest) -> HttpResponse:
 
 def _submit(request: HttpRequest, membership: Membership) -> HttpResponse:
     organization = membership.organization
-    user: User = request.user  # type: ignore[assignment]
+    user = signed_in_user(request)
     # Any touch point of this organization, archived or not: refusing an archived one is
     # the service's decision, with its own message. Another organization's is not found.
     touch_point = (

@@ -22,9 +22,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import signed_in_user
 from journeys import services as journey_services
 from journeys.models import Journey, JourneyStatus
-from web.context import journey_for_member, signed_in_user
+from web.context import journey_for_member
 
 FIELDS = ("name", "persona", "description", "target", "status")
 

@@ -6,27 +6,71 @@ with the tenancy check (a membership of the journey's organization): the journey
 mark (evaluations arrived) and the organization's newest audit event (someone edited the
 structure). The page sends the fingerprint it holds as If-None-Match; the same one is a
 304 with no body; a new one answers the new fingerprint with an HX-Trigger that refreshes
-the page's figures (web/static/js/app.js holds the refresh while a manager is editing).
+the page's figures (static/js/app.js holds the refresh while a manager is editing, and
+asks nothing while the tab is hidden).
+
+The answer most asks get, "unchanged", costs ONE query and no middleware work:
+LiveCheckMiddleware answers it before the session, authentication, CSRF, messages, CSP and
+htmx middleware run (no session read or write, no user load, no template). The page holds a
+signed watch token (X-Live-Token) naming the user, the journey and a digest of the session
+key it was issued for; the one query checks, together with the fingerprint, that this
+session still exists and is unexpired, that the user is active and still a member of the
+journey's organization. Anything else -- no token, another session's token, a changed
+fingerprint, a removed member -- falls through to the ordinary view below, which does the
+full checks (a signed-out or removed user gets its redirect or 404 there).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.sessions.models import Session
+from django.core import signing
+from django.db import connection
 from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.models import AuditEvent, Membership
+from accounts.access import signed_in_user
+from accounts.models import AuditEvent, Membership, User
+from core.ids import MAX_DIGITS, parse_id
 from journeys.models import Journey
 from scoring.models import JourneyScore, StaleMark
-from web.context import signed_in_user
+from touchpoints.models import TouchPoint
 
-#: How often an open page asks (seconds): 50 open pages cost 10 tiny requests a second.
+#: How often an open, visible page asks (seconds): 50 open pages cost 10 tiny requests a
+#: second. 5 s is the freshness bound the reliability promises state (R11's first step).
 LIVE_SECONDS = 5
+#: The request header carrying the page's watch token.
+TOKEN_HEADER = "X-Live-Token"  # noqa: S105  (a header name, not a secret)
+_SALT = "touchstone.live-watch"
+_CHANGED_PATH = re.compile(r"^/journeys/([0-9]{1,%d})/changed/$" % MAX_DIGITS)  # noqa: UP031
+
+
+def _fingerprint(computed: datetime | None, stale: int | None, edited: int | None) -> str:
+    return f"{computed.timestamp() if computed else 0:.6f}-{stale or 0}-{edited or 0}"
+
+
+def _session_digest(session_key: str) -> str:
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def watch_token(session_key: str, user_id: int, journey_id: int) -> str:
+    """The token a page's watcher sends: signed (SECRET_KEY), bound to one session, user
+    and journey. It grants nothing by itself: the check still needs that session's cookie,
+    and the session must still exist."""
+    value = f"{user_id}.{journey_id}.{_session_digest(session_key)}"
+    return signing.Signer(salt=_SALT).sign(value)
 
 
 def fingerprints(journeys: list[int], *, user_id: int) -> dict[int, str]:
@@ -58,19 +102,100 @@ def fingerprints(journeys: list[int], *, user_id: int) -> dict[int, str]:
         )
         .values_list("pk", "computed", "stale", "edited")
     )
-    return {
-        pk: f"{computed.timestamp() if computed else 0:.6f}-{stale or 0}-{edited or 0}"
-        for pk, computed, stale, edited in rows
-    }
+    return {pk: _fingerprint(computed, stale, edited) for pk, computed, stale, edited in rows}
 
 
-def live_context(journey: Journey, user_id: int) -> dict[str, Any]:
-    """What a page needs to draw its watcher: the fingerprint of what it shows now."""
+def _watch(request: HttpRequest, journey_id: int, version: str) -> dict[str, Any]:
+    user_id = signed_in_user(request).pk
+    session_key = request.session.session_key or ""
     return {
-        "journey_id": journey.pk,
-        "live_version": fingerprints([journey.pk], user_id=user_id)[journey.pk],
+        "journey_id": journey_id,
+        "live_version": version,
         "live_seconds": LIVE_SECONDS,
+        "live_token": watch_token(session_key, user_id, journey_id) if session_key else "",
     }
+
+
+def live_context(request: HttpRequest, journey: Journey) -> dict[str, Any]:
+    """What a page needs to draw its watcher: the fingerprint of what it shows now and the
+    watch token of this session."""
+    user_id = signed_in_user(request).pk
+    return _watch(request, journey.pk, fingerprints([journey.pk], user_id=user_id)[journey.pk])
+
+
+def _unchanged_sql() -> str:
+    """The fast path's one query: the fingerprint of a journey, only if the session exists
+    and is unexpired and its user is active and a member of the journey's organization.
+    Table names come from the models; the same reads as fingerprints()."""
+    journey, member = Journey._meta.db_table, Membership._meta.db_table
+    score, stale = JourneyScore._meta.db_table, StaleMark._meta.db_table
+    audit, user = AuditEvent._meta.db_table, User._meta.db_table
+    session, touch_point = Session._meta.db_table, TouchPoint._meta.db_table
+    return f"""
+        SELECT
+            (SELECT s.computed_at FROM {score} s WHERE s.journey_id = j.id LIMIT 1),
+            (SELECT m.id FROM {stale} m JOIN {touch_point} t ON t.id = m.touch_point_id
+              WHERE t.journey_id = j.id ORDER BY m.id DESC LIMIT 1),
+            (SELECT a.id FROM {audit} a WHERE a.organization_id = j.organization_id
+              ORDER BY a.id DESC LIMIT 1)
+        FROM {journey} j
+        WHERE j.id = %s
+          AND EXISTS (SELECT 1 FROM {member} b
+                      WHERE b.user_id = %s AND b.organization_id = j.organization_id)
+          AND EXISTS (SELECT 1 FROM {user} u WHERE u.id = %s AND u.is_active)
+          AND EXISTS (SELECT 1 FROM {session} x
+                      WHERE x.session_key = %s AND x.expire_date > now())
+    """  # noqa: S608  (table names from the models; every value is a parameter)
+
+
+_UNCHANGED_SQL: str | None = None
+
+
+def not_modified(request: HttpRequest, journey_id: int) -> HttpResponse | None:
+    """A 304 if this session's page already holds the journey's current fingerprint and
+    the session may still see it; None when the ordinary view must answer."""
+    global _UNCHANGED_SQL
+    held = request.headers.get("If-None-Match")
+    token = request.headers.get(TOKEN_HEADER)
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not held or not token or not session_key:
+        return None
+    try:
+        user, journey, digest = signing.Signer(salt=_SALT).unsign(token).split(".")
+    except (signing.BadSignature, ValueError):
+        return None
+    if journey != str(journey_id) or not hmac.compare_digest(digest, _session_digest(session_key)):
+        return None
+    if _UNCHANGED_SQL is None:
+        _UNCHANGED_SQL = _unchanged_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_UNCHANGED_SQL, [journey_id, int(user), int(user), session_key])
+        row = cursor.fetchone()
+    if row is None or held != f'"{_fingerprint(*row)}"':
+        return None
+    response = HttpResponse(status=304)
+    response["ETag"] = held
+    add_never_cache_headers(response)
+    return response
+
+
+class LiveCheckMiddleware:
+    """Answers "unchanged" to an open page's watcher before the session, authentication,
+    CSRF, messages, CSP and htmx middleware (placed right after the security, request id
+    and database-unavailable ones in settings.MIDDLEWARE); everything else passes on."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "GET":
+            match = _CHANGED_PATH.match(request.path_info)
+            journey_id = parse_id(match[1]) if match is not None else None
+            if journey_id is not None:
+                response = not_modified(request, journey_id)
+                if response is not None:
+                    return response
+        return self.get_response(request)
 
 
 @never_cache  # the page's own If-None-Match is the cache; the browser must not keep one
@@ -87,8 +212,7 @@ def journey_changed(request: HttpRequest, journey_id: int) -> HttpResponse:
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:
-        context = {"journey_id": journey_id, "live_version": current, "live_seconds": LIVE_SECONDS}
-        response = render(request, "web/_live.html", context)
+        response = render(request, "web/_live.html", _watch(request, journey_id, current))
         if "If-None-Match" in request.headers:
             response["HX-Trigger"] = "touchstone:scored"
     response["ETag"] = etag

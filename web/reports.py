@@ -3,7 +3,15 @@ journeys and weak links, a touch point's evaluations with their answers, and the
 benchmark. Every record goes through core.csv.csv_line, which neutralises formula
 triggers (RELIABILITY S7). The evaluations download streams: it writes rows as it reads them,
 a thousand at a time, so a touch point with 100,000 evaluations starts downloading at once
-and never sits in memory whole.
+and never sits in memory whole; it says how many records are coming (X-Export-Rows), so
+the page's export links (static/js/app.js) draw a progress bar while it arrives, and a
+"preparing" state while the PDF is made.
+
+Who and how often (RELIABILITY S13, docs/permissions.md): exports are for managers (any
+other role gets a 403, and the pages show them no export links), and each organization
+may start EXPORTS_PER_ORGANIZATION of them in any EXPORTS_WINDOW_SECONDS (counted in
+Redis, shared by every process); the next one is a 429 with Retry-After, as a page for a
+browser and as JSON for a script. Redis away means no count (core.throttle fails open).
 """
 
 from __future__ import annotations
@@ -14,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.text import slugify
 from weasyprint import CSS, HTML
 
+from accounts.models import Membership
 from core.csv import Cell, csv_line
+from core.throttle import SlidingWindow
 from journeys.models import Journey, JourneyStatus
 from scoring import export, selectors
 from touchpoints.models import Answer, Criterion, Evaluation
@@ -30,6 +41,57 @@ from web.filters import PageFilters, page_filters
 from web.views import filtered_evaluations, map_context, member_page
 
 CHUNK = 1000
+#: The header saying how many records a streamed export will hold (the progress bar's max).
+ROWS_HEADER = "X-Export-Rows"
+
+
+def may_export(membership: Membership | None) -> bool:
+    """Exports are for managers (RELIABILITY S13); the pages show the links to them only."""
+    return membership is not None and membership.can_edit_structure
+
+
+def _window() -> SlidingWindow:
+    return SlidingWindow(
+        "exports",
+        limit=settings.EXPORTS_PER_ORGANIZATION,
+        window=settings.EXPORTS_WINDOW_SECONDS,
+    )
+
+
+def _throttled(request: HttpRequest, retry_after: int) -> HttpResponse:
+    limit, window = settings.EXPORTS_PER_ORGANIZATION, settings.EXPORTS_WINDOW_SECONDS
+    message = (
+        f"Your organization has started {limit} export{'' if limit == 1 else 's'} "
+        f"in the last {window} seconds, "
+        f"the most it may. The next one can start in {retry_after} seconds."
+    )
+    response: HttpResponse
+    if "text/html" in request.headers.get("Accept", ""):
+        context = {"message": message, "retry_after": retry_after, "back": _back(request)}
+        response = render(request, "web/export_throttled.html", context, status=429)
+    else:
+        response = JsonResponse({"detail": message, "retry_after": retry_after}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _back(request: HttpRequest) -> str:
+    referer = request.headers.get("Referer", "")
+    host = request.get_host()
+    return referer if referer.split("/")[2:3] == [host] else "/"
+
+
+def refuse_export(request: HttpRequest, membership: Membership) -> HttpResponse | None:
+    """None if this member may export and the organization may start one more export now
+    (then it is counted); else the 429 to send. Not a manager: 403. Every export view asks
+    after its tenancy check, so another organization's object stays a 404 for everyone."""
+    if not may_export(membership):
+        raise PermissionDenied("Exports are for managers of this organization.")
+    window, ident = _window(), str(membership.organization_id)
+    if len(window.times(ident)) >= window.limit:
+        return _throttled(request, window.retry_after(ident))
+    window.record(ident)
+    return None
 
 
 def _attachment(response: HttpResponse | StreamingHttpResponse, name: str) -> None:
@@ -49,7 +111,9 @@ def _csv(lines: Iterable[Iterable[Cell]]) -> str:
 @member_page
 def journey_map_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The map's touch points with their scores, as the map shows them (filters included)."""
-    journey, _ = journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
+    if refused := refuse_export(request, membership):
+        return refused
     filters = page_filters(request, journey.organization)
     scores = selectors.journey_scores(journey, **filters.selector_args())
     body = _csv([_filter_cells(filters)]) + export.journey_csv(scores)
@@ -78,6 +142,8 @@ WEAK_COLUMNS = (
 def overview_csv(request: HttpRequest) -> HttpResponse:
     """The overview's journeys with their scores, then its weakest links, filters included."""
     membership = require_membership(request)
+    if refused := refuse_export(request, membership):
+        return refused
     organization = membership.organization
     filters = page_filters(request, organization)
     journeys = list(
@@ -158,10 +224,14 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 @member_page
-def touch_point_csv(request: HttpRequest, touch_point_id: int) -> StreamingHttpResponse:
+def touch_point_csv(
+    request: HttpRequest, touch_point_id: int
+) -> StreamingHttpResponse | HttpResponse:
     """The touch point's evaluations the page lists (filters included), with every answer,
-    streamed."""
-    touch_point, _ = touch_point_for_member(request, touch_point_id)
+    streamed; X-Export-Rows says how many records follow the two header lines."""
+    touch_point, membership = touch_point_for_member(request, touch_point_id)
+    if refused := refuse_export(request, membership):
+        return refused
     filters = page_filters(request, touch_point.organization)
     criteria = list(
         Criterion.objects.filter(touch_point=touch_point).order_by("archived_at", "position", "id")
@@ -186,6 +256,7 @@ def touch_point_csv(request: HttpRequest, touch_point_id: int) -> StreamingHttpR
             yield csv_line(row)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response[ROWS_HEADER] = str(evaluations.count())
     _attachment(response, f"{touch_point.name} evaluations")
     return response
 
@@ -193,7 +264,9 @@ def touch_point_csv(request: HttpRequest, touch_point_id: int) -> StreamingHttpR
 @member_page
 def journey_sites_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The sites benchmark table: per touch point and site, score, n, status, gap to the best."""
-    journey, _ = journey_for_member(request, journey_id)
+    journey, membership = journey_for_member(request, journey_id)
+    if refused := refuse_export(request, membership):
+        return refused
     filters = page_filters(request, journey.organization)
     table = benchmark.site_table(journey, filters)
     lines: list[Iterable[Cell]] = [
@@ -224,8 +297,9 @@ def journey_sites_csv(request: HttpRequest, journey_id: int) -> HttpResponse:
 STATIC = Path(settings.BASE_DIR) / "static"
 
 
-def _report_context(request: HttpRequest, journey_id: int) -> dict[str, Any]:
-    journey, membership = journey_for_member(request, journey_id)
+def _report_context(
+    request: HttpRequest, journey: Journey, membership: Membership
+) -> dict[str, Any]:
     filters = page_filters(request, journey.organization)
     context = map_context(journey, membership, filters)
     context["sites"] = benchmark.site_table(journey, filters)
@@ -235,15 +309,21 @@ def _report_context(request: HttpRequest, journey_id: int) -> dict[str, Any]:
 @member_page
 def journey_report(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The report as a page: what the PDF holds, with the filters to change it."""
-    return render(request, "web/journey_report.html", _report_context(request, journey_id))
+    journey, membership = journey_for_member(request, journey_id)
+    context = _report_context(request, journey, membership)
+    return render(request, "web/journey_report.html", context)
 
 
 @member_page
 def journey_report_pdf(request: HttpRequest, journey_id: int) -> HttpResponse:
     """The report as a PDF (WeasyPrint, server side): map, score line, weak links, sites and
     the period comparison, with the page's filters. Nothing is fetched over the network:
-    the stylesheets are read from static/ and the charts are inline SVG."""
-    context = _report_context(request, journey_id)
+    the stylesheets are read from static/ and the charts are inline SVG. Managers only,
+    counted like every export."""
+    journey, membership = journey_for_member(request, journey_id)
+    if refused := refuse_export(request, membership):
+        return refused
+    context = _report_context(request, journey, membership)
     html = render_to_string("web/journey_report_pdf.html", context, request=request)
     pdf = HTML(string=html, base_url=str(STATIC)).write_pdf(
         stylesheets=[CSS(filename=str(STATIC / "css" / name)) for name in REPORT_CSS]

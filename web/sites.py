@@ -4,6 +4,7 @@ the evaluation form offers the active sites and every site breakdown reads them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib import messages
@@ -15,10 +16,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.access import signed_in_user
+from accounts.models import Membership, User
 from touchpoints import services
 from touchpoints.models import Site
-from web.context import acting_in, member_object, require_membership, signed_in_user
+from web.context import acting_in, member_object, require_membership
 from web.views import member_page
 
 
@@ -82,50 +84,53 @@ def site_create(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("sites"))
 
 
+def _change(
+    request: HttpRequest, site_id: int, change: Callable[[User, Site], object], done: str
+) -> HttpResponse:
+    """Apply one change to a site (as the signed-in manager) and go back to the page, with
+    `done` ({name}: the site's) or the refusal as its message."""
+    site = _site(request, site_id)
+    try:
+        change(signed_in_user(request), site)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done.format(name=site.name))
+    return HttpResponseRedirect(reverse("sites"))
+
+
 @never_cache
 @login_required
 @require_POST
 def site_update(request: HttpRequest, site_id: int) -> HttpResponse:
-    site = _site(request, site_id)
-    try:
-        services.update_site(
-            actor=signed_in_user(request),
-            site=site,
-            data={"name": request.POST.get("name", ""), "code": request.POST.get("code", "")},
-        )
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, "Site saved.")
-    return HttpResponseRedirect(reverse("sites"))
+    data = {"name": request.POST.get("name", ""), "code": request.POST.get("code", "")}
+    return _change(
+        request,
+        site_id,
+        lambda actor, site: services.update_site(actor=actor, site=site, data=data),
+        "Site saved.",
+    )
 
 
 @never_cache
 @login_required
 @require_POST
 def site_archive(request: HttpRequest, site_id: int) -> HttpResponse:
-    site = _site(request, site_id)
-    try:
-        services.archive_site(actor=signed_in_user(request), site=site)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(
-            request,
-            f"Site {site.name} archived: it leaves the evaluation form; its evaluations stay.",
-        )
-    return HttpResponseRedirect(reverse("sites"))
+    return _change(
+        request,
+        site_id,
+        lambda actor, site: services.archive_site(actor=actor, site=site),
+        "Site {name} archived: it leaves the evaluation form; its evaluations stay.",
+    )
 
 
 @never_cache
 @login_required
 @require_POST
 def site_restore(request: HttpRequest, site_id: int) -> HttpResponse:
-    site = _site(request, site_id)
-    try:
-        services.restore_site(actor=signed_in_user(request), site=site)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"Site {site.name} restored.")
-    return HttpResponseRedirect(reverse("sites"))
+    return _change(
+        request,
+        site_id,
+        lambda actor, site: services.restore_site(actor=actor, site=site),
+        "Site {name} restored.",
+    )

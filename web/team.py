@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.access import signed_in_user
 from accounts.models import Membership, Role, User
 from notify.selectors import failed_emails
 from team import selectors, services
@@ -31,7 +32,6 @@ from web.context import (
     acting_in,
     organization_ids,
     require_membership,
-    signed_in_user,
 )
 from web.views import member_page
 
@@ -40,10 +40,6 @@ FORM_ERROR_STATUS = 400
 
 def team_action(view: Any) -> Any:
     return never_cache(login_required(require_POST(view)))
-
-
-def _actor(request: HttpRequest) -> User:
-    return signed_in_user(request)
 
 
 def _as_manager(request: HttpRequest, organization_id: int) -> Membership:
@@ -123,7 +119,7 @@ def invite(request: HttpRequest) -> HttpResponse:
     email, role = request.POST.get("email", ""), request.POST.get("role", "")
     try:
         invitation = services.invite(
-            actor=_actor(request),
+            actor=signed_in_user(request),
             organization=membership.organization,
             email=email,
             role=role,
@@ -146,7 +142,9 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
     try:
         services.resend_invitation(
-            actor=_actor(request), invitation=invitation, link_base=services.link_base(request)
+            actor=signed_in_user(request),
+            invitation=invitation,
+            link_base=services.link_base(request),
         )
     except ValidationError as error:
         messages.error(request, _refused(error))
@@ -161,7 +159,7 @@ def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
 def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = _invitation(request, invitation_id)
     try:
-        services.revoke_invitation(actor=_actor(request), invitation=invitation)
+        services.revoke_invitation(actor=signed_in_user(request), invitation=invitation)
     except ValidationError as error:
         messages.error(request, _refused(error))
     else:
@@ -174,7 +172,7 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
     member = _member(request, membership_id)
     try:
         changed = services.change_role(
-            actor=_actor(request), membership=member, role=request.POST.get("role", "")
+            actor=signed_in_user(request), membership=member, role=request.POST.get("role", "")
         )
     except ValidationError as error:
         messages.error(request, _refused(error))
@@ -191,7 +189,7 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
     member = _member(request, membership_id)
     if request.method == "POST":
         try:
-            services.remove_member(actor=_actor(request), membership=member)
+            services.remove_member(actor=signed_in_user(request), membership=member)
         except ValidationError as error:
             messages.error(request, _refused(error))
         else:

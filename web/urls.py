@@ -12,6 +12,7 @@ from web import (
     benchmark,
     journey_settings,
     live,
+    organization_settings,
     password_reset,
     reports,
     sites,
@@ -93,6 +94,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("sites/<id:site_id>/", sites.site_update, name="site-update"),
     path("sites/<id:site_id>/archive/", sites.site_archive, name="site-archive"),
     path("sites/<id:site_id>/restore/", sites.site_restore, name="site-restore"),
+    path(
+        "settings/",
+        organization_settings.organization_settings,
+        name="organization-settings",
+    ),
     path("team/", team.team, name="team"),
     path("team/invite/", team.invite, name="team-invite"),
     path(

@@ -18,7 +18,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import signed_in_user
 from accounts.forms import GuardedPasswordChangeForm
 from accounts.models import ApiToken, Membership
 from accounts.tokens import EXPIRY_CHOICES, create_token, revoke_all_tokens, revoke_token
@@ -35,7 +36,7 @@ from core.ids import parse_id
 from feedback import selectors as feedback_selectors
 from journeys.models import Journey, JourneyStatus, Stage
 from scoring import selectors
-from touchpoints.models import Evaluation, TouchPoint
+from touchpoints.models import Criterion, Evaluation, TouchPoint
 from web import action_panel, charts
 from web.context import choose_organization as choose
 from web.context import (
@@ -43,7 +44,6 @@ from web.context import (
     journey_for_member,
     memberships,
     require_membership,
-    signed_in_user,
     touch_point_for_member,
 )
 from web.filters import PageFilters, page_filters, source_choices
@@ -143,13 +143,26 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --- Journey map ------------------------------------------------------------------------------
 
 
-def _customer_voices(touch_point_ids: list[int], window: selectors.Period | None) -> dict[int, int]:
+def _customer_voices(
+    rows: list[selectors.TouchPointRow], window: selectors.Period | None
+) -> dict[int, int]:
     """Customers' own answers (through a feedback link) among each score's evaluations."""
     if window is None:  # never computed: no score includes anything yet
         return {}
     return feedback_selectors.customer_voices(
-        touch_point_ids, since=window.since, until=window.until
+        {row.id: row.latest_submitted_at for row in rows}, since=window.since, until=window.until
     )
+
+
+def _criteria_counts(journey: Journey) -> dict[int, int]:
+    """Touch point id -> its active criteria (managers' cards say so; one query)."""
+    rows = (
+        Criterion.objects.filter(touch_point__journey_id=journey.pk, archived_at__isnull=True)
+        .values("touch_point_id")
+        .annotate(n=Count("id"))
+        .values_list("touch_point_id", "n")
+    )
+    return dict(rows)
 
 
 def map_context(journey: Journey, membership: Membership, filters: PageFilters) -> dict[str, Any]:
@@ -162,7 +175,8 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
     ranks = {w.touch_point_id: w.rank for w in scores.weak_links}
     actions = current_actions(journey.pk)
     cards: dict[int, list[dict[str, Any]]] = {stage.pk: [] for stage in stages}
-    voices = _customer_voices([row.id for row in scores.touch_points], scores.window)
+    voices = _customer_voices(scores.touch_points, scores.window)
+    criteria = _criteria_counts(journey) if membership.can_edit_structure else {}
     for number, row in enumerate(scores.touch_points, start=1):
         old = before.get(row.id)
         cards.setdefault(row.stage.id, []).append(
@@ -175,6 +189,7 @@ def map_context(journey: Journey, membership: Membership, filters: PageFilters) 
                 if previous
                 else None,
                 "action": actions.get(row.id),
+                "criteria": criteria.get(row.id, 0),
             }
         )
     line = charts.journey_line(
@@ -203,7 +218,7 @@ def journey_map(request: HttpRequest, journey_id: int) -> HttpResponse:
     journey, membership = journey_for_member(request, journey_id)
     filters = page_filters(request, journey.organization)
     context = map_context(journey, membership, filters)
-    context.update(live_context(journey, signed_in_user(request).pk))
+    context.update(live_context(request, journey))
     return render(request, "web/journey_map.html", context)
 
 
@@ -289,10 +304,13 @@ def _scores_context(
         # Customers who answered through a feedback link, apart from staff-entered
         # customer surveys: in the score, per site, and beside the perception gap.
         window = scores.window
-        context["via_link"] = _customer_voices([touch_point.pk], window).get(touch_point.pk, 0)
+        context["via_link"] = _customer_voices([scores.touch_point], window).get(touch_point.pk, 0)
         by_site = (
             feedback_selectors.customer_voices_by_site(
-                touch_point.pk, since=window.since, until=window.until
+                touch_point.pk,
+                since=window.since,
+                until=window.until,
+                last_included=scores.touch_point.latest_submitted_at,
             )
             if window
             else {}
@@ -328,7 +346,7 @@ def touch_point_detail(request: HttpRequest, touch_point_id: int) -> HttpRespons
     filters = page_filters(request, touch_point.organization)
     context = _scores_context(touch_point, membership, filters)
     evaluations = filtered_evaluations(touch_point, filters)
-    context.update(live_context(touch_point.journey, signed_in_user(request).pk))
+    context.update(live_context(request, touch_point.journey))
     page = Paginator(evaluations, EVALUATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context["evaluations"] = page
     context["feedback"] = feedback_selectors.touch_point_feedback(touch_point)
@@ -416,7 +434,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
         token, secret = create_token(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             name=name,
             expires_in_days=parse_id(request.POST.get("expires_in_days", "")),
         )
@@ -433,7 +451,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of the user's own tokens; someone else's token id is simply not found."""
-    if revoke_token(user=request.user, token_id=token_id):  # type: ignore[arg-type]
+    if revoke_token(user=signed_in_user(request), token_id=token_id):
         note = "Token revoked. Clients using it are refused from now on."
     else:
         note = "That token was already revoked or does not exist."

@@ -47,6 +47,7 @@ class AuthFailureThrottle:
     """
 
     KNOWN_GOOD_SECONDS = 24 * 3600
+    MAX_REMEMBERED_HERE = 10_000
     _remembered_here: dict[tuple[str, str], float] = {}
 
     def __init__(self) -> None:
@@ -80,12 +81,23 @@ class AuthFailureThrottle:
         return prefix != "-" and remembered("auth-good", f"{ip}:{prefix}")
 
     @classmethod
+    def known_good_here(cls, ip: str, prefix: str) -> bool:
+        """Whether this process saw the token work from this address lately: then it is
+        known good wherever the count stands (Redis holds the same fact for longer), and
+        the request needs no look at the count before its token is checked."""
+        seen = cls._remembered_here.get((ip, prefix))
+        return seen is not None and time.monotonic() - seen < cls.KNOWN_GOOD_SECONDS
+
+    @classmethod
     def record_success(cls, ip: str, prefix: str) -> None:
-        """Remember that this token worked from this address (written at most every ten
-        minutes per process, not on every request)."""
+        """Remember that this token worked from this address (written to Redis at most
+        every ten minutes per process, not on every request)."""
         now = time.monotonic()
-        if now - cls._remembered_here.get((ip, prefix), -1e9) < 600:
+        last = cls._remembered_here.get((ip, prefix))
+        if last is not None and now - last < 600:
             return
+        if len(cls._remembered_here) >= cls.MAX_REMEMBERED_HERE:
+            cls._remembered_here.clear()  # a bound, not a policy: Redis still knows
         cls._remembered_here[(ip, prefix)] = now
         remember("auth-good", f"{ip}:{prefix}", seconds=cls.KNOWN_GOOD_SECONDS)
 
@@ -115,7 +127,12 @@ class BearerTokenAuthentication(BaseAuthentication):
         raw = raw.strip()
         throttle = AuthFailureThrottle()
         ip, prefix = throttle.get_ident(request), _public_prefix(raw)
-        throttled = throttle.over_limit(ip)
+        # A token this process saw work from this address is checked whatever the count
+        # (as known_good would say), so the usual request skips reading the count: the
+        # count matters to it only if its token fails, and is read then.
+        throttled: bool | None = None
+        if not throttle.known_good_here(ip, prefix):
+            throttled = throttle.over_limit(ip)
         if throttled and not throttle.known_good(ip, prefix):
             security_log.warning(
                 "API token refused, address throttled: ip=%s token_prefix=%s",
@@ -129,6 +146,8 @@ class BearerTokenAuthentication(BaseAuthentication):
             )
         token = authenticate_token(raw)
         if token is None:
+            if throttled is None:
+                throttled = throttle.over_limit(ip)
             failures = throttle.record_failure(ip)
             security_log.warning(
                 "API token rejected: ip=%s token_prefix=%s failures=%d",

@@ -34,8 +34,10 @@ class Pagination(PageNumberPagination):
 
     def get_page_number(self, request: Request, paginator: Any) -> Any:
         """`page` as core.ids parses numbers: ASCII digits only ("١" was page 1 to int()),
-        so anything else is the usual 404 "Invalid page."; "last" stays DRF's word."""
-        raw = request.query_params.get(self.page_query_param) or "1"
+        so anything else is the usual 404 "Invalid page."; "last" stays DRF's word. Left
+        out, it is page 1; sent empty, it is no page (the schema says an integer from 1,
+        and `page_size` sent empty is refused too)."""
+        raw = request.query_params.get(self.page_query_param, "1")
         if raw in self.last_page_strings:
             return raw
         return parse_positive(raw) or "invalid"

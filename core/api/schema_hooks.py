@@ -7,12 +7,18 @@ drf-spectacular describes each parameter from the view that declares it; what is
 *every* parameter of a kind is stated here, in one post-processing hook, so a new
 endpoint cannot forget it and the schema never promises more than the server accepts:
 
+- the scores' `since` and `until` are a date or a date-time (scoring.selectors.parse_instant);
 - every integer in a path or query string is an id, a page, a page size or a count, and
   the server refuses anything below 1 (core.ids): `minimum: 1`; ids are PostgreSQL
   bigints (`maximum`);
 - a header the server reads cannot be empty or blank (an empty If-Match is a missing one,
   428; an empty X-Organization names no organization, 400): `minLength: 1` and a
   non-blank pattern; the Idempotency-Key's own pattern is core.api.idempotency's;
+- every string in a request body, a member's name included, is text PostgreSQL can hold
+  (core.api.parsers refuses NUL anywhere in a body, in fields no serializer reads too): a
+  body's text fields say so with a pattern (and a required text field, which is stripped,
+  must not be blank), and every body object's other members are any JSON without NUL
+  (`propertyNames`, `additionalProperties`: the StorableJSON component);
 - create operations carry OpenAPI links to read, update (with the ETag the read returns,
   in If-Match), archive and delete what they created, so a stateful client or fuzzer can
   chain them.
@@ -64,8 +70,20 @@ IDEMPOTENCY_KEY_PATTERN = rf"^[!#-~](?:[ -~]{{0,{KEY_MAX_LENGTH - 2}}}[!-~])?$"
 ID_PARAMETERS = {"id", "journey", "stage", "touch_point", "criterion", "site", "link"}
 
 
+#: The scores' window bounds: scoring.selectors.parse_instant reads a YYYY-MM-DD date or an
+#: ISO 8601 date-time (every RFC 3339 one included).
+WINDOW_PARAMETERS = {"since", "until"}
+DATE_OR_DATE_TIME = [{"format": "date"}, {"format": "date-time"}]
+
+
 def _state_parameter(parameter: dict[str, Any]) -> None:
     schema = parameter.setdefault("schema", {})
+    if (
+        parameter["in"] == "query"
+        and parameter["name"] in WINDOW_PARAMETERS
+        and schema.get("type") == "string"
+    ):
+        schema.setdefault("anyOf", DATE_OR_DATE_TIME)
     if parameter["in"] in {"path", "query"} and schema.get("type") == "integer":
         schema.setdefault("minimum", 1)
         if parameter["name"] in ID_PARAMETERS:
@@ -80,6 +98,67 @@ def _state_parameter(parameter: dict[str, Any]) -> None:
         else:
             schema.setdefault("minLength", 1)
             schema.setdefault("pattern", NOT_BLANK)
+
+
+#: A string without NUL (PostgreSQL text cannot hold it; core.text.is_storable).
+NO_NUL = r"^[^\x00]*$"
+#: ...that is not blank either once stripped, as core.text.clean_text requires of required
+#: text (Python's str.strip() and re's \s agree on what whitespace is).
+NO_NUL_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+STORABLE_JSON = "StorableJSON"
+STORABLE_JSON_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON value whose strings and member names contain no NUL character.",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": f"#/components/schemas/{STORABLE_JSON}"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": f"#/components/schemas/{STORABLE_JSON}"},
+        },
+    ],
+}
+
+
+def _state_body_text(schema: dict[str, Any], components: dict[str, Any], seen: set[str]) -> None:
+    """Walk a request body's schema (and the components it names) stating NUL-free text."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        name = ref.rsplit("/", 1)[-1]
+        if name not in seen and name in components:
+            seen.add(name)
+            _state_body_text(components[name], components, seen)
+        return
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "string" in types and not {"pattern", "format", "enum"} & schema.keys():
+        schema["pattern"] = NO_NUL_NOT_BLANK if schema.get("minLength", 0) >= 1 else NO_NUL
+    if "object" in types:
+        schema.setdefault("propertyNames", {"pattern": NO_NUL})
+        schema.setdefault("additionalProperties", {"$ref": f"#/components/schemas/{STORABLE_JSON}"})
+    for key in ("properties",):
+        for nested in schema.get(key, {}).values():
+            _state_body_text(nested, components, seen)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _state_body_text(schema[key], components, seen)
+    for key in ("oneOf", "anyOf", "allOf"):
+        for nested in schema.get(key, []):
+            _state_body_text(nested, components, seen)
+
+
+def _state_request_bodies(result: dict[str, Any]) -> None:
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault(STORABLE_JSON, STORABLE_JSON_SCHEMA)
+    seen = {STORABLE_JSON}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            for media in operation["requestBody"].get("content", {}).values():
+                if isinstance(media.get("schema"), dict):
+                    _state_body_text(media["schema"], components, seen)
 
 
 def _detail_operations(paths: dict[str, Any], collection: str) -> dict[str, Any]:
@@ -127,6 +206,7 @@ def state_request_contract(
 ) -> dict[str, Any]:
     """drf-spectacular POSTPROCESSING_HOOKS entry (after its own enum hook)."""
     paths: dict[str, Any] = result.get("paths", {})
+    _state_request_bodies(result)
     for operations in paths.values():
         for operation in operations.values():
             if isinstance(operation, dict):

@@ -95,6 +95,17 @@ def _acting_in(memberships: tuple[Membership, ...], ref: str) -> Membership:
     return memberships[0]
 
 
+def refuse_unserved_method(request: Request, view: APIView) -> None:
+    """A method the route does not serve is 405 whoever asks and in whichever organization.
+
+    DRF looks for the handler only after the permission checks, which would answer it with
+    an organization's 400/404 first: every permission class that reads the membership
+    calls this before it."""
+    method = (request.method or "").lower()
+    if method not in view.http_method_names or not hasattr(view, method):
+        raise exceptions.MethodNotAllowed(request.method or "")
+
+
 class RolePermission(BasePermission):
     """Reads: any member. Writes: the view's `write_roles` (managers by default).
 
@@ -103,12 +114,7 @@ class RolePermission(BasePermission):
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        # A method the route does not serve is 405 whoever asks and in whichever
-        # organization: DRF looks for the handler only after the permission checks,
-        # which would answer it with an organization's 400/404 first.
-        method = (request.method or "").lower()
-        if method not in view.http_method_names or not hasattr(view, method):
-            raise exceptions.MethodNotAllowed(request.method or "")
+        refuse_unserved_method(request, view)
         membership = request_membership(request)
         if request.method in SAFE_METHODS or view.kwargs.get("pk") is not None:
             return True

@@ -10,7 +10,7 @@ role), 400 (body shape, ids in the body), 428/412 (precondition), 400 (the servi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import Model, QuerySet
@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
+from accounts.access import signed_in_user
 from accounts.models import User
 from core import text
 from core.api.concurrency import (
@@ -112,7 +113,7 @@ class StructureViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.Generi
     @property
     def actor(self) -> User:
         """The signed-in user (IsAuthenticated has run before any handler)."""
-        return cast(User, self.request.user)
+        return signed_in_user(self.request)
 
     @property
     def organization_id(self) -> int:

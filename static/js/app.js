@@ -78,7 +78,102 @@
     });
   }
 
+  /* Export links (data-export): the file is fetched here, so the page can say what is
+     happening: "Preparing…" until the first bytes, then a progress bar -- against the
+     record count the server announces (X-Export-Rows) for a streamed CSV, else the bytes
+     received -- then the browser's own download of the finished file. A refusal (429:
+     the organization's export allowance is used up) says when to try again. Without
+     JavaScript, or without streams, the link is an ordinary download. */
+  function enhanceExports(root) {
+    if (!window.fetch || !window.ReadableStream || !window.URL || !URL.createObjectURL) return;
+    root.querySelectorAll("a[data-export]").forEach(function (link) {
+      if (link.dataset.enhanced) return;
+      link.dataset.enhanced = "1";
+      var status = document.createElement("span");
+      status.className = "export-status";
+      status.setAttribute("role", "status");
+      link.insertAdjacentElement("afterend", status);
+      link.addEventListener("click", function (event) {
+        if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+        event.preventDefault();
+        if (link.getAttribute("aria-busy") === "true") return;
+        runExport(link, status);
+      });
+    });
+  }
+
+  function say(status, text, bar) {
+    status.textContent = "";
+    if (bar) status.appendChild(bar);
+    status.appendChild(document.createTextNode(text));
+  }
+
+  function fileName(response, link) {
+    var match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    return match ? match[1] : (link.getAttribute("download") || "export");
+  }
+
+  function runExport(link, status) {
+    var noun = link.dataset.exportNoun || "records";
+    var bar = document.createElement("progress");
+    bar.className = "export-progress";
+    bar.setAttribute("aria-label", "Export progress");
+    link.setAttribute("aria-busy", "true");
+    status.classList.remove("export-status--error");
+    say(status, link.dataset.export === "pdf" ? " Preparing the PDF…" : " Preparing…", bar);
+    function done(text, failed) {
+      link.removeAttribute("aria-busy");
+      status.classList.toggle("export-status--error", !!failed);
+      say(status, text);
+    }
+    fetch(link.href, {credentials: "same-origin", headers: {"Accept": "text/csv, application/pdf, application/json"}})
+      .then(function (response) {
+        if (response.status === 429) {
+          var wait = response.headers.get("Retry-After") || "a few";
+          return done("Your organization has used its exports for now: try again in " + wait + " seconds.", true);
+        }
+        if (!response.ok || !response.body) {
+          return done("The export failed (" + response.status + "). Reload the page and try again.", true);
+        }
+        var total = parseInt(response.headers.get("X-Export-Rows") || "", 10);
+        var reader = response.body.getReader();
+        var parts = [], bytes = 0, lines = 0;
+        if (total >= 0) bar.max = Math.max(total, 1);
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return;
+            parts.push(chunk.value);
+            bytes += chunk.value.length;
+            for (var i = 0; i < chunk.value.length; i++) if (chunk.value[i] === 10) lines++;
+            if (total >= 0) {
+              var rows = Math.min(Math.max(lines - 2, 0), total);  /* two header lines */
+              bar.value = rows;
+              say(status, " " + rows.toLocaleString() + " of " + total.toLocaleString() + " " + noun, bar);
+            } else {
+              say(status, " " + (bytes / 1024).toFixed(0) + " kB received", bar);
+            }
+            return pump();
+          });
+        }
+        return pump().then(function () {
+          var blob = new Blob(parts, {type: response.headers.get("Content-Type") || "application/octet-stream"});
+          var url = URL.createObjectURL(blob);
+          var save = document.createElement("a");
+          save.href = url;
+          save.download = fileName(response, link);
+          save.hidden = true;
+          document.body.appendChild(save);
+          save.click();
+          save.remove();
+          setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+          done(total >= 0 ? " Downloaded " + total.toLocaleString() + " " + noun + "." : " Downloaded.");
+        });
+      })
+      .catch(function () { done("The export was interrupted. Check the connection and try again.", true); });
+  }
+
   function enhance(root) {
+    enhanceExports(root);
     enhanceAutosubmit(root);
     enhanceCopy(root);
     enhanceCounters(root);
@@ -115,7 +210,20 @@
     }
   }
 
+  /* The "changed since" watcher (#live-watch) asks nothing while the tab is hidden; when
+     the tab shows again it asks at once, so a page left in the background is fresh when
+     looked at, and 50 background tabs cost the server nothing. */
+  document.addEventListener("visibilitychange", function () {
+    var watch = document.getElementById("live-watch");
+    if (watch && document.visibilityState === "visible") htmx.trigger(watch, "touchstone:visible");
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id === "live-watch" && document.visibilityState === "hidden") {
+      event.preventDefault();
+      return;
+    }
     if (isRefresh(event) && editInProgress()) {
       event.preventDefault();
       refreshWaiting = true;

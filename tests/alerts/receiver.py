@@ -46,7 +46,7 @@ class Receiver:
                 owner.in_flight += 1
                 try:
                     if owner.hang is not None:
-                        owner.hang.wait(60)
+                        owner.hang.wait(300)  # released by stop()
                     index = min(len(owner.received), len(owner.answers)) - 1
                     self.send_response(owner.answers[index])
                     self.send_header("content-length", "2")

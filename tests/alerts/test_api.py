@@ -64,6 +64,10 @@ def test_notification_settings(personas: Personas, evaluator_api: APIClient) -> 
         format="json",
     )
     assert refused.status_code == 400 and "mode" in refused.json()
+    unknown = evaluator_api.post(
+        "/api/v1/notification-settings/", {"journey": 10**12, "mode": "digest"}, format="json"
+    )
+    assert unknown.status_code == 404 and "journey" in unknown.json()
 
 
 def test_actions_open_done_and_read(
@@ -96,7 +100,7 @@ def test_actions_open_done_and_read(
     done = evaluator_api.post(f"/api/v1/actions/{action['id']}/done/")  # the owner
     assert done.status_code == 200 and done.json()["state"] == "done"
     again = evaluator_api.post(f"/api/v1/actions/{action['id']}/done/")
-    assert again.status_code == 400
+    assert again.status_code == 409  # a rule of the current state (issue 19)
     outsider = client_for(personas.outsider)
     assert outsider.get(f"/api/v1/actions/{action['id']}/").status_code == 404
     assert outsider.post(f"/api/v1/actions/{action['id']}/done/").status_code == 404
@@ -106,7 +110,13 @@ def test_actions_open_done_and_read(
         {"touch_point": 10**12, "description": "x", "owner": personas.evaluator.pk},
         format="json",
     )
-    assert wrong_tp.status_code == 400 and "touch_point" in wrong_tp.json()
+    assert wrong_tp.status_code == 404 and "touch_point" in wrong_tp.json()  # as in a path
+    nobody = manager_api.post(
+        "/api/v1/actions/",
+        {"touch_point": spot.touch_point.pk, "description": "x", "owner": 10**12},
+        format="json",
+    )
+    assert nobody.status_code == 404 and "owner" in nobody.json()
     assert Action.objects.count() == 1
 
 

@@ -86,7 +86,10 @@ def test_a_hanging_receiver_does_not_hold_up_the_recompute(
     workers: list[Worker], broker: RedisServer, people
 ) -> None:  # type: ignore[no-untyped-def]
     """While a delivery waits on a receiver that never answers, the scores of new
-    evaluations are recomputed: the recompute never waits on HTTP."""
+    evaluations are recomputed: the recompute never waits on HTTP. The sender's timeout is
+    long (240 s) so that a recompute queued behind the delivery could only finish after an
+    attempt is logged: scores fresh while no attempt has ended prove it did not wait,
+    however slow the machine."""
     org, manager, evaluator = people
     hanging = Receiver(hang=threading.Event()).start()
     try:
@@ -95,13 +98,13 @@ def test_a_hanging_receiver_does_not_hold_up_the_recompute(
             organization=org,
             data={"url": hanging.url, "event_types": ["evaluation.critical_failure"]},
         )
-        worker = Worker(broker.url, concurrency=2, **FAST)
+        worker = Worker(broker.url, concurrency=2, **{**FAST, "WEBHOOK_TIMEOUT_SECONDS": "240"})
         workers.append(worker)
         worker.start()
         spot = make_spot(org, critical=True)
         at = timezone.now() - timedelta(hours=1)
         submit(spot, evaluator, [5], at=at, critical_value=0)
-        wait_for(lambda: hanging.in_flight > 0, timeout=60)  # the delivery is stuck
+        wait_for(lambda: hanging.in_flight > 0, timeout=120)  # the delivery is stuck
 
         submit(spot, evaluator, [3, 4, 5], at=at)
         wait_for(
@@ -109,8 +112,9 @@ def test_a_hanging_receiver_does_not_hold_up_the_recompute(
                 not StaleMark.objects.exists()
                 and TouchPointScore.objects.filter(touch_point=spot.touch_point, n=4).exists()
             ),
-            timeout=60,
+            timeout=180,
         )
         assert hanging.in_flight > 0  # still hanging: the scores did not wait for it
+        assert not WebhookAttempt.objects.exists()  # no attempt has ended, nor been retried
     finally:
         hanging.stop()

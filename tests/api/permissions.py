@@ -93,6 +93,9 @@ PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("feedback-link-revoke", "POST"): WHO_EDITS_STRUCTURE,
     # Who am I acting as: the caller's own organization and role
     ("api-ping", "GET"): EVERY_MEMBER,
+    # /api/v1/organization/: the acting organization's settings, managers only
+    ("organization", "GET"): WHO_EDITS_STRUCTURE,
+    ("organization", "PATCH"): WHO_EDITS_STRUCTURE,
     # The OpenAPI document and Swagger UI describe the API, not any organization's data.
     ("api-schema", "GET"): EVERY_MEMBER,
     ("api-docs", "GET"): EVERY_MEMBER,

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from accounts.tokens import create_token
 from core import throttle
+from core.api.authentication import AuthFailureThrottle
 from tests.api.test_auth import bearer, random_token
 from tests.conftest import Personas
 from tests.processes import RedisServer
@@ -67,6 +68,30 @@ def test_guessing_stays_as_slow_as_the_limit(
 
     assert statuses.count(401) == 5 and statuses.count(429) == 45
     assert right_guess.status_code == 429
+
+
+def test_a_valid_token_new_to_a_throttled_address_waits_like_a_guesser(
+    personas: Personas, settings: pytest.FixtureRequest
+) -> None:
+    """Only a token that has worked from that very address passes the throttle: a right
+    token first seen from a throttled address is refused unchecked, with the same wait as a
+    guess (so a guesser cannot tell a right guess), and still works from anywhere else."""
+    settings.AUTH_FAILURE_RATE = "5/min"
+    _, fresh = create_token(user=personas.manager, name="new laptop")  # never used yet
+    fail(5, ip="203.0.113.7")
+
+    refused = bearer(fresh).get(JOURNEYS, REMOTE_ADDR="203.0.113.7")
+    guess = bearer(random_token()).get(JOURNEYS, REMOTE_ADDR="203.0.113.7")
+    elsewhere = bearer(fresh).get(JOURNEYS, REMOTE_ADDR="198.51.100.9")
+    still_refused = bearer(fresh).get(JOURNEYS, REMOTE_ADDR="203.0.113.7")
+
+    assert (refused.status_code, guess.status_code) == (429, 429)
+    assert refused.json() == guess.json()
+    assert 1 <= int(refused["Retry-After"]) <= 61 and int(guess["Retry-After"]) <= 61
+    assert elsewhere.status_code == 200
+    assert still_refused.status_code == 429  # working elsewhere is not working here
+    # Refusals unchecked are not failures: the address is free again when its 5 age out.
+    assert len(AuthFailureThrottle().window.times("203.0.113.7")) == 5
 
 
 def test_a_wrong_secret_for_a_known_prefix_is_still_counted_and_refused(

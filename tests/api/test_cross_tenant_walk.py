@@ -243,6 +243,7 @@ TENANTLESS_ROUTES = {
     "api-schema": "the OpenAPI document, the same for everyone",
     "api-docs": "Swagger UI, static",
     "api-ping": "the caller's own organization and role",
+    "organization": "the acting organization's own settings; no ids in the path",
     "notification-read": "marks the caller's own notifications read; no ids in the path",
     "notification-setting-list": "the caller's own email choices, per journey of the acting organization",
 }

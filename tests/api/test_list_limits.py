@@ -10,8 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from alerts.delivery import register_endpoint, send_test
+from alerts.models import EventKind
+from alerts.services import open_action, record_event
 from core.api.pagination import Pagination
 from feedback.services import create_link
+from team.services import invite
 from tests.api.test_cross_tenant_walk import api_routes
 from tests.conftest import Personas
 from tests.factories import (
@@ -53,47 +57,75 @@ def three_of_everything(personas: Personas) -> None:
             for _ in range(ROWS)
         ],
     )
+    # The team and alerts lists: three members (the personas), and three of each of the
+    # rest. Each event reaches every member's feed; each test message is a delivery.
+    for i in range(ROWS):
+        invite(
+            actor=personas.manager,
+            organization=personas.org,
+            email=f"new{i}@example.test",
+            role="viewer",
+            link_base="http://testserver/team/join/",
+        )
+        open_action(
+            actor=personas.manager,
+            touch_point=touch_points[i],
+            description=f"Fix number {i}",
+            owner_id=personas.manager.pk,
+        )
+        record_event(
+            organization=personas.org,
+            kind=EventKind.CRITICAL_FAILURE,
+            key=f"list-limits-{i}",
+            summary=f"Event {i}",
+            data={},
+            occurred_at=timezone.now(),
+            journey=journeys[0],
+            touch_point=touch_points[i],
+        )
+        endpoint, _ = register_endpoint(
+            actor=personas.manager,
+            organization=personas.org,
+            data={"url": f"http://127.0.0.1:9/hook{i}", "event_types": ["weak_link.entered"]},
+        )
+        send_test(actor=personas.manager, endpoint=endpoint)
 
 
-# Lists whose rows the fixture above does not build yet (the team and alerts apps' lists):
-# their clamp is the same Pagination class, and the page_size refusal below covers them;
-# building three of each here is the next step. Named, so a new list cannot hide in it.
-NO_ROWS_YET = {
-    "action-list",
+# Lists the clamp does not apply to: a member's notification settings are one row per
+# journey, answered whole (not paginated). Named, so a new list cannot hide here.
+NOT_PAGINATED = {"notification-setting-list"}
+# Lists only managers may read (the team, the webhooks): a manager asks those.
+MANAGERS_READ = {
     "invitation-list",
     "member-list",
-    "notification-list",
-    "notification-setting-list",
     "webhook-delivery-list",
     "webhook-endpoint-list",
 }
 
 
-def test_the_lists_without_rows_are_lists() -> None:
-    assert set(LIST_ROUTES) >= NO_ROWS_YET
+def test_the_lists_set_apart_are_lists() -> None:
+    assert set(LIST_ROUTES) >= NOT_PAGINATED | MANAGERS_READ
 
 
-@pytest.mark.parametrize("route", sorted(set(LIST_ROUTES) - NO_ROWS_YET))
+@pytest.mark.parametrize("route", sorted(set(LIST_ROUTES) - NOT_PAGINATED))
 def test_every_list_clamps_a_huge_page_size_to_the_maximum(
     three_of_everything: None,
-    viewer_api: APIClient,
+    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     route: str,
 ) -> None:
     # A maximum below the rows at hand shows the clamp without making 501 rows of each kind.
     monkeypatch.setattr(Pagination, "max_page_size", ROWS - 1)
+    reader = "manager_api" if route in MANAGERS_READ else "viewer_api"
+    client: APIClient = request.getfixturevalue(reader)
 
-    response = viewer_api.get(reverse(route), {"page_size": "1000000"})
+    response = client.get(reverse(route), {"page_size": "1000000"})
 
     assert response.status_code == 200
     body = response.json()
     assert body["count"] >= ROWS
     assert len(body["results"]) == ROWS - 1
     assert body["next"] is not None
-
-
-# A member's notification settings: one row per journey, answered whole (not paginated).
-NOT_PAGINATED = {"notification-setting-list"}
 
 
 @pytest.mark.parametrize("page_size", ["0", "-1", "abc", "null", "", "1.5", "１"])

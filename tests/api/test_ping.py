@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -51,3 +52,27 @@ def test_ping_resolves_the_organization_like_every_api_route(
 
     stranger = client_for(personas.outsider, organization=personas.org.slug).get(URL)
     assert stranger.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "*/*",
+        "application/*",
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/html, application/json;q=0.9",
+    ],
+)
+def test_the_api_answers_json_to_whatever_accepts_it(
+    evaluator_api: APIClient, accept: str | None
+) -> None:
+    """The usual headers take core.api.negotiation's short way, the rest DRF's; same answer."""
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+
+    response = evaluator_api.get(URL, **headers)  # type: ignore[arg-type]
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["role"] == "evaluator"

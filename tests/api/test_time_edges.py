@@ -63,14 +63,29 @@ def test_a_filter_with_an_extreme_offset_is_the_same_instant_in_utc(
     assert response.status_code == 200, response.content
 
 
-@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+03:04", "9999-12-31T23:59:59-15:00"])
-def test_a_filter_outside_1970_to_2999_is_a_400_naming_it(
-    personas: Any, evaluator_api: APIClient, value: str
+@pytest.mark.parametrize(
+    ("name", "value", "edge"),
+    [
+        ("observed_after", "0001-01-01T00:00:00+03:04", "1970-01-01T00:00:00Z"),
+        ("observed_after", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z"),
+        ("observed_before", "9999-12-31T23:59:59-15:00", "2999-12-31T00:00:00Z"),
+        ("observed_before", "3000-01-01T00:00:00+14:00", "2999-12-31T00:00:00Z"),
+    ],
+)
+def test_a_filter_outside_1970_to_2999_selects_what_the_edge_selects(
+    personas: Any, evaluator_api: APIClient, name: str, value: str, edge: str
 ) -> None:
-    response = evaluator_api.get(URL, {"observed_after": value})
+    """Every RFC 3339 date-time is a valid filter, as the schema says (issue 19): no
+    observation lies outside 1970-2999, so a bound beyond it is the range's edge."""
+    rubric = make_rubric(personas.org)
+    for observed_at in ("1970-01-01T00:00:00Z", "2026-01-02T08:00:00Z"):
+        assert evaluator_api.post(URL, body(rubric, observed_at), format="json").status_code == 201
 
-    assert response.status_code == 400
-    assert "observed_after" in response.json()
+    far, at_edge = evaluator_api.get(URL, {name: value}), evaluator_api.get(URL, {name: edge})
+
+    assert far.status_code == 200, far.content
+    ids = [row["id"] for row in far.json()["results"]]
+    assert ids == [row["id"] for row in at_edge.json()["results"]] and len(ids) == 2
 
 
 @pytest.mark.parametrize("path", ["/api/v1/journeys/0.5/", "/api/v1/no-such-thing/"])

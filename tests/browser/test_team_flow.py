@@ -25,6 +25,11 @@ from touchpoints.models import CriterionKind, Evaluation
 pytestmark = [pytest.mark.browser, needs_chromium]
 NEW_PASSWORD = "a long and quite unusual secret 42"
 HOSTILE = 'Zoë "<script>alert(1)</script>" Ångström-Łukasiewicz-Wolfeschlegelsteinhausenbergerdorff'
+# 200 characters of name: as long as a first (150) and last name (50) can be together.
+HOSTILE_200 = (HOSTILE + " " + "Wolfeschlegelsteinhausenbergerdorff-" * 5)[:200]
+LONG_ORG = ("Northwind Broadband & Fibre — Customer Experience Office of the North " * 3)[
+    :199
+] + "N"
 
 
 @pytest.fixture
@@ -65,11 +70,13 @@ def test_invite_accept_evaluate_change_role_and_remove(
     open_page: Callable[..., Any],
 ) -> None:
     base = live_server.url
-    personas.org.name = "Northwind Broadband & Fibre — Customer Experience Office of the North"
+    personas.org.name = LONG_ORG
     personas.org.save(update_fields=["name"])
     touch_point = TouchPointFactory(stage__journey__organization=personas.org, name="Welcome call")
     CriterionFactory(touch_point=touch_point, name="Greeted by name", kind=CriterionKind.YES_NO)
-    User.objects.filter(pk=personas.viewer.pk).update(first_name=HOSTILE)
+    User.objects.filter(pk=personas.viewer.pk).update(
+        first_name=HOSTILE_200[:150], last_name=HOSTILE_200[150:]
+    )
 
     manager = open_page(DESKTOP)
     sign_in(manager, base, personas.manager.email)

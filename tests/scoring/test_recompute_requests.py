@@ -87,3 +87,23 @@ def test_touch_points_of_another_organization_keep_their_own_windows(
 
     assert ours.journey.organization_id != outsiders.journey.organization_id
     assert queued(queue)[-1] == ([outsiders.pk], None)  # not held back by our window
+
+
+def test_a_recompute_that_could_not_be_queued_is_asked_for_again_by_the_next_change(
+    queue: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed publish must not leave the touch points marked pending: their next change
+    would queue nothing, and only the sweep would catch up."""
+    tp, other = TouchPointFactory(), TouchPointFactory()
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("broker refused")
+
+    with monkeypatch.context() as m:
+        m.setattr("core.broker.send_task", refused)
+        services.request_recompute([tp.pk, other.pk])  # logged, never raised
+    assert queued(queue) == []
+
+    services.request_recompute([tp.pk, other.pk])
+
+    assert [args for args, _ in queued(queue)] == [[tp.pk], [other.pk]]

@@ -795,7 +795,9 @@ def test_touch_point_and_journey_scores_worked_example(world: World) -> None:
     assert sum(w.n for w in WeeklyScore.objects.filter(touch_point=a)) == 3
 
     sb = snaps[b.pk]
-    assert (sb.n, sb.mean, sb.sd) == (4, 75.0, 50.0)
+    # The sd within 1e-9 (this module's bar), not to the bit: the touch point's day totals
+    # merge one evaluation at a time (Chan's formula), and 7500 / 3 comes out an ulp off.
+    assert (sb.n, sb.mean) == (4, 75.0) and close(sb.sd, 50.0)
     assert close(sb.ci_low, 75 - 1.96 * 50 / 2)  # 26
     assert sb.ci_high == 100.0  # 124, clipped
     assert close(sb.smoothed, (4 * 75 + 5 * prior) / 9)  # 71.53

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -927,6 +927,21 @@ def test_stale_marks_are_written_in_the_same_transaction_as_the_evaluations(
     monkeypatch.setattr(scoring.services, "mark_stale", mark_then_fail)
 
     with pytest.raises(RuntimeError):
+        submit(personas, rubric)
+
+    assert stored() == (0, 0, 0)
+
+
+def test_a_submission_no_app_receives_is_refused_and_stores_nothing(
+    personas: Any, rubric: Rubric, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without scoring's receiver (touchpoints.hooks) the scores would never reach the
+    rollups or a recompute: the submission is refused, not stored half-done."""
+    import touchpoints.hooks
+
+    monkeypatch.setattr(touchpoints.hooks, "_receivers", {})
+
+    with pytest.raises(ImproperlyConfigured):
         submit(personas, rubric)
 
     assert stored() == (0, 0, 0)

@@ -21,6 +21,7 @@ MANAGER, EVALUATOR, VIEWER = Role.MANAGER, Role.EVALUATOR, Role.VIEWER
 EVERY_MEMBER = frozenset({MANAGER, EVALUATOR, VIEWER})
 WHO_EVALUATES = frozenset({MANAGER, EVALUATOR})
 WHO_EDITS_STRUCTURE = frozenset({MANAGER})
+WHO_EXPORTS = frozenset({MANAGER})
 
 BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     # Reading: the overview, the map, the touch-point page and the parts htmx polls
@@ -31,15 +32,16 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("touch-point", "GET"): EVERY_MEMBER,
     ("touch-point-card", "GET"): EVERY_MEMBER,
     ("touch-point-scores", "GET"): EVERY_MEMBER,
-    # The sites benchmark and the downloads of what the pages show
+    # The sites benchmark, the report page, and the open pages' "changed since" check
     ("journey-sites", "GET"): EVERY_MEMBER,
     ("journey-changed", "GET"): EVERY_MEMBER,
     ("journey-report", "GET"): EVERY_MEMBER,
-    ("journey-report-pdf", "GET"): EVERY_MEMBER,  # the open pages' "changed since" check
-    ("journey-sites-csv", "GET"): EVERY_MEMBER,
-    ("journey-map-csv", "GET"): EVERY_MEMBER,
-    ("overview-csv", "GET"): EVERY_MEMBER,
-    ("touch-point-csv", "GET"): EVERY_MEMBER,
+    # The downloads (CSV, PDF): managers only, counted per organization (RELIABILITY S13)
+    ("journey-report-pdf", "GET"): WHO_EXPORTS,
+    ("journey-sites-csv", "GET"): WHO_EXPORTS,
+    ("journey-map-csv", "GET"): WHO_EXPORTS,
+    ("overview-csv", "GET"): WHO_EXPORTS,
+    ("touch-point-csv", "GET"): WHO_EXPORTS,
     # The person's own session, account and tokens
     ("choose-organization", "POST"): EVERY_MEMBER,
     ("account", "GET"): EVERY_MEMBER,
@@ -112,6 +114,9 @@ BROWSER_PERMISSIONS: dict[tuple[str, str], frozenset[Role]] = {
     ("site-update", "POST"): WHO_EDITS_STRUCTURE,
     ("site-archive", "POST"): WHO_EDITS_STRUCTURE,
     ("site-restore", "POST"): WHO_EDITS_STRUCTURE,
+    # The organization's settings: name, default target, scoring method, digest time
+    ("organization-settings", "GET"): WHO_EDITS_STRUCTURE,
+    ("organization-settings", "POST"): WHO_EDITS_STRUCTURE,
     # The team: members, invitations, roles, removal
     ("team", "GET"): WHO_EDITS_STRUCTURE,
     ("team-invite", "POST"): WHO_EDITS_STRUCTURE,

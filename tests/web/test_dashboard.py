@@ -13,9 +13,10 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.test.utils import override_settings
 from django.utils import timezone
 
-from accounts.models import Organization, User
+from accounts.models import Organization, Role, User
 from journeys.models import Journey
 from scoring import selectors
 from scoring.services import recompute_journey
@@ -23,6 +24,7 @@ from tests.conftest import Personas
 from tests.factories import (
     CriterionFactory,
     JourneyFactory,
+    MembershipFactory,
     SiteFactory,
     StageFactory,
     TouchPointFactory,
@@ -143,7 +145,7 @@ def rows_of(response: object) -> list[list[str]]:
 def test_filtered_map_shows_what_the_api_selectors_compute_for_the_same_question(
     personas: Personas, shop: Shop, client: Client
 ) -> None:
-    signed_in(client, personas.viewer)
+    signed_in(client, personas.manager)  # a manager: the page links to the download too
     response = client.get(
         f"/journeys/{shop.journey.pk}/",
         {"period": "30", "site": shop.bergen.pk, "source": Source.SUPERVISOR},
@@ -359,7 +361,7 @@ def test_sites_benchmark_marks_the_best_site_each_sites_gap_and_greys_blind_spot
 def test_the_map_download_is_the_filtered_map_with_formulas_neutralised(
     personas: Personas, shop: Shop, client: Client
 ) -> None:
-    signed_in(client, personas.viewer)
+    signed_in(client, personas.manager)
     response = client.get(
         f"/journeys/{shop.journey.pk}/scores.csv", {"period": "30", "site": shop.oslo.pk}
     )
@@ -379,12 +381,14 @@ def test_the_map_download_is_the_filtered_map_with_formulas_neutralised(
 def test_the_evaluations_download_streams_every_answer_the_page_lists(
     personas: Personas, shop: Shop, client: Client
 ) -> None:
-    signed_in(client, personas.viewer)
+    signed_in(client, personas.manager)
     response = client.get(
         f"/touch-points/{shop.welcome.pk}/evaluations.csv",
         {"period": "30", "site": shop.bergen.pk},
     )
     assert response.streaming
+    assert response["X-Export-Rows"] == "11"  # what the page's progress bar counts up to
+    assert not response.has_header("Content-Length")
     rows = rows_of(response)
     header, *records = rows[1:]
     assert header[-1] == "Warm"
@@ -427,7 +431,7 @@ def test_the_overview_download_lists_journeys_and_weakest_links(
 def test_the_journey_report_is_a_printable_page_and_a_pdf_with_the_filters(
     personas: Personas, shop: Shop, client: Client
 ) -> None:
-    signed_in(client, personas.viewer)
+    signed_in(client, personas.manager)
     query = {"period": "30", "compare": "1"}
     page = client.get(f"/journeys/{shop.journey.pk}/report/", query)
     assert page.status_code == 200
@@ -451,3 +455,80 @@ def test_the_outsider_gets_404_for_the_report(
     signed_in(client, personas.outsider)
     assert client.get(f"/journeys/{shop.journey.pk}/report/").status_code == 404
     assert client.get(f"/journeys/{shop.journey.pk}/report.pdf").status_code == 404
+
+
+# --- Who may download, and how often (RELIABILITY S13) ---------------------------------------
+
+
+def downloads(shop: Shop) -> list[str]:
+    return [
+        "/overview.csv",
+        f"/journeys/{shop.journey.pk}/scores.csv",
+        f"/journeys/{shop.journey.pk}/sites.csv",
+        f"/journeys/{shop.journey.pk}/report.pdf",
+        f"/touch-points/{shop.welcome.pk}/evaluations.csv",
+    ]
+
+
+def pages(shop: Shop) -> list[str]:
+    return [
+        "/",
+        f"/journeys/{shop.journey.pk}/",
+        f"/journeys/{shop.journey.pk}/sites/",
+        f"/journeys/{shop.journey.pk}/report/",
+        f"/touch-points/{shop.welcome.pk}/",
+    ]
+
+
+@pytest.mark.parametrize("role", ["viewer", "evaluator"])
+def test_downloads_are_for_managers_and_other_roles_see_no_links_to_them(
+    personas: Personas, shop: Shop, client: Client, role: str
+) -> None:
+    signed_in(client, getattr(personas, role))
+    for url in downloads(shop):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert "Exports are for managers" in response.content.decode()
+    for url in pages(shop):
+        body = client.get(url).content.decode()
+        assert "data-export" not in body, url
+        assert not any(f'href="{d}' in body for d in downloads(shop)), url
+    # The report page stays theirs, to print.
+    report = client.get(f"/journeys/{shop.journey.pk}/report/").content.decode()
+    assert "Print this page" in report
+
+
+def test_a_manager_sees_every_download_link(personas: Personas, shop: Shop, client: Client) -> None:
+    signed_in(client, personas.manager)
+    linked = "".join(client.get(url).content.decode() for url in pages(shop))
+    for url in downloads(shop):
+        assert f'href="{url}' in linked, url
+
+
+@override_settings(EXPORTS_PER_ORGANIZATION=3, EXPORTS_WINDOW_SECONDS=600)
+def test_downloads_are_counted_per_organization_and_the_next_is_a_429_with_retry_after(
+    personas: Personas, shop: Shop, client: Client
+) -> None:
+    signed_in(client, personas.evaluator)
+    for _ in range(5):  # refused roles use up nothing
+        assert client.get("/overview.csv").status_code == 403
+    signed_in(client, personas.outsider)  # nor do other organizations' ids
+    assert client.get(f"/journeys/{shop.journey.pk}/scores.csv").status_code == 404
+
+    signed_in(client, personas.manager)
+    for url in downloads(shop)[:3]:
+        assert client.get(url).status_code == 200, url
+    page = client.get("/overview.csv", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert page.status_code == 429
+    assert 0 < int(page["Retry-After"]) <= 600
+    assert "Too many exports just now" in page.content.decode()
+    assert f"next one can start in {page['Retry-After']} seconds" in page.content.decode()
+    script = client.get(f"/journeys/{shop.journey.pk}/scores.csv")
+    assert script.status_code == 429 and script["Content-Type"] == "application/json"
+    assert script.json()["retry_after"] == int(script["Retry-After"])
+    assert "3 exports in the last 600 seconds" in script.json()["detail"]
+
+    # Another organization's manager is counted apart.
+    other = MembershipFactory(organization=personas.other_org, role=Role.MANAGER).user
+    signed_in(client, other)
+    assert client.get("/overview.csv").status_code == 200

@@ -6,6 +6,7 @@ Another organization's journey is a 404."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -35,17 +36,23 @@ def signed_in(client: Client, user: User) -> Client:
     return client
 
 
-def version_on_page(client: Client, url: str) -> str:
+def watcher_on_page(client: Client, url: str) -> tuple[str, str]:
+    """The fingerprint and the watch token the page's watcher asks with."""
     html = client.get(url).content.decode()
-    return html.split('"If-None-Match": "\\"')[1].split('\\""')[0]
+    version = html.split('"If-None-Match": "\\"')[1].split('\\""')[0]
+    token = html.split('"X-Live-Token": "')[1].split('"')[0]
+    return version, token
 
 
-def ask(client: Client, journey_id: int, version: str) -> object:
-    return client.get(
-        f"/journeys/{journey_id}/changed/",
-        HTTP_IF_NONE_MATCH=f'"{version}"',
-        HTTP_HX_REQUEST="true",
-    )
+def version_on_page(client: Client, url: str) -> str:
+    return watcher_on_page(client, url)[0]
+
+
+def ask(client: Client, journey_id: int, version: str, token: str | None = None) -> Any:
+    headers = {"If-None-Match": f'"{version}"', "HX-Request": "true"}
+    if token is not None:
+        headers["X-Live-Token"] = token
+    return client.get(f"/journeys/{journey_id}/changed/", headers=headers)
 
 
 def evaluate(personas: Personas, criterion: Criterion) -> None:
@@ -70,22 +77,26 @@ def test_every_role_hears_of_a_recompute_and_of_new_evaluations(
     signed_in(client, getattr(personas, role))
     journey_id = criterion.touch_point.journey_id
     for page in (f"/journeys/{journey_id}/", f"/touch-points/{criterion.touch_point_id}/"):
-        version = version_on_page(client, page)
-        unchanged = ask(client, journey_id, version)
-        assert unchanged.status_code == 304
-        assert unchanged.content == b""
-        assert unchanged["ETag"] == f'"{version}"'
+        version, token = watcher_on_page(client, page)
+        for sent in (token, None):  # the fast path, and the ordinary view
+            unchanged = ask(client, journey_id, version, sent)
+            assert unchanged.status_code == 304
+            assert unchanged.content == b""
+            assert unchanged["ETag"] == f'"{version}"'
+            assert "no-store" in unchanged["Cache-Control"]
 
     evaluate(personas, criterion)  # a stale mark: the cards will say "recompute pending"
-    arrived = ask(client, journey_id, version)
+    arrived = ask(client, journey_id, version, token)
     assert arrived.status_code == 200 and arrived["HX-Trigger"] == "touchstone:scored"
     version = arrived["ETag"].strip('"')
-    assert f'\\"{version}\\"' in arrived.content.decode()  # the watcher asks with the new one
+    html = arrived.content.decode()
+    assert f'\\"{version}\\"' in html  # the watcher asks with the new one
+    token = html.split('"X-Live-Token": "')[1].split('"')[0]
 
     recompute_journey(journey_id)
-    landed = ask(client, journey_id, version)
+    landed = ask(client, journey_id, version, token)
     assert landed.status_code == 200 and landed["HX-Trigger"] == "touchstone:scored"
-    assert ask(client, journey_id, landed["ETag"].strip('"')).status_code == 304
+    assert ask(client, journey_id, landed["ETag"].strip('"'), token).status_code == 304
 
 
 def test_a_structure_edit_changes_the_fingerprint(
@@ -93,11 +104,11 @@ def test_a_structure_edit_changes_the_fingerprint(
 ) -> None:
     signed_in(client, personas.viewer)
     journey_id = criterion.touch_point.journey_id
-    version = version_on_page(client, f"/journeys/{journey_id}/")
+    version, token = watcher_on_page(client, f"/journeys/{journey_id}/")
     update_stage(
         actor=personas.manager, stage=criterion.touch_point.stage, data={"name": "Arrival"}
     )
-    assert ask(client, journey_id, version).status_code == 200
+    assert ask(client, journey_id, version, token).status_code == 200
 
 
 def test_the_check_is_one_query_whatever_the_size_of_the_journey(
@@ -105,19 +116,61 @@ def test_the_check_is_one_query_whatever_the_size_of_the_journey(
 ) -> None:
     signed_in(client, personas.viewer)
     journey = criterion.touch_point.journey
-    version = version_on_page(client, f"/journeys/{journey.pk}/")
+    version, token = watcher_on_page(client, f"/journeys/{journey.pk}/")
     with CaptureQueriesContext(connection) as small:
-        assert ask(client, journey.pk, version).status_code == 304
+        answer = ask(client, journey.pk, version, token)
+    assert answer.status_code == 304
+    assert not answer.cookies  # no session written, no CSRF cookie set
     for i in range(20):
         CriterionFactory(
             touch_point=TouchPointFactory(stage=StageFactory(journey=journey, name=f"S{i}"))
         )
-    version = version_on_page(client, f"/journeys/{journey.pk}/")
+    version, token = watcher_on_page(client, f"/journeys/{journey.pk}/")
     with CaptureQueriesContext(connection) as large:
-        assert ask(client, journey.pk, version).status_code == 304
-    assert len(small) == len(large)
-    checks = [q["sql"] for q in large if "journeys_journey" in q["sql"]]
-    assert len(checks) == 1, checks  # tenancy, snapshot, stale marks and edits in one query
+        assert ask(client, journey.pk, version, token).status_code == 304
+    # One query in all: the session, the user, the membership, the snapshot, the stale
+    # marks and the edits; no session load, no user load.
+    assert len(small) == len(large) == 1, [q["sql"] for q in large]
+
+
+def test_the_watch_token_only_works_for_its_own_session_and_journey(
+    personas: Personas, criterion: Criterion
+) -> None:
+    journey_id = criterion.touch_point.journey_id
+    mine, other = Client(), Client()
+    signed_in(mine, personas.viewer)
+    signed_in(other, personas.viewer)
+    version, token = watcher_on_page(mine, f"/journeys/{journey_id}/")
+    for client, sent in (
+        (other, token),  # another session of the same user: the full checks
+        (mine, token.replace(":", ":x", 1)),  # a forged signature
+        (mine, token.replace(f".{journey_id}.", f".{journey_id + 1}.", 1)),  # re-aimed
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            assert ask(client, journey_id, version, sent).status_code == 304
+        assert len(queries) > 1  # the ordinary view answered, with its session and user
+
+    anonymous = Client()
+    anonymous.cookies = mine.cookies
+    mine.logout()  # the session row is gone: the token is worth nothing
+    response = ask(anonymous, journey_id, version, token)
+    assert response.status_code == 302 and "/sign-in/" in response["Location"]
+
+
+def test_a_removed_member_or_a_deactivated_user_gets_no_answer_from_the_fast_path(
+    personas: Personas, criterion: Criterion, client: Client
+) -> None:
+    journey_id = criterion.touch_point.journey_id
+    signed_in(client, personas.viewer)
+    version, token = watcher_on_page(client, f"/journeys/{journey_id}/")
+    personas.viewer.memberships.filter(organization=personas.org).delete()
+    assert ask(client, journey_id, version, token).status_code == 404
+
+    signed_in(client, personas.evaluator)
+    version, token = watcher_on_page(client, f"/journeys/{journey_id}/")
+    User.objects.filter(pk=personas.evaluator.pk).update(is_active=False)
+    response = ask(client, journey_id, version, token)
+    assert response.status_code == 302 and "/sign-in/" in response["Location"]
 
 
 def test_another_organizations_journey_is_404(

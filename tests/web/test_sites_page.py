@@ -32,15 +32,23 @@ def test_a_manager_runs_the_sites_and_the_evaluation_form_offers_them(personas: 
     form = manager.get(reverse("evaluate"), {"touch_point": touch_point.pk}).content
     assert b">Leeds station</option>" in form
 
-    manager.post(reverse("site-update", args=[site.pk]), {"name": "Leeds City", "code": "LC"})
+    page = manager.post(
+        reverse("site-update", args=[site.pk]), {"name": "Leeds {City}", "code": "LC"}, follow=True
+    )
+    assert "Site saved." in page.content.decode()
     site.refresh_from_db()
-    assert (site.name, site.code) == ("Leeds City", "LC")
-    manager.post(reverse("site-archive", args=[site.pk]))
+    assert (site.name, site.code) == ("Leeds {City}", "LC")
+    page = manager.post(reverse("site-archive", args=[site.pk]), follow=True)
+    assert (
+        "Site Leeds {City} archived: it leaves the evaluation form; its evaluations stay."
+        in page.content.decode()
+    )
     site.refresh_from_db()
     assert site.archived_at is not None
     form = manager.get(reverse("evaluate"), {"touch_point": touch_point.pk}).content
-    assert b">Leeds City</option>" not in form, "archived: off the form"
-    manager.post(reverse("site-restore", args=[site.pk]))
+    assert b">Leeds {City}</option>" not in form, "archived: off the form"
+    page = manager.post(reverse("site-restore", args=[site.pk]), follow=True)
+    assert "Site Leeds {City} restored." in page.content.decode()
     site.refresh_from_db()
     assert site.archived_at is None
     assert AuditEvent.objects.filter(object_type="site").count() >= 4

@@ -42,7 +42,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
 from accounts.models import ApiToken, Membership, Organization, Role, User
 from accounts.tokens import create_token
-from alerts.models import Action, Event, WebhookEndpoint
+from alerts.models import Action, AlertSettings, Event, WebhookEndpoint
+from alerts.organization import current_settings
+from alerts.organization import version_of as settings_version
 from feedback.models import FeedbackLink, FeedbackQuestion
 from journeys.models import Journey, Stage
 from notify.models import OutboundEmail
@@ -174,6 +176,7 @@ OWN_ROUTES = {
     "editor-journey-create",
     "team",
     "team-invite",
+    "organization-settings",
     "sites",
     "site-create",
     "login",
@@ -313,6 +316,7 @@ def web_state() -> list[list[dict[str, Any]]]:
         ApiToken,
         Invitation,
         OutboundEmail,
+        AlertSettings,
     ]
     return [*everything(), *(list(m.objects.order_by("pk").values()) for m in models)]
 
@@ -390,6 +394,11 @@ def form_body(route: str, side: Side, role: Role) -> dict[str, str]:
             "target": "75",
             "status": "active",
             "version": version_of(Journey.objects.get(pk=side.first("journey").pk)),
+        },
+        "organization-settings": {
+            **{k: str(v) for k, v in current_settings(side.tenant.org.pk).items()},
+            "min_n": "4",
+            "version": settings_version(current_settings(side.tenant.org.pk)),
         },
         "login": {"username": side.people[role].email, "password": PASSWORD},
         "password_change": {

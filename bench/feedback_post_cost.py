@@ -1,0 +1,189 @@
+"""What one public feedback answer costs, measured in-process and independent of the load:
+SQL statements per POST (Django's CaptureQueriesContext) and this process's CPU time per
+POST (Django's whole request path with the test client, without gunicorn and without
+PostgreSQL's own CPU, which the load bench measures on the backends).
+
+Usage: python bench/feedback_post_cost.py [--posts N] [--show-queries] [--profile]
+on the database of DATABASE_URL (it makes, once, a small organization with links in it).
+The feedback bench runs `measure()` on its own database before its load phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+TOUCH_POINTS, LINKS_PER = 5, 4
+
+
+def dataset() -> dict[str, Any]:
+    """The bench's organization (made once, reused): its journey and links."""
+    from accounts.models import Organization, Role
+    from accounts.services import add_member, create_organization
+    from feedback import services as feedback
+    from feedback.models import FeedbackLink
+    from journeys.services import create_journey, create_stage
+    from touchpoints.services import create_criterion, create_site, create_touch_point
+
+    org = Organization.objects.filter(slug="feedback-bench").first()
+    if org is None:
+        org = create_organization(name="Feedback bench", slug="feedback-bench")
+        manager = add_member(
+            organization=org, email="manager@feedback.bench.test", role=Role.MANAGER
+        ).user
+        journey = create_journey(actor=manager, organization=org, name="In store", status="active")
+        stage = create_stage(actor=manager, journey=journey, name="At the counter")
+        for t in range(TOUCH_POINTS):
+            site = create_site(actor=manager, organization=org, name=f"Store {t}")
+            tp = create_touch_point(actor=manager, stage=stage, name=f"Counter {t}")
+            scale = create_criterion(actor=manager, touch_point=tp, name="Friendly", kind="scale")
+            yes_no = create_criterion(actor=manager, touch_point=tp, name="Found it", kind="yes_no")
+            feedback.save_questions(
+                actor=manager,
+                touch_point=tp,
+                questions=[
+                    feedback.QuestionInput(scale.pk, "How friendly were we?"),
+                    feedback.QuestionInput(yes_no.pk, "Did you find everything?"),
+                ],
+                ask_comment=True,
+            )
+            for i in range(LINKS_PER):
+                feedback.create_link(
+                    actor=manager, touch_point=tp, label=f"Poster {i}", site_id=site.pk
+                )
+    links = FeedbackLink.objects.filter(organization=org, revoked_at__isnull=True)
+    return {
+        "organization_id": org.pk,
+        "journey_ids": sorted({link.touch_point.journey_id for link in links}),
+        "links": {link.pk: link.token for link in links},
+    }
+
+
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+FIELDS = re.compile(r'name="(q\d+)" value="(\d+)"')
+
+
+def _post_body(client: Any, token: str) -> dict[str, str]:
+    """GET the page once (its CSRF cookie and token), and a valid answer to every question."""
+    page = client.get(f"/f/{token}/", HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200, page.status_code  # noqa: S101 (a bench's own check)
+    html = page.content.decode()
+    csrf = CSRF_INPUT.search(html)
+    assert csrf is not None  # noqa: S101
+    answers: dict[str, str] = {}
+    for name, value in FIELDS.findall(html):
+        answers.setdefault(name, value)
+    return {"csrfmiddlewaretoken": csrf.group(1), "website": "", **answers}
+
+
+def measure(tokens: list[str], posts: int, *, show_queries: bool = False) -> dict[str, Any]:
+    """POST `posts` answers (round robin over the links, each from a new device) through
+    Django's full middleware stack; statements and CPU per POST. Every POST must be a 303."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    # The limits lifted, as in the load bench (tests/feedback/test_abuse.py proves them).
+    lifted = "100000000/h"
+    with override_settings(
+        ALLOWED_HOSTS=["testserver"], FEEDBACK_LINK_RATE=lifted, FEEDBACK_ADDRESS_RATE=lifted
+    ):
+        return _measure(Client, CaptureQueriesContext, connection, tokens, posts, show_queries)
+
+
+def _measure(
+    client_class: Any,
+    capture: Any,
+    connection: Any,
+    tokens: list[str],
+    posts: int,
+    show_queries: bool,
+) -> dict[str, Any]:
+    clients = [client_class(enforce_csrf_checks=True) for _ in tokens]
+    bodies = [_post_body(c, t) for c, t in zip(clients, tokens, strict=True)]
+
+    def post(i: int) -> None:
+        k = i % len(tokens)
+        response = clients[k].post(f"/f/{tokens[k]}/", bodies[k], HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 303, (response.status_code, response.content[:300])  # noqa: S101
+        # A new device next time: forget the repeat cookie (keep the CSRF one).
+        for name in list(clients[k].cookies):
+            if name.startswith("tsfb"):
+                del clients[k].cookies[name]
+
+    for i in range(min(posts, 20)):  # warm: imports, templates, connections
+        post(i)
+    with capture(connection) as captured:
+        post(0)
+    one = [q["sql"] for q in captured.captured_queries]
+    started_cpu, started = time.process_time(), time.perf_counter()
+    for i in range(posts):
+        post(i)
+    cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    result = {
+        "posts": posts,
+        "queries_per_post": len(one),
+        "statements": dict(Counter(_kind(sql) for sql in one)),
+        "django_cpu_ms_per_post": round(cpu / posts * 1000, 3),
+        "wall_ms_per_post": round(wall / posts * 1000, 3),
+    }
+    if show_queries:
+        result["queries"] = one
+    return result
+
+
+def _kind(sql: str) -> str:
+    words = sql.split()
+    head = words[0].upper() if words else "?"
+    if head in {"INSERT", "UPDATE", "DELETE"}:
+        into = words[2] if head in {"INSERT", "DELETE"} else words[1]
+        return f"{head} {into.strip(chr(34))}"
+    if head == "SELECT":
+        table = re.search(r'FROM\s+"?(\w+)', sql)
+        return f"SELECT {table.group(1) if table else '?'}"
+    return head
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--show-queries", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile over the POSTs")
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    tokens = list(dataset()["links"].values())[:4]
+    if args.profile:
+        import cProfile
+        import pstats
+
+        measure(tokens, 20)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        result = measure(tokens, args.posts)
+        profiler.disable()
+        stats = pstats.Stats(profiler).strip_dirs().sort_stats("cumulative")
+        stats.print_stats(60)
+        stats.sort_stats("tottime").print_stats(40)
+    else:
+        result = measure(tokens, args.posts, show_queries=args.show_queries)
+    queries = result.pop("queries", [])
+    for sql in queries:
+        print(sql[:400])
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
