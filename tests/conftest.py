@@ -22,6 +22,58 @@ from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
 from tests.processes import RedisServer
 
+# --- Scheduling for pytest-xdist (`make test`: -n N --dist loadgroup) ---------------------
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module-scoped fixture of this suite (a Celery worker, the
+    demo, Chromium, a world of two organizations built once)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definition.scope == "module" and definition.baseid.startswith("tests")
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_groups(items: list[pytest.Item]) -> None:
+    """Work units for `--dist loadgroup`:
+
+    - the fault tests (tests/faults/) are one group: they run one at a time, on one worker,
+      beside the rest of the suite rather than after it; each starts its own brokers,
+      workers, gunicorn or PostgreSQL, and none competes with another for them;
+    - a module whose tests share a module-scoped fixture runs on one worker, which builds
+      it once; spread over every worker, each would build (and tear down) its own.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        path = item.nodeid.split("::")[0]
+        if path.startswith("tests/faults/"):
+            item.add_marker(pytest.mark.xdist_group("faults"))
+        elif _shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(path))
+
+
+def _tier(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow"):
+        return 0
+    if item.get_closest_marker("worker") or item.get_closest_marker("browser"):
+        return 1
+    return 2
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_order(items: list[pytest.Item]) -> None:
+    """Slow tests first, then those that start workers or Chromium, then the rest (each in
+    the order pytest-django left them): xdist hands tests out in this order, so the long
+    ones start at once and the quick ones fill the gaps, instead of one long test finishing
+    last on its own. (Groups of several tests go first anyway, biggest first.)"""
+    items.sort(key=_tier)
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:

@@ -163,6 +163,7 @@ def test_token_table_holds_only_a_hash_of_the_secret(personas: Personas) -> None
 # --- Guessing tokens (S9) ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # 1,000 requests: make test, not test-fast
 def test_guessing_1000_tokens_is_throttled_after_the_limit(
     db: None, settings: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:

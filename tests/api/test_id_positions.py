@@ -141,6 +141,7 @@ def test_the_walk_finds_the_id_routes_of_both_surfaces() -> None:
     assert ("/api/v1/evaluations/", "touch_point") in query_id_parameters()
 
 
+@pytest.mark.slow  # a walk or fuzz of every route/field: make test, not test-fast
 def test_every_id_route_refuses_every_hostile_id_without_a_500(
     world: tuple[APIClient, Client],
 ) -> None:

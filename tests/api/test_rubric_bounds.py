@@ -161,6 +161,7 @@ def _accepted_answer() -> st.SearchStrategy[float]:
     return st.one_of(st.sampled_from(EXTREME_ANSWERS), wide)
 
 
+@pytest.mark.slow  # a walk or fuzz of every route/field: make test, not test-fast
 @hypothesis_settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

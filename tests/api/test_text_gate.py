@@ -193,6 +193,7 @@ def send_api(client: APIClient, world: World, method: str, path: str, field: str
     )
 
 
+@pytest.mark.slow  # a walk or fuzz of every route/field: make test, not test-fast
 def test_every_api_text_field_refuses_every_hostile_text_at_its_field(
     personas: Personas, world: World, client_for: ClientFor
 ) -> None:
@@ -209,6 +210,7 @@ def test_every_api_text_field_refuses_every_hostile_text_at_its_field(
                 assert response.status_code == 400, where
 
 
+@pytest.mark.slow  # a walk or fuzz of every route/field: make test, not test-fast
 @hypothesis_settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -252,6 +254,7 @@ def browser_forms(world: World) -> list[tuple[str, str, dict[str, str]]]:
     return forms
 
 
+@pytest.mark.slow  # a walk or fuzz of every route/field: make test, not test-fast
 def test_every_browser_form_refuses_nul_and_over_long_text(
     personas: Personas, world: World
 ) -> None:
@@ -266,6 +269,7 @@ def test_every_browser_form_refuses_nul_and_over_long_text(
                 assert state() == before, (url, field)
 
 
+@pytest.mark.slow  # a walk or fuzz of every route/field: make test, not test-fast
 @hypothesis_settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -22,6 +22,7 @@ from tests.processes import RedisServer, Worker, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
 BACKLOG = 200
+DRAIN_GUARD = 180  # seconds; a guard against hanging, not a bound of R4
 
 
 def test_a_worker_stopped_mid_backlog_loses_no_recompute(
@@ -51,7 +52,7 @@ def test_a_worker_stopped_mid_backlog_loses_no_recompute(
     draining = Worker(broker.url, concurrency=2, **env)
     started.append(draining)
     draining.start()
-    wait_for(lambda: client.llen(queue) <= BACKLOG * 2 // 3, timeout=60, interval=0.1)
+    wait_for(lambda: client.llen(queue) <= BACKLOG * 2 // 3, timeout=DRAIN_GUARD, interval=0.1)
     assert draining.proc is not None
     # To the main process only, as `docker stop` does (PID 1 of the worker container). A
     # SIGTERM to the whole process group would also kill the pool children mid-task
@@ -76,8 +77,11 @@ def test_a_worker_stopped_mid_backlog_loses_no_recompute(
         done = ran(draining, restarted)
         return all(done[task] >= sent[task] for task in sent)
 
-    wait_for(drained, timeout=60, interval=0.3)
-    wait_for(lambda: client.llen(queue) == 0 and not problems(world.journeys), timeout=60)
+    # How long the drain takes is not the promise (R4: nothing lost, scores right, the worker
+    # exits by itself, bounded above); these bounds only keep a broken drain from hanging,
+    # with room for the rest of `make test` sharing the two cores.
+    wait_for(drained, timeout=DRAIN_GUARD, interval=0.3)
+    wait_for(lambda: client.llen(queue) == 0 and not problems(world.journeys), timeout=DRAIN_GUARD)
     total = sum(ran(draining, restarted).values())
     assert "lost" not in restarted.log().lower()
     print(  # noqa: T201

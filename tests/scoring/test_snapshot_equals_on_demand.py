@@ -141,6 +141,7 @@ def _figures(value: Any) -> Any:
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # a property over generated journeys: make test, not test-fast
 @settings(
     max_examples=30,
     deadline=None,

@@ -520,6 +520,7 @@ def check_weak_links(
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # a property over generated journeys: make test, not test-fast
 @settings(
     max_examples=40,
     deadline=None,
