@@ -181,15 +181,18 @@
   }
 
   /* The journey map refreshes itself when a score lands (#map-body, and each pending card,
-     poll for it). While a manager has an edit open, or has typed into an editor form, that
-     refresh waits, so nothing in progress is wiped; it runs once the edit is closed or saved.
+     poll for it). While a manager has an edit open, has typed into an editor form, is
+     dragging a stage or touch point (Sortable marks the held item .sortable-chosen), or waits
+     for the answer to a drop (htmx marks the list that posted it .htmx-request), that refresh
+     waits, so nothing in progress is wiped; it runs once the edit is closed or saved. (A
+     refresh swapped in mid-drag replaced the lists under the pointer: the drop was lost.)
      (CSRF: every htmx request sends the token from hx-headers on <body>.) */
   var refreshWaiting = false;
 
   function editInProgress() {
     var map = document.getElementById("map-body");
     if (!map) return false;
-    if (map.querySelector("details.editor[open]")) return true;
+    if (map.querySelector("details.editor[open], .sortable-chosen, ol.htmx-request")) return true;
     return Array.prototype.some.call(
       map.querySelectorAll(".editor-form input[type='text'], .editor-form textarea"),
       function (field) { return field.value !== field.defaultValue; }
@@ -230,6 +233,7 @@
     }
   });
   document.addEventListener("toggle", resumeRefresh, true);  /* toggle does not bubble */
+  document.addEventListener("touchstone:dropped", resumeRefresh);  /* from editor.js */
   document.addEventListener("htmx:afterSettle", resumeRefresh);
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });

@@ -17,6 +17,14 @@
     return slot ? slot.dataset.stage : "";
   }
 
+  /* The item is let go: a refresh held back by the drag may run (app.js). Next tick, so a
+     drop that moved something has posted by then and the refresh waits for its answer. */
+  function dropped() {
+    setTimeout(function () {
+      document.dispatchEvent(new CustomEvent("touchstone:dropped"));
+    }, 0);
+  }
+
   function once(element) {
     if (element.dataset.sortable) return false;
     element.dataset.sortable = "1";
@@ -31,6 +39,7 @@
       if (!once(map)) return;
       Sortable.create(map, {
         handle: ".drag-handle--stage", draggable: "li.stage", animation: 150, forceFallback: true,
+        onUnchoose: dropped,
         onEnd: function (evt) {
           if (evt.oldIndex === evt.newIndex) return;
           var slot = evt.item.querySelector("[data-edit-controls='stage']");
@@ -42,7 +51,7 @@
       if (!once(list)) return;
       Sortable.create(list, {
         group: "touch-points", handle: ".card-tools .drag-handle", draggable: "li.tp-card",
-        animation: 150, forceFallback: true, emptyInsertThreshold: 40,
+        animation: 150, forceFallback: true, onUnchoose: dropped, emptyInsertThreshold: 40,
         onEnd: function (evt) {
           if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;
           var values = { position: evt.newIndex };
@@ -55,6 +64,7 @@
       if (!once(list)) return;
       Sortable.create(list, {
         handle: ".drag-handle", draggable: "li.criterion-item", animation: 150, forceFallback: true,
+        onUnchoose: dropped,
         onEnd: function (evt) {
           if (evt.oldIndex === evt.newIndex) return;
           post(list, evt.item.dataset.moveUrl, "#criteria-editor", { position: evt.newIndex });
@@ -134,9 +144,12 @@
     });
   });
 
+  /* A request without a focused move button (the map's refresh, which app.js may start
+     from the same settle, before restoreFocus) keeps the key of the move before it. */
   document.addEventListener("htmx:beforeRequest", function () {
     var active = document.activeElement;
-    focusKey = active && active.dataset ? active.dataset.focusKey || null : null;
+    var key = active && active.dataset ? active.dataset.focusKey : null;
+    if (key) focusKey = key;
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var root = event.detail.elt;

@@ -99,9 +99,22 @@ def until(page: Any, expression: str, timeout: float = 10) -> None:
     wait_for(lambda: page.evaluate(expression), timeout=timeout, interval=0.1)
 
 
-def drag(page: Any, handle: Any, target: Any) -> None:
-    """Drag by the handle onto the upper part of `target`, with pointer moves in between
-    (SortableJS runs in fallback mode: plain mouse events, the same on touch screens)."""
+def drag(
+    page: Any, handle: Any, target: Any, placed: str, held: Callable[[], None] | None = None
+) -> None:
+    """Drag by the handle onto the upper part of `target`, and let go once `placed` (a
+    JavaScript expression) holds: the held item has moved in the page. SortableJS runs in
+    fallback mode (plain mouse events, the same on touch screens) and only reacts to the
+    pointer on a 50 ms timer, so a drop released before that timer has seen the pointer over
+    the target moves nothing; under load the timer lags far behind the mouse events."""
+    # Grab a quiet map: every list bound to Sortable, no recompute pending (its card polls,
+    # then the whole map refreshes), no request in flight that would redraw it.
+    until(
+        page,
+        "!document.querySelector('ol.cards:not([data-sortable]), #map-body .pending,"
+        " .htmx-request')",
+        timeout=30,
+    )
     start = handle.bounding_box()
     end = target.bounding_box()
     page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
@@ -111,6 +124,9 @@ def drag(page: Any, handle: Any, target: Any) -> None:
             start["x"] + (end["x"] + 20 - start["x"]) * step / 10,
             start["y"] + (end["y"] + 8 - start["y"]) * step / 10,
         )
+    until(page, placed)
+    if held is not None:
+        held()
     page.mouse.up()
 
 
@@ -159,10 +175,31 @@ def test_manager_maps_reorders_and_sees_the_weak_link_land_without_a_reload(
     # Drag and drop: Waiting room above Welcome.
     welcome = TouchPoint.objects.get(name="Welcome")
     waiting = TouchPoint.objects.get(name="Waiting room")
-    with page.expect_response(lambda r: r.url.endswith(f"/edit/touch-points/{waiting.pk}/move/")):
-        drag(
-            page, page.locator(f"#tp-{waiting.pk} .drag-handle"), page.locator(f"#tp-{welcome.pk}")
+
+    # A score landing while the card is held must not redraw the map under the pointer (that
+    # lost the drop): the refresh waits, and runs once the drop's answer is in.
+    def score_lands() -> None:
+        asked = page.evaluate(
+            "htmx.trigger(document.body, 'touchstone:scored'),"
+            " document.getElementById('map-body').classList.contains('htmx-request')"
         )
+        assert not asked, "the map refreshed while a card was held"
+
+    map_url = f"{base}/journeys/{journey.pk}/map/"
+    with (
+        page.expect_response(lambda r: r.url.startswith(map_url)),
+        page.expect_response(lambda r: r.url.endswith(f"/edit/touch-points/{waiting.pk}/move/")),
+    ):
+        drag(
+            page,
+            page.locator(f"#tp-{waiting.pk} .drag-handle"),
+            page.locator(f"#tp-{welcome.pk}"),
+            # The held card, not the ghost that follows the pointer (same id, appended last).
+            f"document.querySelector('#tp-{waiting.pk}.sortable-chosen:not(.sortable-fallback)')"
+            f"?.nextElementSibling?.id === 'tp-{welcome.pk}'",
+            held=score_lands,
+        )
+    until(page, "document.querySelector('.htmx-request') === null")  # the refresh is swapped in
     until(
         page,
         f"document.querySelector('#tp-{waiting.pk}').nextElementSibling?.id === 'tp-{welcome.pk}'",
