@@ -546,7 +546,7 @@ def main() -> int:
                 "DATABASE_CONN_MAX_AGE": os.environ.get("DATABASE_CONN_MAX_AGE", "60"),
             },
         )
-        worker.start(timeout=60)
+        worker.start(timeout=300)  # a shared machine under load starts it slowly
 
         port = free_port()
         log_path = Path(tempfile.mkstemp(prefix="load-bench-gunicorn-", suffix=".log")[1])
