@@ -540,13 +540,13 @@ def main() -> int:
             BROKER,
             concurrency=WORKER_CONCURRENCY,
             **{
-                **{k: production[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")},
+                **{k: production[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL")},
                 "SCORING_SWEEP_SECONDS": str(settings.SCORING_SWEEP_SECONDS),
                 "SCORING_DEBOUNCE_SECONDS": str(settings.SCORING_DEBOUNCE_SECONDS),
                 "DATABASE_CONN_MAX_AGE": os.environ.get("DATABASE_CONN_MAX_AGE", "60"),
             },
         )
-        worker.start(timeout=60)
+        worker.start(timeout=120)
 
         port = free_port()
         log_path = Path(tempfile.mkstemp(prefix="load-bench-gunicorn-", suffix=".log")[1])
