@@ -62,8 +62,9 @@ from tests.factories import (
 )
 from touchpoints.models import CriterionKind, Source
 
-# Fuzzing examples per operation and role (the coverage phase is make check-api's: see
-# api_schema).
+# Fuzzing examples per operation and role. With the manager's coverage phase (about 2,300
+# requests) the module takes about 35 s on this 2-core machine, so it stays within 90 s
+# while other work shares the cores.
 MAX_EXAMPLES = {Role.MANAGER: 8, Role.EVALUATOR: 8, Role.VIEWER: 8}
 CHECKS = [
     not_a_server_error,
@@ -308,11 +309,10 @@ def api_schema(
 ) -> Any:
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
     schema.config.generation.update(max_examples=MAX_EXAMPLES[role])
-    # The coverage phase's boundary values are the same whoever sends them and whichever
-    # tenant they meet: `make check-api` (which .ci/run calls after `make test`) goes
-    # through it with every check against a live server. It was half of this module's
-    # time; here every role fuzzes, for its own refusals and the tenants' walls.
-    schema.config.phases.update(phases=["examples", "fuzzing"])
+    if role != Role.MANAGER:
+        # The coverage phase's boundary values are the same whoever sends them, and the
+        # manager's run goes through it; the other roles fuzz, for their own refusals.
+        schema.config.phases.update(phases=["examples", "fuzzing"])
     schema.hook("flatmap_case")(Steering(*tenants, disposable=disposable))
     schema.hook("filter_failure")(keep_failure)
     return schema
