@@ -46,6 +46,8 @@ PER_KIND = 40
 #: dictionaries hold, so removing or demoting members (which the run does) rarely removes
 #: the run's own access.
 RUNNER_MEMBERSHIP_ID = 1_000_000
+#: The webhook endpoint that carries the seeded deliveries (see seed).
+KEPT_ENDPOINT_ID = 1_000_000
 #: A webhook receiver DEBUG accepts (loopback, http); nothing listens there.
 RECEIVER = "http://127.0.0.1:9/touchstone"
 
@@ -64,13 +66,15 @@ def runner(demo_manager: str, email: str) -> Membership:
 
 def seed(membership: Membership) -> None:
     """What the demo does not make, through the services as a manager would: an
-    invitation, an action, a feedback link, webhook endpoints with a delivery each, and a
-    few more members. Without them their detail operations could only ever answer 404,
+    invitation, an action, a feedback link, webhook endpoints and deliveries, a few more
+    members, sites and journeys. Without them their detail operations could only ever answer 404,
     and the run deletes some of what it finds (so there are several of each)."""
     from alerts import delivery
     from alerts import services as alerts
     from feedback import services as feedback
+    from journeys import services as journeys
     from team import services as team
+    from touchpoints import services as touchpoints
 
     actor, organization = membership.user, membership.organization
     touch_points = TouchPoint.objects.filter(organization_id=organization.pk).order_by("pk")
@@ -89,6 +93,8 @@ def seed(membership: Membership) -> None:
             owner_id=actor.pk,
         )
         feedback.create_link(actor=actor, touch_point=touch_points[n], label="Counter poster")
+
+    def register() -> WebhookEndpoint:
         endpoint, _secret = delivery.register_endpoint(
             actor=actor,
             organization=organization,
@@ -98,7 +104,23 @@ def seed(membership: Membership) -> None:
                 "event_types": ["weak_link.entered"],
             },
         )
-        delivery.send_test(actor=actor, endpoint=endpoint)
+        return endpoint
+
+    # The deliveries' endpoint, out of reach of the run's deletes (its id is in no
+    # dictionary, and far from drawn ids): deleting an endpoint deletes its deliveries.
+    kept = register()
+    WebhookEndpoint.objects.filter(pk=kept.pk).update(id=KEPT_ENDPOINT_ID)
+    for _ in range(5):
+        delivery.send_test(actor=actor, endpoint=WebhookEndpoint.objects.get(pk=KEPT_ENDPOINT_ID))
+    # Endpoints the run may change and delete (20 is an organization's limit: 4 stay free
+    # for the run's own registrations).
+    for _ in range(15):
+        register()
+    # The demo has 3 sites and 3 journeys; the run archives and deletes some.
+    for n in range(12):
+        touchpoints.create_site(actor=actor, organization=organization, name=f"Check site {n}")
+    for n in range(5):
+        journeys.create_journey(actor=actor, organization=organization, name=f"Check journey {n}")
     for n in range(6):
         user = User.objects.create_user(email=f"member.{n}@demo.touchstone.test", first_name="M")
         Membership.objects.create(user=user, organization=organization, role=Role.VIEWER)
@@ -124,7 +146,7 @@ def main(demo_manager: str, email: str) -> None:
         "invitations": (Invitation.objects.filter(organization_id=org), "invitations"),
         "actions": (Action.objects.filter(organization_id=org), "actions"),
         "webhook_endpoints": (
-            WebhookEndpoint.objects.filter(organization_id=org),
+            WebhookEndpoint.objects.filter(organization_id=org).exclude(pk=KEPT_ENDPOINT_ID),
             "webhook-endpoints",
         ),
         "webhook_deliveries": (
