@@ -375,7 +375,10 @@ SPECTACULAR_SETTINGS = {
     # 3.1: a nullable reference is oneOf [the schema, null]; 3.0 has no way to say it
     # (nullable beside allOf is ignored by validators and generators alike).
     "OAS_VERSION": "3.1.0",
-    "ENUM_NAME_OVERRIDES": {"EmailModeEnum": "alerts.models.EmailMode"},
+    "ENUM_NAME_OVERRIDES": {
+        "EmailModeEnum": "alerts.models.EmailMode",
+        "RoleEnum": "accounts.models.Role",  # members and invitations: one set of roles
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema_hooks.add_common_responses",

@@ -66,7 +66,7 @@ class _AddressField(serializers.CharField):
     characters."""
 
 
-@extend_schema_field({"type": "string", "enum": list(Role.values)})
+@extend_schema_field(serializers.ChoiceField(choices=Role.choices))
 class _RoleField(serializers.CharField):
     """Text here; team.services says which roles exist (with its own message)."""
 

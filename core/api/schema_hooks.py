@@ -106,19 +106,40 @@ NO_NUL = r"^[^\x00]*$"
 #: text (Python's str.strip() and re's \s agree on what whitespace is).
 NO_NUL_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 STORABLE_JSON = "StorableJSON"
-STORABLE_JSON_SCHEMA: dict[str, Any] = {
-    "description": "Any JSON value whose strings and member names contain no NUL character.",
-    "anyOf": [
-        {"type": "string", "pattern": NO_NUL},
-        {"type": ["number", "boolean", "null"]},
-        {"type": "array", "items": {"$ref": f"#/components/schemas/{STORABLE_JSON}"}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": NO_NUL},
-            "additionalProperties": {"$ref": f"#/components/schemas/{STORABLE_JSON}"},
-        },
-    ],
-}
+#: How many levels of nesting StorableJSON spells out. The schema is a chain of components
+#: (StorableJSON -> StorableJSON2 -> ...), not one that names itself: standard generators
+#: (openapi-python-client) drop every model that reaches a self-referencing component, and
+#: with it every endpoint taking a body. Below the last level any JSON is stated.
+STORABLE_JSON_LEVELS = 4
+
+
+def _storable_json_name(level: int) -> str:
+    return STORABLE_JSON if level == 1 else f"{STORABLE_JSON}{level}"
+
+
+def _storable_json_components() -> dict[str, dict[str, Any]]:
+    components = {}
+    for level in range(1, STORABLE_JSON_LEVELS + 1):
+        inner: dict[str, Any] = (
+            {"$ref": f"#/components/schemas/{_storable_json_name(level + 1)}"}
+            if level < STORABLE_JSON_LEVELS
+            else {}
+        )
+        components[_storable_json_name(level)] = {
+            "description": "Any JSON value whose strings and member names contain no NUL "
+            f"character (spelled out to {STORABLE_JSON_LEVELS} levels of nesting).",
+            "anyOf": [
+                {"type": "string", "pattern": NO_NUL},
+                {"type": ["number", "boolean", "null"]},
+                {"type": "array", "items": inner},
+                {
+                    "type": "object",
+                    "propertyNames": {"pattern": NO_NUL},
+                    "additionalProperties": inner,
+                },
+            ],
+        }
+    return components
 
 
 def _state_body_text(schema: dict[str, Any], components: dict[str, Any], seen: set[str]) -> None:
@@ -150,8 +171,10 @@ def _state_body_text(schema: dict[str, Any], components: dict[str, Any], seen: s
 
 def _state_request_bodies(result: dict[str, Any]) -> None:
     components = result.setdefault("components", {}).setdefault("schemas", {})
-    components.setdefault(STORABLE_JSON, STORABLE_JSON_SCHEMA)
-    seen = {STORABLE_JSON}
+    chain = _storable_json_components()
+    for name, schema in chain.items():
+        components.setdefault(name, schema)
+    seen = set(chain)
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "requestBody" not in operation:
