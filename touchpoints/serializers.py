@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from core.api.serializers import ServiceInputSerializer
 from touchpoints.models import Criterion, CriterionKind, Site, TouchPoint
+from touchpoints.services import MAX_IMPORTANCE, MAX_WEIGHT, MIN_IMPORTANCE, MIN_WEIGHT
 
 
 class TouchPointSerializer(ServiceInputSerializer):
@@ -37,6 +38,8 @@ class TouchPointSerializer(ServiceInputSerializer):
         extra_kwargs = {
             "stage": {"help_text": "The stage's id; set on creation, changed with move/."},
             "journey": {"help_text": "The journey of its stage."},
+            # The service's bounds, stated in the schema (values still pass through to it).
+            "importance": {"min_value": MIN_IMPORTANCE, "max_value": MAX_IMPORTANCE},
         }
 
 
@@ -69,6 +72,8 @@ class CriterionSerializer(ServiceInputSerializer):
         source="current_version.scale_size",
         required=False,
         allow_null=True,
+        min_value=2,
+        max_value=11,
         help_text="Scale criteria: answers run 1..scale_size (2–11, default 5).",
     )
     scale_labels = serializers.ListField(
@@ -98,7 +103,9 @@ class CriterionSerializer(ServiceInputSerializer):
     weight = serializers.FloatField(
         source="current_version.weight",
         required=False,
-        help_text="Weight in the evaluation score (> 0, default 1).",
+        min_value=MIN_WEIGHT,
+        max_value=MAX_WEIGHT,
+        help_text=f"Weight in the evaluation score ({MIN_WEIGHT:g}–{MAX_WEIGHT:g}, default 1).",
     )
     critical = serializers.BooleanField(
         source="current_version.critical",

@@ -47,6 +47,7 @@ from touchpoints.outbox import record_critical_failures
 # --- Touch points -------------------------------------------------------------------------
 
 TOUCH_POINT_FIELDS = ("name", "description", "channel", "owner_team", "importance", "target")
+MIN_IMPORTANCE, MAX_IMPORTANCE = 1, 5  # minor .. make or break
 
 
 def _touch_point_values(data: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def _touch_point_values(data: dict[str, Any]) -> dict[str, Any]:
         if (
             isinstance(importance, bool)
             or not isinstance(importance, int)
-            or not 1 <= importance <= 5
+            or not MIN_IMPORTANCE <= importance <= MAX_IMPORTANCE
         ):
             errors["importance"] = ["Importance must be a whole number from 1 to 5."]
         values["importance"] = importance

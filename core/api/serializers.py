@@ -82,4 +82,7 @@ class RestoreSerializer(serializers.Serializer[Any]):
             raise serializers.ValidationError(
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Send a JSON object."]}
             )
-        return {"position": data.get("position")}
+        position = data.get("position")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+            raise serializers.ValidationError({"position": ["A whole number is required."]})
+        return {"position": position}

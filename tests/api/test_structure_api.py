@@ -401,6 +401,25 @@ def test_archiving_a_stage_closes_the_gap_and_restoring_puts_it_back(
     assert positions(Stage, journey=journey_map.journey) == [(first.pk, 0), (second.pk, 1)]
 
 
+@pytest.mark.parametrize("position", [{"at": 0}, [0], "0", 1.5, True])
+def test_restoring_with_a_position_that_is_not_a_whole_number_is_refused(
+    journey_map: Map, manager_api: APIClient, position: Any
+) -> None:
+    """The schema says integer or null; anything else is a 400 at `position` and the
+    stage stays archived (an object was restored with 200)."""
+    first, second = journey_map.stages
+    guarded(manager_api, "post", f"{API}/stages/{first.pk}/archive/")
+
+    response = guarded(
+        manager_api, "post", f"{API}/stages/{first.pk}/restore/", {"position": position}
+    )
+
+    assert response.status_code == 400, response.json()
+    assert list(response.json()) == ["position"], response.json()
+    assert Stage.objects.get(pk=first.pk).archived_at is not None
+    assert positions(Stage, journey=journey_map.journey) == [(second.pk, 0)]
+
+
 def test_restoring_without_a_position_puts_it_last(
     journey_map: Map, manager_api: APIClient
 ) -> None:
