@@ -96,8 +96,9 @@
      same item, or to its neighbour in the group when that move is no longer possible. */
   function restoreFocus() {
     if (!focusKey) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;  // focus was kept
     var key = focusKey;
-    focusKey = null;
     var button = document.querySelector("[data-focus-key='" + CSS.escape(key) + "']");
     if (button && !visible(button)) {
       var group = button.closest(".editor__moves");
@@ -144,12 +145,12 @@
     });
   });
 
-  /* A request without a focused move button (the map's refresh, which app.js may start
-     from the same settle, before restoreFocus) keeps the key of the move before it. */
-  document.addEventListener("htmx:beforeRequest", function () {
-    var active = document.activeElement;
-    var key = active && active.dataset ? active.dataset.focusKey : null;
-    if (key) focusKey = key;
+  /* The move button the keyboard is on, kept until focus goes anywhere else: every redraw
+     that loses focus (the move's answer, or a live refresh settling after it, in either
+     order) puts it back on the same button. */
+  document.addEventListener("focusin", function (event) {
+    var target = event.target;
+    focusKey = target && target.dataset ? target.dataset.focusKey || null : null;
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var root = event.detail.elt;
