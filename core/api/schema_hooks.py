@@ -110,7 +110,7 @@ STORABLE_JSON = "StorableJSON"
 #: (StorableJSON -> StorableJSON2 -> ...), not one that names itself: standard generators
 #: (openapi-python-client) drop every model that reaches a self-referencing component, and
 #: with it every endpoint taking a body. Below the last level any JSON is stated.
-STORABLE_JSON_LEVELS = 4
+STORABLE_JSON_LEVELS = 8
 
 
 def _storable_json_name(level: int) -> str:
