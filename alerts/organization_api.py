@@ -25,13 +25,15 @@ from accounts.models import MIN_N_MAX, SMOOTHING_K_MAX, WINDOW_DAYS_MAX, Role
 from alerts import organization
 from core.api.concurrency import (
     ETAG_HEADER,
+    IF_MATCH_HEADER,
     IF_MATCH_PARAMETER,
     PRECONDITION_RESPONSES,
     PreconditionFailed,
+    PreconditionRequired,
     check_if_match,
 )
 from core.api.errors import with_access_refusals
-from core.api.tenancy import ORGANIZATION_PARAMETER, request_membership
+from core.api.tenancy import ORGANIZATION_PARAMETER, refuse_unserved_method, request_membership
 from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
 
 
@@ -77,7 +79,18 @@ class OrganizationSettingsSerializer(serializers.Serializer[Any]):
 
 class ManagersOnly(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request_membership(request).role != Role.MANAGER:
+        # An unserved method is 405 before the organization is read, as on every route.
+        refuse_unserved_method(request, view)
+        try:
+            membership = request_membership(request)
+        except exceptions.NotFound:
+            # Not a member of the organization named: a write that lacks If-Match is told
+            # that first (428), as the request alone shows it; signed-out callers and
+            # people in no organization keep their 401/403.
+            if request.method == "PATCH" and not request.headers.get(IF_MATCH_HEADER, "").strip():
+                raise PreconditionRequired() from None
+            raise
+        if membership.role != Role.MANAGER:
             raise exceptions.PermissionDenied("Only managers see and change these settings.")
         return True
 

@@ -77,6 +77,23 @@ def test_without_if_match_428_with_an_old_tag_412_and_nothing_is_stored(
     assert patch(manager_api, {"min_n": 2}, "*").status_code == 200
 
 
+def test_what_the_request_lacks_is_answered_before_the_organization_is_read(
+    manager_api: APIClient,
+) -> None:
+    """make check-api: with an X-Organization the caller is not in, TRACE was a 404 (not
+    405) and a PATCH without If-Match a 404 (not 428), unlike every other route."""
+    foreign = {"HTTP_X_ORGANIZATION": "0"}
+    assert manager_api.generic("TRACE", URL, **foreign).status_code == 405
+    assert manager_api.patch(URL, {"min_n": 3}, format="json", **foreign).status_code == 428
+    # With If-Match, the organization is read: not a member of "0" is the 404 it was.
+    assert (
+        manager_api.patch(
+            URL, {"min_n": 3}, format="json", HTTP_IF_MATCH="*", **foreign
+        ).status_code
+        == 404
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
