@@ -273,12 +273,12 @@ def generate(
 
 def check_generated_scores(data: dict[str, object], sample: int = 300) -> None:
     """Hold the generated scores of `sample` random evaluations (and their answers) against
-    the SQL that submit_evaluations derives them with (scoring.sql.score_evaluations), run
+    the SQL that submit_evaluations derives them with (touchpoints.answer_scores), run
     in a transaction that is rolled back. Any difference stops the bench: figures measured
     on data the product would have scored otherwise would mean nothing."""
     from django.db import connection, transaction
 
-    from scoring import sql
+    from touchpoints import answer_scores
 
     first, count = data["first_evaluation_id"], data["evaluations"]
     assert isinstance(first, int) and isinstance(count, int)  # noqa: S101  (JSON shape)
@@ -300,7 +300,7 @@ def check_generated_scores(data: dict[str, object], sample: int = 300) -> None:
 
     with transaction.atomic():
         generated = scores()
-        sql.score_evaluations(ids)
+        answer_scores.score_evaluations(ids)
         production = scores()
         transaction.set_rollback(True)
     wrong = [

@@ -246,7 +246,6 @@ SCORING_SETTINGS = ("smoothing_k", "min_n", "window_days")
 #: Everything update_scoring_settings takes: the method's settings, plus the name and the
 #: target new journeys start with (neither changes a score).
 ORGANIZATION_SETTINGS = ("name", "default_target", *SCORING_SETTINGS)
-MAX_WINDOW_DAYS = WINDOW_DAYS_MAX
 
 
 def _scoring_values(data: dict[str, Any]) -> dict[str, Any]:

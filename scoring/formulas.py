@@ -51,6 +51,7 @@ __all__ = [
     "WeakLinkInput",
     "WeekPoint",
     "answer_score",
+    "clip",
     "criterion_means",
     "evaluation_score",
     "journey_score",
@@ -111,7 +112,7 @@ INTERNAL_SOURCES = ("self_check", "supervisor", "audit")
 CUSTOMER_SOURCES = ("mystery_shopper", "customer_survey")
 
 
-def _clip(x: float) -> float:
+def clip(x: float) -> float:
     """Clip ``x`` to ``[MIN_SCORE, MAX_SCORE]``.
 
     Weighted means of values in 0..100 are mathematically in 0..100, but
@@ -209,7 +210,7 @@ def answer_score(rubric: Rubric, value: float | None) -> float | None:
         raw = (worst - value) / (worst - target) * MAX_SCORE
     else:
         raw = (value - worst) / (target - worst) * MAX_SCORE
-    return _clip(raw)
+    return clip(raw)
 
 
 def evaluation_score(answers: Sequence[tuple[Rubric, float | None]]) -> float | None:
@@ -241,7 +242,7 @@ def evaluation_score(answers: Sequence[tuple[Rubric, float | None]]) -> float | 
         return None
     if critical_failed:
         return MIN_SCORE
-    return _clip(weighted_sum / weight_total)
+    return clip(weighted_sum / weight_total)
 
 
 # --------------------------------------------------------------------------
@@ -316,9 +317,9 @@ def stats_from_aggregates(
         _check_score(prior)
     if n == 0 or mean is None:
         return TouchPointStats(n=0, mean=None, sd=None, ci_low=None, ci_high=None, smoothed=None)
-    mean = _clip(mean)
+    mean = clip(mean)
     effective_prior = mean if prior is None else prior
-    smoothed = _clip((n * mean + k * effective_prior) / (n + k))
+    smoothed = clip((n * mean + k * effective_prior) / (n + k))
     if n < 2 or sd is None:
         return TouchPointStats(
             n=n, mean=mean, sd=None, ci_low=None, ci_high=None, smoothed=smoothed
@@ -328,8 +329,8 @@ def stats_from_aggregates(
         n=n,
         mean=mean,
         sd=sd,
-        ci_low=_clip(mean - half_width),
-        ci_high=_clip(mean + half_width),
+        ci_low=clip(mean - half_width),
+        ci_high=clip(mean + half_width),
         smoothed=smoothed,
     )
 
@@ -375,7 +376,7 @@ def journey_score(items: Sequence[tuple[float | None, float]]) -> float | None:
         weight_total += importance
     if weight_total == 0.0:
         return None
-    return _clip(weighted_sum / weight_total)
+    return clip(weighted_sum / weight_total)
 
 
 # --------------------------------------------------------------------------

@@ -582,7 +582,7 @@ def _touch_point_from_snapshot(
     weeks: list[formulas.WeekPoint] = []
     if snapshot is not None:
         stored = {
-            w.week_start: w
+            w.week_start: (w.n, w.mean)
             for w in WeeklyScore.objects.filter(
                 touch_point_id=tp.pk,
                 week_start__gte=services.trend_window(
@@ -590,12 +590,9 @@ def _touch_point_from_snapshot(
                 ).since.date(),
             )
         }
-        weeks = [
-            formulas.WeekPoint(w.week_start, stored[w.week_start].n, stored[w.week_start].mean)
-            if w.week_start in stored
-            else w
-            for w in services.trend_weeks(sql.Window(snapshot.window_start, snapshot.window_end))
-        ]
+        weeks = services.fill_weeks(
+            services.trend_weeks(sql.Window(snapshot.window_start, snapshot.window_end)), stored
+        )
     fields = (
         {
             "criteria": snapshot.criteria,
@@ -806,15 +803,11 @@ def journeys_weeks(
     sql_window = services.trend_window(_window(journeys[0].organization, window, site, source))
     by_week = sql.weekly_by_journey(sql_window, [journey.pk for journey in journeys])
     empty = services.trend_weeks(sql_window)
+    per_journey: dict[int, dict[date, tuple[int, float | None]]] = {}
+    for (journey_id, week), figures in by_week.items():
+        per_journey.setdefault(journey_id, {})[week] = figures
     return {
-        journey.pk: [
-            formulas.WeekPoint(
-                week_start=week.week_start,
-                n=by_week.get((journey.pk, week.week_start), (0, None))[0],
-                mean=by_week.get((journey.pk, week.week_start), (0, None))[1],
-            )
-            for week in empty
-        ]
+        journey.pk: services.fill_weeks(empty, per_journey.get(journey.pk, {}))
         for journey in journeys
     }
 

@@ -169,6 +169,16 @@ def trend_weeks(window: sql.Window, weeks: int = TREND_WEEKS) -> list[formulas.W
     return formulas.weekly_trend([], until=window.until - timedelta(microseconds=1), weeks=weeks)
 
 
+def fill_weeks(
+    empty: Sequence[formulas.WeekPoint], by_week: Mapping[date, tuple[int, float | None]]
+) -> list[formulas.WeekPoint]:
+    """The weeks of trend_weeks, each with its (n, mean) from `by_week` where it has one."""
+    return [
+        formulas.WeekPoint(w.week_start, *by_week[w.week_start]) if w.week_start in by_week else w
+        for w in empty
+    ]
+
+
 # --- Recompute -----------------------------------------------------------------------------------
 
 
@@ -339,7 +349,7 @@ def score_journey(
 def _as_stored(mean: float | None) -> float | None:
     """A mean as the snapshot stores it: clipped to 0..100 (formulas.stats_from_aggregates
     does the same; a mean of scores can overshoot by an ulp)."""
-    return None if mean is None else min(max(mean, formulas.MIN_SCORE), formulas.MAX_SCORE)
+    return None if mean is None else formulas.clip(mean)
 
 
 def _assemble(
@@ -438,17 +448,9 @@ def touch_point_details(
     )
     details = {}
     for pk in ids:
-        weeks = by_week.get(pk, {})
         details[pk] = TouchPointDetail(
             fields=_breakdown_fields(breakdowns[pk], criteria_by_tp.get(pk, []), site_names, min_n),
-            weeks=[
-                formulas.WeekPoint(
-                    week_start=w.week_start,
-                    n=weeks.get(w.week_start, (0, None))[0],
-                    mean=weeks.get(w.week_start, (0, None))[1],
-                )
-                for w in empty
-            ],
+            weeks=fill_weeks(empty, by_week.get(pk, {})),
         )
     return details
 

@@ -15,18 +15,7 @@ from typing import Any
 
 from django.db import connection
 
-from touchpoints import answer_scores
 from touchpoints.answer_scores import ANSWER_SCORE, EVALUATION_SCORE
-
-
-def score_evaluations(evaluation_ids: Sequence[int], *, answers_scored: bool = False) -> None:
-    """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations
-    (touchpoints.answer_scores), then add them to the rollups."""
-    if not evaluation_ids:
-        return
-    ids = list(evaluation_ids)
-    answer_scores.score_evaluations(ids, answers_scored=answers_scored)
-    roll_up("e.id = ANY(%s)", [ids])
 
 
 def rescore_journey(journey_id: int) -> None:
@@ -479,11 +468,17 @@ def breakdowns(window: Window, touch_point_ids: Sequence[int]) -> dict[int, Brea
     by_source = touch_point_aggregates([window], touch_point_ids=ids, key=KEY_SOURCE)
     by_site = touch_point_aggregates([window], touch_point_ids=ids, key=KEY_SITE)
     criteria = criterion_aggregates(window, touch_point_ids=ids)
+    sources: dict[int, dict[str, Aggregate]] = {}
+    for (_, tp, key), agg in by_source.items():
+        sources.setdefault(tp, {})[key] = agg
+    sites: dict[int, dict[int | None, Aggregate]] = {}
+    for (_, tp, key), agg in by_site.items():
+        sites.setdefault(tp, {})[key or None] = agg
     return {
         tp: Breakdown(
             criteria=criteria.get(tp, {}),
-            by_source={k: agg for (_, t, k), agg in by_source.items() if t == tp},
-            by_site={k or None: agg for (_, t, k), agg in by_site.items() if t == tp},
+            by_source=sources.get(tp, {}),
+            by_site=sites.get(tp, {}),
         )
         for tp in ids
     }

@@ -39,7 +39,7 @@ ANSWER_SCORE = """
 """
 
 # formulas.evaluation_score: weighted mean over applicable answers, critical knock-out.
-# Clipped at 100 like formulas._clip (a weighted mean of 100s can round to
+# Clipped at 100 like formulas.clip (a weighted mean of 100s can round to
 # 100.00000000000001); by CASE, since LEAST would turn "no applicable answer" (NULL) into 100.
 EVALUATION_SCORE = """
     CASE WHEN bool_or(cv.critical AND a.score = 0) THEN 0
@@ -77,9 +77,8 @@ def score_evaluations(evaluation_ids: Sequence[int], *, answers_scored: bool = F
     """Derive answer and evaluation scores for freshly stored (or re-scored) evaluations.
 
     `answers_scored`: the answers were stored with their scores (insert_scored_answers);
-    only the evaluations' scores are left to derive. The rollups are scoring's
-    (scoring.sql.score_evaluations adds them; a submission reaches them through
-    touchpoints.hooks)."""
+    only the evaluations' scores are left to derive. The rollups are scoring's (a
+    submission reaches them through touchpoints.hooks)."""
     if not evaluation_ids:
         return
     ids = list(evaluation_ids)
