@@ -97,17 +97,6 @@ def form_for_token(token: str) -> PublicForm | None:
     return PublicForm(link, questions, bool(ask_comment))
 
 
-def public_form(link: FeedbackLink) -> PublicForm:
-    """The questions the link's page asks (the link loaded with its touch point)."""
-    setup = FeedbackSetup.objects.filter(touch_point_id=link.touch_point_id).first()
-    questions = _questions(
-        link.touch_point_id,
-        link.touch_point.rubric_version,
-        setup.updated_at if setup is not None else None,
-    )
-    return PublicForm(link, questions, bool(setup and setup.ask_comment))
-
-
 @lru_cache(maxsize=1024)
 def _questions(
     touch_point_id: int, rubric_version: int, setup_changed_at: datetime | None
