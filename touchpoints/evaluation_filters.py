@@ -12,10 +12,11 @@ from django_filters.fields import IsoDateTimeField
 
 from core.api.filters import IdFilter
 from touchpoints.models import Evaluation, Source
+from touchpoints.services import OBSERVED_AT_EARLIEST
 
 #: No observation time lies outside these (touchpoints.services refuses observed_at before
-#: 1970 and in the future).
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+#: OBSERVED_AT_EARLIEST and in the future).
+EARLIEST = OBSERVED_AT_EARLIEST
 LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 

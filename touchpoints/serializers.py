@@ -10,7 +10,13 @@ from rest_framework import serializers
 
 from core.api.serializers import ServiceInputSerializer
 from touchpoints.models import Criterion, CriterionKind, Site, TouchPoint
-from touchpoints.services import MAX_IMPORTANCE, MAX_WEIGHT, MIN_IMPORTANCE, MIN_WEIGHT
+from touchpoints.services import (
+    MAX_IMPORTANCE,
+    MAX_SCALE_SIZE,
+    MAX_WEIGHT,
+    MIN_IMPORTANCE,
+    MIN_WEIGHT,
+)
 
 
 class TouchPointSerializer(ServiceInputSerializer):
@@ -73,7 +79,7 @@ class CriterionSerializer(ServiceInputSerializer):
         required=False,
         allow_null=True,
         min_value=2,
-        max_value=11,
+        max_value=MAX_SCALE_SIZE,
         help_text="Scale criteria: answers run 1..scale_size (2–11, default 5).",
     )
     scale_labels = serializers.ListField(
