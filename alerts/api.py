@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from accounts.access import signed_in_user
 from accounts.models import Role, User
 from alerts import delivery, services
 from alerts.models import (
@@ -311,7 +312,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
         body = MarkReadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         marked = services.mark_read(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             organization_id=request_membership(request).organization_id,
             notification_ids=body.validated_data.get("ids"),
         )
@@ -368,7 +369,7 @@ class NotificationSettingViewSet(viewsets.GenericViewSet[NotificationSetting]):
         else:
             _service_errors(
                 lambda: services.set_notification_mode(
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=signed_in_user(request),
                     membership=membership,
                     journey=journey,
                     mode=mode,
@@ -455,7 +456,7 @@ class ActionViewSet(
             raise DjangoValidationError({"touch_point": [not_found("No such touch point.")]})
         created = _service_errors(
             lambda: services.open_action(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 touch_point=touch_point,
                 description=data["description"],
                 owner_id=data["owner"],
@@ -473,7 +474,7 @@ class ActionViewSet(
     def done(self, request: Request, pk: str | None = None) -> Response:
         found = self.get_object()
         _service_errors(
-            lambda: services.mark_action_done(actor=request.user, action=found)  # type: ignore[arg-type]
+            lambda: services.mark_action_done(actor=signed_in_user(request), action=found)
         )
         services.judge_action(found.pk)
         return Response(self.get_serializer(Action.objects.get(pk=found.pk)).data)
@@ -524,7 +525,7 @@ class WebhookEndpointViewSet(
 
     @property
     def actor(self) -> User:
-        return self.request.user  # type: ignore[return-value]
+        return signed_in_user(self.request)
 
     @extend_schema(
         summary="List endpoints",
@@ -650,7 +651,7 @@ class WebhookDeliveryViewSet(
     def redeliver(self, request: Request, pk: str | None = None) -> Response:
         found = self.get_object()
         sent = _service_errors(
-            lambda: delivery.redeliver(actor=request.user, delivery=found)  # type: ignore[arg-type]
+            lambda: delivery.redeliver(actor=signed_in_user(request), delivery=found)
         )
         return Response(DeliverySerializer(sent).data, status=status.HTTP_202_ACCEPTED)
 

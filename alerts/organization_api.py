@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from accounts.access import signed_in_user
 from accounts.models import MIN_N_MAX, SMOOTHING_K_MAX, WINDOW_DAYS_MAX, Role
 from alerts import organization
 from core.api.concurrency import (
@@ -161,7 +162,7 @@ class OrganizationSettingsView(APIView):
         wildcard = request.headers.get("If-Match", "").strip() == "*"
         try:
             saved = organization.update_organization_settings(
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 organization=membership.organization,
                 data=dict(body.validated_data),
                 # Checked again on the locked row: a save between the two checks is 412.
