@@ -39,7 +39,6 @@ from team.serializers import (
 
 NOT_A_MANAGER = OpenApiResponse(ErrorSerializer, description="Only managers manage the team.")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such row in your organization.")
-TOO_LARGE = OpenApiResponse(ErrorSerializer, description="The body is larger than 1 MB.")
 REFUSED = OpenApiResponse(
     FIELD_ERRORS_SCHEMA,
     description="Malformed: an address that is not one, or is line-broken; an unknown role.",
@@ -115,7 +114,6 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
                 403: NOT_A_MANAGER,
                 409: CONFLICT,
                 404: NOT_FOUND,
-                413: TOO_LARGE,
             }
         ),
     ),
@@ -134,7 +132,6 @@ class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
                 403: NOT_A_MANAGER,
                 404: NOT_FOUND,
                 409: CONFLICT,
-                413: TOO_LARGE,
             }
         ),
     ),
@@ -196,7 +193,6 @@ class MemberViewSet(
                 400: REFUSED,
                 403: NOT_A_MANAGER,
                 409: CONFLICT,
-                413: TOO_LARGE,
             }
         ),
     ),
@@ -211,7 +207,6 @@ class MemberViewSet(
                 403: NOT_A_MANAGER,
                 404: NOT_FOUND,
                 409: CONFLICT,
-                413: TOO_LARGE,
             }
         ),
     ),
@@ -227,7 +222,6 @@ class MemberViewSet(
                 403: NOT_A_MANAGER,
                 409: CONFLICT,
                 404: NOT_FOUND,
-                413: TOO_LARGE,
             }
         ),
     ),

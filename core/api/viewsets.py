@@ -241,7 +241,6 @@ ROLE_REFUSED = {403: OpenApiResponse(ErrorSerializer, description="Your role may
 NOT_FOUND = {
     404: OpenApiResponse(ErrorSerializer, description="No such object in your organization.")
 }
-TOO_LARGE = {413: OpenApiResponse(ErrorSerializer, description="The body is larger than 1 MB.")}
 CONFLICT = {
     409: OpenApiResponse(
         ErrorSerializer,
@@ -259,7 +258,6 @@ DETAIL_WRITE_ERRORS = with_access_refusals(
         **NOT_FOUND,
         **CONFLICT,
         **PRECONDITION_RESPONSES,
-        **TOO_LARGE,
         **THROTTLED,
     }
 )
@@ -299,7 +297,6 @@ def document_structure(
                     400: FIELD_ERRORS,
                     **ROLE_REFUSED,
                     **CONFLICT,
-                    **TOO_LARGE,
                     **THROTTLED,
                 }
             ),
