@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
 
 from accounts.models import Membership, TenantQuerySet
@@ -132,3 +132,14 @@ def touch_point_for_member(
         "touch point",
     )
     return touch_point, acting_in(request, touch_point.organization_id)
+
+
+def form_errors(error: ValidationError) -> dict[str, list[str]]:
+    """A service's refusal as a page's messages by field, the form-wide ones under
+    "general" (templates cannot read "__all__")."""
+    found = dict(error.message_dict) if hasattr(error, "error_dict") else {}
+    if not found:
+        found = {"__all__": list(error.messages)}
+    if "__all__" in found:
+        found["general"] = found.pop("__all__")
+    return found

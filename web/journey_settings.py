@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.access import signed_in_user
 from journeys import services as journey_services
 from journeys.models import Journey, JourneyStatus
-from web.context import journey_for_member
+from web.context import form_errors, journey_for_member
 
 FIELDS = ("name", "persona", "description", "target", "status")
 
@@ -72,10 +72,7 @@ def journey_settings(request: HttpRequest, journey_id: int) -> HttpResponse:
                 actor=signed_in_user(request), journey=current, data=typed
             )
         except ValidationError as error:
-            errors = dict(error.message_dict)
-            if "__all__" in errors:
-                errors["general"] = errors.pop("__all__")
-            context["errors"] = errors
+            context["errors"] = form_errors(error)
             return render(request, "web/journey_settings.html", context, status=400)
     messages.success(request, f"Settings of {current.name} saved.")
     return HttpResponseRedirect(reverse("journey-map", args=[journey.pk]))

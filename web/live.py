@@ -148,13 +148,12 @@ def _unchanged_sql() -> str:
     """  # noqa: S608  (table names from the models; every value is a parameter)
 
 
-_UNCHANGED_SQL: str | None = None
+_UNCHANGED_SQL = _unchanged_sql()
 
 
 def not_modified(request: HttpRequest, journey_id: int) -> HttpResponse | None:
     """A 304 if this session's page already holds the journey's current fingerprint and
     the session may still see it; None when the ordinary view must answer."""
-    global _UNCHANGED_SQL
     held = request.headers.get("If-None-Match")
     token = request.headers.get(TOKEN_HEADER)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
@@ -166,8 +165,6 @@ def not_modified(request: HttpRequest, journey_id: int) -> HttpResponse | None:
         return None
     if journey != str(journey_id) or not hmac.compare_digest(digest, _session_digest(session_key)):
         return None
-    if _UNCHANGED_SQL is None:
-        _UNCHANGED_SQL = _unchanged_sql()
     with connection.cursor() as cursor:
         cursor.execute(_UNCHANGED_SQL, [journey_id, int(user), int(user), session_key])
         row = cursor.fetchone()

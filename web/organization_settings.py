@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.access import signed_in_user
 from accounts.models import MIN_N_MAX, SMOOTHING_K_MAX, WINDOW_DAYS_MAX
 from alerts import organization as settings_service
-from web.context import require_membership
+from web.context import form_errors, require_membership
 from web.forms_editor import number, whole_number
 
 #: Where the last save's outcome waits for the page the browser is sent back to.
@@ -95,10 +95,7 @@ def organization_settings(request: HttpRequest) -> HttpResponse:
         context["values"] = typed  # what this manager typed, their colleague's below it
         return render(request, "web/organization_settings.html", context, status=409)
     except ValidationError as error:
-        errors = dict(error.message_dict)
-        if "__all__" in errors:
-            errors["general"] = errors.pop("__all__")
-        context = _context(request, saved_values, errors=errors)
+        context = _context(request, saved_values, errors=form_errors(error))
         context["values"] = typed
         return render(request, "web/organization_settings.html", context, status=400)
     summary = settings_service.describe(saved.changes)

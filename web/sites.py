@@ -20,7 +20,7 @@ from accounts.access import signed_in_user
 from accounts.models import Membership, User
 from touchpoints import services
 from touchpoints.models import Site
-from web.context import acting_in, member_object, require_membership
+from web.context import acting_in, form_errors, member_object, require_membership
 from web.views import member_page
 
 
@@ -33,15 +33,6 @@ def _site(request: HttpRequest, site_id: int) -> Site:
     site = member_object(request, Site.objects.all(), site_id, "site")
     _as_manager(acting_in(request, site.organization_id))
     return cast(Site, site)
-
-
-def _errors(error: ValidationError) -> dict[str, list[str]]:
-    found = dict(error.message_dict) if hasattr(error, "error_dict") else {}
-    if not found:
-        found = {"general": list(error.messages)}
-    if "__all__" in found:
-        found["general"] = found.pop("__all__")
-    return found
 
 
 def _page(request: HttpRequest, membership: Membership, **extra: Any) -> dict[str, Any]:
@@ -78,7 +69,7 @@ def site_create(request: HttpRequest) -> HttpResponse:
             code=code,
         )
     except ValidationError as error:
-        new = {"name": name, "code": code, "errors": _errors(error)}
+        new = {"name": name, "code": code, "errors": form_errors(error)}
         return render(request, "web/sites.html", _page(request, membership, new=new), status=400)
     messages.success(request, f"Site {site.name} added.")
     return HttpResponseRedirect(reverse("sites"))

@@ -30,6 +30,7 @@ from team.models import Invitation
 from web.context import (
     SESSION_KEY,
     acting_in,
+    form_errors,
     organization_ids,
     require_membership,
 )
@@ -90,17 +91,6 @@ def _page(request: HttpRequest, membership: Membership, **extra: Any) -> dict[st
     }
 
 
-def _errors(error: ValidationError) -> dict[str, list[str]]:
-    """Messages by field, with the form-wide ones under "general" (templates cannot read
-    "__all__")."""
-    found = dict(error.message_dict) if hasattr(error, "error_dict") else {}
-    if not found:
-        found = {"__all__": list(error.messages)}
-    if "__all__" in found:
-        found["general"] = found.pop("__all__")
-    return found
-
-
 def _refused(error: ValidationError) -> str:
     return " ".join(error.messages)
 
@@ -126,7 +116,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             link_base=services.link_base(request),
         )
     except ValidationError as error:
-        form = {"email": email, "role": role, "errors": _errors(error)}
+        form = {"email": email, "role": role, "errors": form_errors(error)}
         return render(
             request,
             "web/team.html",
@@ -246,7 +236,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             joined = signed_in_user(request)  # mode "confirm": the user is signed in
             services.accept_as_existing_user(invitation=invitation, user=joined)
     except ValidationError as error:
-        context["errors"] = _errors(error)
+        context["errors"] = form_errors(error)
         return render(request, "web/team_join.html", context, status=FORM_ERROR_STATUS)
     if not user.is_authenticated:
         login(request, joined, backend="accounts.backends.EmailBackend")

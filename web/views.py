@@ -304,7 +304,6 @@ def _scores_context(
         # Customers who answered through a feedback link, apart from staff-entered
         # customer surveys: in the score, per site, and beside the perception gap.
         window = scores.window
-        context["via_link"] = _customer_voices([scores.touch_point], window).get(touch_point.pk, 0)
         by_site = (
             feedback_selectors.customer_voices_by_site(
                 touch_point.pk,
@@ -315,6 +314,7 @@ def _scores_context(
             if window
             else {}
         )
+        context["via_link"] = sum(by_site.values())  # every site, and none
         context["sites"] = [
             {"split": s, "via_link": by_site.get(s.site_id, 0)} for s in scores.by_site
         ]
