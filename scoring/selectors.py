@@ -92,6 +92,12 @@ class Period:
         if timezone.is_naive(self.since) or timezone.is_naive(self.until):
             raise ValueError("a period needs timezone-aware datetimes")
 
+    @property
+    def last_instant(self) -> datetime:
+        """The last moment inside the period: what a page names as its last day (`until`
+        is the next day's midnight for a whole-day window)."""
+        return self.until - timedelta(microseconds=1)
+
 
 @dataclass(frozen=True)
 class ScoreFilters:

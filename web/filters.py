@@ -107,8 +107,7 @@ class PageFilters:
         """One line saying what the figures cover, for headings, captions and reports."""
         parts = []
         if self.window is not None:
-            until = self.window.until - timedelta(microseconds=1)
-            parts.append(f"{self.window.since:%-d %b %Y} – {until:%-d %b %Y}")
+            parts.append(f"{self.window.since:%-d %b %Y} – {self.window.last_instant:%-d %b %Y}")
         else:
             parts.append("the scoring window")
         if self.site is not None:

@@ -182,6 +182,20 @@ def test_without_filters_the_pages_read_the_snapshot(
     assert client.get(f"/touch-points/{shop.welcome.pk}/").context["scores"].basis == "snapshot"
 
 
+def test_the_pages_name_today_as_the_windows_last_day_not_tomorrow(
+    personas: Personas, shop: Shop, client: Client
+) -> None:
+    """The snapshot's window is whole UTC days, ending at tomorrow's midnight (exclusive):
+    the map and the touch point page said "– <tomorrow>"."""
+    signed_in(client, personas.viewer)
+    today = timezone.now().astimezone(timezone.get_current_timezone()).date()
+    tomorrow = today + timedelta(days=1)
+    for url in (f"/journeys/{shop.journey.pk}/", f"/touch-points/{shop.welcome.pk}/"):
+        page = client.get(url).content.decode()
+        assert f"– {today:%-d %b %Y}" in page or f"{today:%-d %b %Y}</time>" in page, url
+        assert f"{tomorrow:%-d %b %Y}" not in page, url
+
+
 @pytest.mark.parametrize(
     ("query", "field", "message"),
     [
