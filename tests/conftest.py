@@ -18,9 +18,13 @@ from django.test import Client, override_settings
 from accounts import access_cache
 from accounts.models import Membership, Organization, Role, User
 from tests import openapi_check
+from tests.databases import django_db_setup, pytest_configure_node, pytest_sessionfinish
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
 from tests.processes import RedisServer
+
+# Test databases: migrated once, copied per xdist worker (tests/databases.py).
+__all__ = ["django_db_setup", "pytest_configure_node", "pytest_sessionfinish"]
 
 # --- Scheduling for pytest-xdist (`make test`: -n N --dist loadgroup) ---------------------
 

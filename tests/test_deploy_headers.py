@@ -117,10 +117,11 @@ def probe(database: str) -> dict[str, dict[str, Any]]:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def answers(db: None) -> dict[str, dict[str, Any]]:
-    # The test database's name is known once `db` has set it up; the probe rolls back all
-    # it wrote, so every test can share its one run.
+@pytest.fixture(scope="module")
+def answers(django_db_setup: None) -> dict[str, dict[str, Any]]:
+    # The test database's name is known once it is set up; the probe rolls back all it
+    # wrote, so every test can share its one run. A module fixture also keeps the module on
+    # one xdist worker (tests/conftest.py): one probe per run, not one per worker.
     return probe(connection.settings_dict["NAME"])
 
 
