@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.cache import cache, caches
+from django.db import transaction
 from django.test import Client, override_settings
 
 from accounts import access_cache
@@ -146,8 +148,7 @@ class Personas:
         return Membership.objects.get(user=user, organization=self.org)
 
 
-@pytest.fixture
-def personas(db: None) -> Personas:
+def make_personas() -> Personas:
     org = OrganizationFactory(name="Northwind Broadband")
     other = OrganizationFactory(name="Rival Telecom")
     people = {}
@@ -164,6 +165,27 @@ def personas(db: None) -> Personas:
         other_org=other,
         outsider=outsider,
     )
+
+
+@pytest.fixture
+def personas(db: None) -> Personas:
+    return make_personas()
+
+
+@contextmanager
+def rows_for_the_module(django_db_blocker: Any) -> Iterator[None]:
+    """For a module-scoped fixture that builds rows once for the whole module: inside, the
+    database is open and rows written stay until the module ends, when they are rolled
+    back. Each test's own `db` transaction nests inside as a savepoint, so whatever a test
+    writes is gone before the next one starts, as with rows built per test. (Passwords are
+    hashed with the fast hasher conftest gives every test, which a module fixture precedes.)
+    """
+    fast_hasher = override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+    )
+    with django_db_blocker.unblock(), fast_hasher, transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 @pytest.fixture

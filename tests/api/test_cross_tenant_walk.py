@@ -63,7 +63,7 @@ from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from scoring.services import recompute_journey
 from team.models import Invitation
 from tests.api.conftest import ClientFor
-from tests.conftest import Personas
+from tests.conftest import Personas, make_personas, rows_for_the_module
 from tests.factories import (
     CriterionFactory,
     JourneyFactory,
@@ -487,27 +487,51 @@ class World:
     victim_manager: APIClient
 
 
+@dataclass
+class Organizations:
+    personas: Personas
+    victim: Tenant
+    attacker: Tenant
+    double_agent: User
+
+
+@pytest.fixture(scope="module")
+def organizations(django_db_setup: None, django_db_blocker: Any) -> Iterator[Organizations]:
+    """Both organizations, built once for the module (two tenants are most of a test's
+    set-up). Each test's own transaction rolls back whatever it did, and each asserts that
+    nothing changed anyway."""
+    with rows_for_the_module(django_db_blocker):
+        personas = make_personas()
+        victim = build_tenant(personas.other_org, manager=personas.outsider)
+        attacker = build_tenant(personas.org, manager=personas.manager)
+        # Manages Northwind and is a viewer at Rival: acting in Northwind, Rival's ids are
+        # foreign too, however much the person may see when acting at Rival.
+        double_agent = UserFactory(email="both@northwind.test")
+        MembershipFactory(user=double_agent, organization=personas.org, role=Role.MANAGER)
+        MembershipFactory(user=double_agent, organization=personas.other_org, role=Role.VIEWER)
+        yield Organizations(personas, victim, attacker, double_agent)
+
+
 @pytest.fixture
-def world(personas: Personas, client_for: ClientFor) -> World:
-    victim = build_tenant(personas.other_org, manager=personas.outsider)
-    attacker = build_tenant(personas.org, manager=personas.manager)
+def personas(organizations: Organizations, db: None) -> Personas:
+    return organizations.personas
+
+
+@pytest.fixture
+def world(organizations: Organizations, client_for: ClientFor) -> World:
+    personas = organizations.personas
     browser = APIClient()
     browser.force_login(personas.manager)
-    # Manages Northwind and is a viewer at Rival: acting in Northwind, Rival's ids are
-    # foreign too, however much the person may see when acting at Rival.
-    double_agent = UserFactory(email="both@northwind.test")
-    MembershipFactory(user=double_agent, organization=personas.org, role=Role.MANAGER)
-    MembershipFactory(user=double_agent, organization=personas.other_org, role=Role.VIEWER)
     return World(
-        victim=victim,
-        attacker=attacker,
+        victim=organizations.victim,
+        attacker=organizations.attacker,
         callers={
             "viewer token": client_for(personas.viewer),
             "evaluator token": client_for(personas.evaluator),
             "manager token": client_for(personas.manager),
             "manager session": browser,
             "member of both, acting in Northwind": client_for(
-                double_agent, organization=personas.org.slug
+                organizations.double_agent, organization=personas.org.slug
             ),
         },
         victim_manager=client_for(personas.outsider),

@@ -12,6 +12,7 @@ silent second permission rule), and a role it keeps out must get 403 with nothin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from tests.api.test_cross_tenant_walk import (
     everything,
     send,
 )
-from tests.conftest import Personas
+from tests.conftest import Personas, make_personas, rows_for_the_module
 from tests.factories import UserFactory
 
 ROLES = (Role.VIEWER, Role.EVALUATOR, Role.MANAGER)  # the manager last: it may delete
@@ -58,9 +59,26 @@ def cells() -> list[tuple[ApiRoute, str]]:
     ]
 
 
+@pytest.fixture(scope="module")
+def personas_and_northwind(
+    django_db_setup: None, django_db_blocker: Any
+) -> Iterator[tuple[Personas, Tenant]]:
+    """Northwind with one of everything, built once for the module (it was most of each
+    test's set-up). Each test's own transaction rolls back what its requests wrote, so every
+    cell starts from the same rows, as before."""
+    with rows_for_the_module(django_db_blocker):
+        personas = make_personas()
+        yield personas, build_tenant(personas.org, manager=personas.manager)
+
+
 @pytest.fixture
-def northwind(personas: Personas) -> Tenant:
-    return build_tenant(personas.org, manager=personas.manager)
+def personas(personas_and_northwind: tuple[Personas, Tenant], db: None) -> Personas:
+    return personas_and_northwind[0]
+
+
+@pytest.fixture
+def northwind(personas_and_northwind: tuple[Personas, Tenant], db: None) -> Tenant:
+    return personas_and_northwind[1]
 
 
 @pytest.fixture
