@@ -10,7 +10,8 @@ the page's export links (static/js/app.js) draw a progress bar while it arrives,
 Who and how often (RELIABILITY S13, docs/permissions.md): exports are for managers (any
 other role gets a 403, and the pages show them no export links), and each organization
 may start EXPORTS_PER_ORGANIZATION of them in any EXPORTS_WINDOW_SECONDS (counted in
-Redis, shared by every process); the next one is a 429 with Retry-After, as a page for a
+Redis, shared by every process, one atomic acquire: fifty started at once still start at
+most that many); the next one is a 429 with Retry-After, as a page for a
 browser and as JSON for a script. Redis away means no count (core.throttle fails open).
 """
 
@@ -87,10 +88,8 @@ def refuse_export(request: HttpRequest, membership: Membership) -> HttpResponse 
     after its tenancy check, so another organization's object stays a 404 for everyone."""
     if not may_export(membership):
         raise PermissionDenied("Exports are for managers of this organization.")
-    window, ident = _window(), str(membership.organization_id)
-    if wait := window.retry_after(ident):  # 0 while one more fits (or Redis is away)
+    if wait := _window().acquire(str(membership.organization_id)):  # 0: counted, go on
         return _throttled(request, wait)
-    window.record(ident)
     return None
 
 
