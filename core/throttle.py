@@ -67,7 +67,7 @@ if count < limit then
   return false
 end
 local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-return frees[2]
+return frees[2] or ARGV[1]  -- a limit of 0: nothing ever fits, ask again after a window
 """
 
 

@@ -27,6 +27,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from weasyprint import CSS, HTML
 
@@ -77,9 +78,13 @@ def _throttled(request: HttpRequest, retry_after: int) -> HttpResponse:
 
 
 def _back(request: HttpRequest) -> str:
+    """The page the export link was on, if it is one of ours (Django's own open-redirect
+    check: scheme, host, no `javascript:`), else the start page."""
     referer = request.headers.get("Referer", "")
-    host = request.get_host()
-    return referer if referer.split("/")[2:3] == [host] else "/"
+    ours = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return referer if ours else "/"
 
 
 def refuse_export(request: HttpRequest, membership: Membership) -> HttpResponse | None:

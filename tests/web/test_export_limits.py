@@ -58,6 +58,31 @@ def test_a_place_frees_when_the_oldest_event_leaves_the_window() -> None:
     assert window_gone.acquire("a") == 0  # with a zero window nothing earlier counts
 
 
+def test_a_limit_of_zero_lets_nothing_start() -> None:
+    window = SlidingWindow(f"test-acquire-{uuid.uuid4().hex}", limit=0, window=60)
+    assert window.acquire("a") in (60, 61)  # a whole window
+
+
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [
+        ("http://testserver/journeys/1/", "http://testserver/journeys/1/"),
+        ("", "/"),
+        ("http://evil.example/testserver/", "/"),
+        ("javascript://testserver/%0aalert(1)", "/"),
+        ("//testserver.evil.example/", "/"),
+    ],
+)
+@override_settings(EXPORTS_PER_ORGANIZATION=0)
+def test_the_refusal_page_links_back_only_to_our_own_pages(
+    personas: Personas, client: Client, referer: str, back: str
+) -> None:
+    client.force_login(personas.manager)
+    page = client.get("/overview.csv", headers={"Accept": "text/html", "Referer": referer})
+    assert page.status_code == 429
+    assert f'href="{back}"' in page.content.decode()
+
+
 @pytest.mark.slow
 @override_settings(EXPORTS_PER_ORGANIZATION=5, EXPORTS_WINDOW_SECONDS=600)
 def test_fifty_exports_started_together_run_at_most_the_limit_and_the_server_answers(
