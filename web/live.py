@@ -158,7 +158,11 @@ def not_modified(request: HttpRequest, journey_id: int) -> HttpResponse | None:
     if journey != str(journey_id) or not hmac.compare_digest(digest, _session_digest(session_key)):
         return None
     with connection.cursor() as cursor:
-        arguments = {"journeys": [journey_id], "user": int(user), "session": session_key}
+        arguments: dict[str, Any] = {
+            "journeys": [journey_id],
+            "user": int(user),
+            "session": session_key,
+        }
         cursor.execute(_UNCHANGED_SQL, arguments)
         row = cursor.fetchone()
     if row is None or held != f'"{_fingerprint(*row[1:])}"':
