@@ -28,7 +28,7 @@ from core.api.concurrency import (
     IF_MATCH_PARAMETER,
     PRECONDITION_RESPONSES,
     PreconditionFailed,
-    check_if_match,
+    if_match_tags,
 )
 from core.api.errors import with_access_refusals
 from core.api.tenancy import ORGANIZATION_PARAMETER, request_membership
@@ -138,16 +138,14 @@ class OrganizationSettingsView(APIView):
         membership = request_membership(request)
         body = OrganizationSettingsSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        current = organization.current_settings(membership.organization_id)
-        check_if_match(request, organization.version_of(current))  # 428, or 412 when stale
-        wildcard = request.headers.get("If-Match", "").strip() == "*"
+        accepted = if_match_tags(request)  # 428 without If-Match; None for `*`
         try:
+            # The service compares the tags with the row it locks: the one read of it.
             saved = organization.update_organization_settings(
                 actor=signed_in_user(request),
                 organization=membership.organization,
                 data=dict(body.validated_data),
-                # Checked again on the locked row: a save between the two checks is 412.
-                version=None if wildcard else organization.version_of(current),
+                version=accepted,
             )
         except organization.SettingsChangedError:
             raise PreconditionFailed() from None

@@ -9,6 +9,8 @@ from datetime import time
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
@@ -148,3 +150,31 @@ def test_the_schema_documents_the_settings_with_their_bounds(manager_api: APICli
     assert fields["min_n"]["maximum"] == 1000
     assert "digest_time" in fields
     assert {"412", "428", "400"} <= set(operations["patch"]["responses"])
+
+
+def test_a_patch_reads_and_locks_the_organization_row_once(
+    personas: Personas, manager_api: APIClient
+) -> None:
+    """The view used to read the settings and check If-Match, then the service locked the
+    row and checked again, then update_scoring_settings locked and read it a third time.
+    The tag is now compared once, with the row the one lock read."""
+    JourneyFactory(organization=personas.org)
+    tag = manager_api.get(URL)["ETag"]
+
+    with CaptureQueriesContext(connection) as queries:
+        response = patch(manager_api, {"min_n": 3, "digest_time": "18:30"}, tag)
+
+    assert response.status_code == 200, response.content
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "accounts_organization"' in q["sql"]
+    ]
+    assert len(reads) == 1 and reads[0].endswith("FOR NO KEY UPDATE"), reads
+    assert len(queries) == PATCH_STATEMENTS, "\n".join(q["sql"] for q in queries.captured_queries)
+
+
+# Every statement of one PATCH that changes the method and the digest time: the caller's
+# token and memberships, the lock, the alert settings, the membership checks of the two
+# owners' services, both writes with their audit rows, the journeys marked stale.
+PATCH_STATEMENTS = 25
