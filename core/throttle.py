@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.cache import caches
@@ -87,11 +88,37 @@ class SlidingWindow:
 
     def retry_after(self, ident: str) -> int:
         """Seconds until one more event fits in the window."""
-        times = self.times(ident)
+        return self.wait_from(self.times(ident))
+
+    def wait_from(self, times: list[float]) -> int:
+        """Seconds until one more event fits, given the times in the window (0: it fits)."""
         if len(times) < self.limit:
             return 0
         frees_at = times[len(times) - self.limit] + self.window
         return max(int(frees_at - time.time()) + 1, 1)
+
+    def attempt(self, ident: str) -> Attempt:
+        """Count one event if the window has room, and tell what it held before: in one
+        round trip, for a caller that must know the count before it acts and count the
+        event if it then fails (core.api.authentication). `withdraw` takes it back."""
+        member = f"{time.time()}:{uuid.uuid4().hex[:8]}"
+
+        def run() -> Attempt:
+            key = self._key(ident)
+            now = time.time()
+            added, flat = self._client(key).eval(
+                _ATTEMPT_SCRIPT, 1, key, repr(now), self.window, self.limit, member
+            )
+            earlier = tuple(float(score) for score in flat[1::2])
+            return Attempt(self, ident, earlier, member if added else None)
+
+        return _guarded(run, Attempt(self, ident, (), None))
+
+    def withdraw(self, attempt: Attempt) -> None:
+        """Uncount an attempt that turned out not to be an event (a token that worked)."""
+        if attempt.member is not None:
+            key = self._key(attempt.ident)
+            _guarded(lambda: self._client(key).zrem(key, attempt.member), None)
 
     def record(self, ident: str) -> int:
         """Count one event; returns the events in the window (0 if Redis is away)."""
@@ -107,6 +134,48 @@ class SlidingWindow:
             return int(pipe.execute()[2])
 
         return _guarded(write, 0)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One event offered to a SlidingWindow (SlidingWindow.attempt): the times already in
+    the window before it, and the member it was counted as (None: not counted, because the
+    window was full, or Redis is away)."""
+
+    window: SlidingWindow
+    ident: str
+    earlier: tuple[float, ...]
+    member: str | None
+
+    @property
+    def over_limit(self) -> bool:
+        """The window was full before this event."""
+        return len(self.earlier) >= self.window.limit
+
+    @property
+    def count(self) -> int:
+        """Events in the window, this one included if it was counted."""
+        return len(self.earlier) + (self.member is not None)
+
+    def retry_after(self) -> int:
+        """Seconds until one more event fits (at least 1)."""
+        return self.window.wait_from(list(self.earlier)) or 1
+
+
+# Prune, read what is left, and count the new event only while the window has room: one
+# round trip, atomic (a Lua script runs alone), so a refusal over the limit is not counted
+# and two processes cannot both take the last place.
+_ATTEMPT_SCRIPT = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - window)
+local earlier = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+if #earlier / 2 < limit then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], window + 1)
+  return {1, earlier}
+end
+return {0, earlier}
+"""
 
 
 def remember(scope: str, ident: str, *, seconds: int) -> None:
