@@ -56,10 +56,30 @@ def reset_circuit() -> None:
     _skip_until = 0.0
 
 
+#: SlidingWindow.attempt: drop what left the window; add the event if fewer than the limit
+#: remain; return {the count before it} then, else {the count, the time of the event whose
+#: leaving frees a place}. One script, so it runs alone: two processes cannot both take the
+#: last place, and a refusal over the limit is not counted.
+_ATTEMPT = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('EXPIRE', key, math.ceil(window) + 1)
+  return {count}
+end
+local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+return {count, frees[2] or ARGV[1]}  -- a limit of 0: nothing ever fits, ask after a window
+"""
+
+
 class SlidingWindow:
     """Events per identity within the last `window` seconds, exactly (a sorted set of
     their times per identity, so a burst across a minute boundary is not counted twice
-    as small), and atomic across processes."""
+    as small). Each call is atomic across processes; to let at most `limit` events start,
+    ask with `acquire` (asking `retry_after`, then calling `record`, lets parallel callers
+    all pass between the two)."""
 
     def __init__(self, scope: str, *, limit: int, window: int) -> None:
         self.scope, self.limit, self.window = scope, limit, window
@@ -88,37 +108,42 @@ class SlidingWindow:
 
     def retry_after(self, ident: str) -> int:
         """Seconds until one more event fits in the window."""
-        return self.wait_from(self.times(ident))
-
-    def wait_from(self, times: list[float]) -> int:
-        """Seconds until one more event fits, given the times in the window (0: it fits)."""
+        times = self.times(ident)
         if len(times) < self.limit:
             return 0
         frees_at = times[len(times) - self.limit] + self.window
         return max(int(frees_at - time.time()) + 1, 1)
 
     def attempt(self, ident: str) -> Attempt:
-        """Count one event if the window has room, and tell what it held before: in one
-        round trip, for a caller that must know the count before it acts and count the
-        event if it then fails (core.api.authentication). `withdraw` takes it back."""
-        member = f"{time.time()}:{uuid.uuid4().hex[:8]}"
+        """Count one event if it fits in the window, and say where the count stood: one
+        round trip. For a caller that must know the count before it acts and count the
+        event if it then fails (core.api.authentication); `withdraw` takes it back.
+        Redis away: nothing counted, not over the limit (fail open)."""
 
         def run() -> Attempt:
             key = self._key(ident)
             now = time.time()
-            added, flat = self._client(key).eval(
-                _ATTEMPT_SCRIPT, 1, key, repr(now), self.window, self.limit, member
-            )
-            earlier = tuple(float(score) for score in flat[1::2])
-            return Attempt(self, ident, earlier, member if added else None)
+            member = f"{now}:{uuid.uuid4().hex[:8]}"
+            script = self._client(key).register_script(_ATTEMPT)
+            reply = script(keys=[key], args=[now, self.window, self.limit, member])
+            if len(reply) == 1:
+                return Attempt(self, ident, int(reply[0]), member, None)
+            return Attempt(self, ident, int(reply[0]), None, float(reply[1]))
 
-        return _guarded(run, Attempt(self, ident, (), None))
+        return _guarded(run, Attempt(self, ident, 0, None, None))
 
     def withdraw(self, attempt: Attempt) -> None:
         """Uncount an attempt that turned out not to be an event (a token that worked)."""
         if attempt.member is not None:
             key = self._key(attempt.ident)
             _guarded(lambda: self._client(key).zrem(key, attempt.member), None)
+
+    def acquire(self, ident: str) -> int:
+        """Count one event if it fits in the window: 0 when it was counted, else the seconds
+        until one fits (nothing is counted then). Atomic, so callers racing in parallel
+        processes can never start more than `limit` between them, as asking `retry_after`
+        and then calling `record` could. Redis away: 0 (fail open)."""
+        return self.attempt(ident).retry_after()
 
     def record(self, ident: str) -> int:
         """Count one event; returns the events in the window (0 if Redis is away)."""
@@ -138,44 +163,29 @@ class SlidingWindow:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One event offered to a SlidingWindow (SlidingWindow.attempt): the times already in
-    the window before it, and the member it was counted as (None: not counted, because the
-    window was full, or Redis is away)."""
+    """One event offered to a SlidingWindow (SlidingWindow.attempt)."""
 
     window: SlidingWindow
     ident: str
-    earlier: tuple[float, ...]
-    member: str | None
+    earlier: int  # events in the window before this one
+    member: str | None  # what it was counted as; None: not counted
+    frees_at: float | None  # the window was full: when the event freeing a place leaves it
 
     @property
     def over_limit(self) -> bool:
-        """The window was full before this event."""
-        return len(self.earlier) >= self.window.limit
+        """The window was full before this event (so it was not counted)."""
+        return self.frees_at is not None
 
     @property
     def count(self) -> int:
         """Events in the window, this one included if it was counted."""
-        return len(self.earlier) + (self.member is not None)
+        return self.earlier + (self.member is not None)
 
     def retry_after(self) -> int:
-        """Seconds until one more event fits (at least 1)."""
-        return self.window.wait_from(list(self.earlier)) or 1
-
-
-# Prune, read what is left, and count the new event only while the window has room: one
-# round trip, atomic (a Lua script runs alone), so a refusal over the limit is not counted
-# and two processes cannot both take the last place.
-_ATTEMPT_SCRIPT = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now - window)
-local earlier = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-if #earlier / 2 < limit then
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-  redis.call('EXPIRE', KEYS[1], window + 1)
-  return {1, earlier}
-end
-return {0, earlier}
-"""
+        """Seconds until one more event fits: 0 if this one did, else at least 1."""
+        if self.frees_at is None:
+            return 0
+        return max(int(self.frees_at + self.window.window - time.time()) + 1, 1)
 
 
 def remember(scope: str, ident: str, *, seconds: int) -> None:
