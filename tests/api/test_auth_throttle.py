@@ -215,7 +215,7 @@ def redis_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
-def test_a_failed_token_check_costs_one_redis_round_trip(
+def test_a_failed_token_check_costs_the_throttle_one_redis_round_trip(
     personas: Personas, settings: pytest.FixtureRequest, redis_round_trips: list[str]
 ) -> None:
     """Counted and judged in one trip (it was two: read the count, then add to it)."""
