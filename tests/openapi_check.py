@@ -18,7 +18,7 @@ from typing import Any
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -36,7 +36,10 @@ def schema() -> dict[str, Any]:
 
 @cache
 def openapi() -> OpenAPI:
-    return OpenAPI.from_dict(schema())
+    """The validator, without openapi-core's check that the document itself is valid
+    OpenAPI (most of a second in every test process): tests/api/test_schema_document.py
+    makes that check once."""
+    return OpenAPI.from_dict(schema(), config=Config(spec_validator_cls=None))
 
 
 def _body(response: HttpResponse | StreamingHttpResponse) -> bytes:
