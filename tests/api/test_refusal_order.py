@@ -39,7 +39,9 @@ from tests.api.test_cross_tenant_walk import (
     api_routes,
     everything,
     openapi_schema,
-    world,  # noqa: F401  # the fixture
+    organizations,  # noqa: F401  # the fixtures: both organizations, built once per module
+    personas,  # noqa: F401
+    world,  # noqa: F401
     write_body,
 )
 
