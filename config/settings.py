@@ -347,7 +347,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only: the usual Accept headers skip DRF's media-type matching (issue 18).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.negotiation.JSONFirstNegotiation",
-    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StorableJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.NestingSafeJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     # The client's address behind TRUSTED_PROXIES proxies (None: the socket's).
     "NUM_PROXIES": TRUSTED_PROXIES or None,
