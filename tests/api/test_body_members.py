@@ -16,6 +16,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -204,3 +205,34 @@ def test_a_nul_in_a_member_that_is_read_is_refused_naming_it(
     assert response.status_code == 400, response.content
     named = {key.split("[")[0] for key in response.json()}
     assert field in named, response.json()
+
+
+def documented_400(method: str, path: str) -> jsonschema.Draft202012Validator:
+    document = openapi_schema()
+    response = document["paths"][path][method]["responses"]["400"]
+    schema = response["content"]["application/json"]["schema"]
+    return jsonschema.Draft202012Validator(
+        {**schema, "components": document["components"]},
+    )
+
+
+@pytest.mark.parametrize(("method", "path"), write_operations())
+@pytest.mark.parametrize(
+    "raw", [b"'\xd6~Q", b'{"name": ', b"[" * 100_000], ids=["not-utf-8", "cut-short", "deep"]
+)
+def test_a_body_that_is_not_json_is_the_400_each_write_documents(
+    personas: Personas, tenant: Tenant, client_for: ClientFor, method: str, path: str, raw: bytes
+) -> None:
+    """check-api (ST108): DRF's parse error was `{"detail": ...}`, which the writes that
+    document their 400 as field errors do not allow."""
+    response = client_for(personas.manager).generic(
+        method.upper(),
+        url_for(path, tenant),
+        raw,
+        content_type="application/json",
+        HTTP_IF_MATCH="*",
+    )
+
+    assert response.status_code == 400, response.content
+    errors = sorted(documented_400(method, path).iter_errors(response.json()), key=str)
+    assert errors == [], (response.json(), [e.message for e in errors])
