@@ -34,8 +34,9 @@ from core.api.concurrency import (
     check_if_match,
 )
 from core.api.errors import with_access_refusals
+from core.api.parsers import NestingSafeJSONParser
 from core.api.tenancy import ORGANIZATION_PARAMETER, refuse_unserved_method, request_membership
-from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
+from core.api.viewsets import FIELD_ERRORS
 
 
 class OrganizationSettingsSerializer(serializers.Serializer[Any]):
