@@ -169,8 +169,11 @@ def _measure(
 @contextmanager
 def _count_sends(connection: Any) -> Iterator[list[int]]:
     """How many queries psycopg sends on this connection's cursors while the block runs."""
-    connection.ensure_connection()
-    cursor_class = connection.connection.cursor_factory
+    import psycopg
+
+    # psycopg's own Cursor.execute: Django's cursors and core.prepared's (server-side
+    # binding) both go through it.
+    cursor_class = psycopg.Cursor
     sent = [0]
     original = cursor_class.execute
 

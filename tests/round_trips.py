@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+import psycopg
 
 
 @contextmanager
 def sends() -> Iterator[list[str]]:
     """The queries psycopg sends on the default connection's cursors while the block runs
     (BEGIN and COMMIT, which psycopg sends itself, are not among them)."""
-    connection.ensure_connection()
-    cursor_class = connection.connection.cursor_factory
+    # psycopg's own Cursor.execute: Django's cursors and core.prepared's (server-side
+    # binding) both go through it.
+    cursor_class = psycopg.Cursor
     original = cursor_class.execute
     sent: list[str] = []
 
@@ -23,11 +24,11 @@ def sends() -> Iterator[list[str]]:
         sent.append(query)
         return original(self, query, *args, **kwargs)
 
-    cursor_class.execute = execute
+    cursor_class.execute = execute  # type: ignore[method-assign]
     try:
         yield sent
     finally:
-        cursor_class.execute = original
+        cursor_class.execute = original  # type: ignore[method-assign]
 
 
 def besides_transaction(sent: list[str]) -> list[str]:
