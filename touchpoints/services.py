@@ -968,24 +968,9 @@ def submit_evaluations(
             valid.append(checked)
         else:
             item_errors[index] = checked
-    # Only well-formed keys go to the database (one with a NUL would make it raise) or
-    # count as taken; a malformed one already has its own error.
     keys = [i.client_key for i in items if _is_client_key(i.client_key)]
-    taken = set(
-        Evaluation.objects.for_organization(organization)
-        .filter(client_key__in=keys)
-        .values_list("client_key", flat=True)
-    )
-    seen_keys: set[str] = set()
-    for index, item in enumerate(items):
-        key = item.client_key
-        if not _is_client_key(key):
-            continue
-        if key in taken or key in seen_keys:
-            item_errors.setdefault(index, {}).setdefault("client_key", []).append(
-                "An evaluation with this client key was already submitted."
-            )
-        seen_keys.add(key)
+    for index, errors in _client_key_errors(organization, items).items():
+        item_errors.setdefault(index, {}).update(errors)
     if item_errors:
         raise BatchValidationError(item_errors)
     # From here on only what the validator narrowed is used: every item is valid.
@@ -1031,13 +1016,43 @@ def submit_evaluations(
                 touch_point_ids=sorted({v.touch_point.pk for v in valid}),
             )
     except IntegrityError as exc:
-        # A concurrent submission took a client key between our check and our insert.
-        if "evaluation_client_key_unique" in str(exc):
-            raise ValidationError(
-                {"client_key": ["An evaluation with this client key was already submitted."]}
-            ) from None
+        # A concurrent submission took a client key between our check and our insert: the
+        # same refusal, naming the same items, as had it been taken before the check.
+        if "evaluation_client_key_unique" in str(exc) and (
+            taken := _client_key_errors(organization, items)
+        ):
+            raise BatchValidationError(taken) from None
         raise
     return evaluations
+
+
+KEY_TAKEN = "An evaluation with this client key was already submitted."
+
+
+def _client_key_errors(
+    organization: Organization, items: Sequence[EvaluationInput]
+) -> dict[int, dict[str, list[str]]]:
+    """The items whose client key the organization already has, or that an earlier item
+    of the same submission carries: one refusal and one message for both, since either
+    way the key names another evaluation (docs/import-evaluations.md: unique per
+    evaluation within the organization). Only well-formed keys go to the database (one
+    with a NUL would make it raise); a malformed one already has its own error."""
+    keys = [i.client_key for i in items if _is_client_key(i.client_key)]
+    taken = set(
+        Evaluation.objects.for_organization(organization)
+        .filter(client_key__in=keys)
+        .values_list("client_key", flat=True)
+    )
+    errors: dict[int, dict[str, list[str]]] = {}
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        key = item.client_key
+        if not _is_client_key(key):
+            continue
+        if key in taken or key in seen:
+            errors[index] = {"client_key": [KEY_TAKEN]}
+        seen.add(key)
+    return errors
 
 
 def submit_evaluation(
