@@ -55,7 +55,9 @@ def insert_scored_answers(rows: Sequence[tuple[int, int, int, float | None]]) ->
     """Insert validated answers (evaluation id, criterion id, criterion version id, value)
     with their scores derived in the same statement, in the order given (their ids follow
     it). Then score_evaluations(..., answers_scored=True) need not rewrite every answer row
-    it has just written."""
+    it has just written. submit_evaluations does both in one statement now
+    (insert_scored_evaluations); this step-by-step pair is the reference that
+    tests/touchpoints/test_submit_round_trips.py requires it to equal."""
     if not rows:
         return
     evaluation_ids, criterion_ids, version_ids, values = (list(c) for c in zip(*rows, strict=True))
