@@ -249,14 +249,7 @@ def generate(
     rollup_seconds = time.perf_counter() - started
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        for table in (
-            "touchpoints_evaluation",
-            "touchpoints_answer",
-            "scoring_dayrollup",
-            "scoring_touchpointdayrollup",
-            "scoring_criteriondayrollup",
-            "scoring_criteriontotaldayrollup",
-        ):
+        for table in ("touchpoints_evaluation", "touchpoints_answer", *sql.ROLLUP_TABLES):
             cursor.execute(f"VACUUM ANALYZE {table}")
     return {
         "organization_id": org.pk,
