@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import BooleanField, Exists, ExpressionWrapper, Min, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -581,6 +590,9 @@ def _touch_point_from_snapshot(
     tp = (
         _with_pending(TouchPoint.objects.filter(pk=touch_point.pk))
         .select_related("stage", "score")
+        # When its journey was last recomputed: every recompute of the journey checks each
+        # touch point's figures, but rewrites (and dates) only the rows whose figures moved.
+        .annotate(checked_at=F("journey__score__computed_at"))
         .get()
     )
     snapshot = _snapshot(tp)
@@ -620,7 +632,7 @@ def _touch_point_from_snapshot(
         site_id=None,
         source=None,
         prior=snapshot.prior if snapshot else None,
-        computed_at=snapshot.computed_at if snapshot else None,
+        computed_at=(tp.checked_at or snapshot.computed_at) if snapshot else None,
         pending=row.pending,
     )
 

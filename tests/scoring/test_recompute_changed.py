@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Role
-from scoring import services
+from scoring import selectors, services
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from tests.factories import (
     CriterionFactory,
@@ -299,3 +299,11 @@ def test_one_stale_touch_point_costs_a_fixed_number_of_statements_and_rewrites_w
     with django_assert_num_queries(ONE_TOUCH_POINT_STATEMENTS - 1):
         assert services.recompute_touch_points([tps[1].pk]).touch_points == [tps[1].pk]
     assert generations() == {**second, tps[1].pk: second[tps[1].pk] + 1}
+    # A row left as it was is still current: its page dates it by the journey's recompute.
+    untouched = TouchPoint.objects.select_related("journey__organization", "stage").get(
+        pk=tps[2].pk
+    )
+    scores = selectors.touch_point_scores(untouched)
+    assert scores is not None
+    assert scores.computed_at == JourneyScore.objects.get(journey=journey).computed_at
+    assert scores.computed_at > TouchPointScore.objects.get(touch_point=untouched).computed_at
