@@ -208,19 +208,35 @@ def recompute_touch_points(touch_point_ids: Iterable[int]) -> RecomputeResult:
     figures depend only on its own rollup rows (scoring.sql sums them in a fixed order)
     and the window stays put all day (default_window). When that cannot hold (the map or
     the settings changed, the day turned, no snapshot yet) the journey is recomputed from
-    scratch. Unknown ids are ignored; a journey with nothing stale is skipped."""
+    scratch. Unknown ids are ignored; a journey with nothing stale is skipped.
+
+    A journey none of whose given touch points is marked any more is skipped before its
+    lock: a recompute of the journey has already taken those marks and committed (every
+    message is sent after its mark commits), and the journey's other marks have their own
+    messages. Under load most duplicate messages end there instead of queueing on the
+    lock behind the recompute that covered them."""
     ids = sorted(set(touch_point_ids))
     with connection.cursor() as cursor:  # on every task's path: SQL, not an ORM query
         cursor.execute(
-            "SELECT id, journey_id FROM touchpoints_touchpoint WHERE id = ANY(%s)", [ids]
+            """
+            SELECT t.id, t.journey_id,
+                   EXISTS (SELECT FROM scoring_stalemark m WHERE m.touch_point_id = t.id)
+            FROM touchpoints_touchpoint t WHERE t.id = ANY(%s)
+            """,
+            [ids],
         )
-        journeys = dict(cursor.fetchall())
-    gone = [pk for pk in ids if pk not in journeys]
+        found = cursor.fetchall()
+    known = {pk for pk, _, _ in found}
+    gone = [pk for pk in ids if pk not in known]
     if gone:
         StaleMark.objects.filter(touch_point_id__in=gone).delete()
     result = RecomputeResult()
-    for journey_id in sorted(set(journeys.values())):
-        _recompute(journey_id, full=False, into=result)
+    marked = {journey_id for _, journey_id, is_marked in found if is_marked}
+    for journey_id in sorted({journey_id for _, journey_id, _ in found}):
+        if journey_id in marked:
+            _recompute(journey_id, full=False, into=result)
+        else:
+            result.skipped.append(journey_id)
     return result
 
 

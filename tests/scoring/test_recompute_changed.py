@@ -299,6 +299,10 @@ def test_one_stale_touch_point_costs_a_fixed_number_of_statements_and_rewrites_w
     with django_assert_num_queries(ONE_TOUCH_POINT_STATEMENTS - 1):
         assert services.recompute_touch_points([tps[1].pk]).touch_points == [tps[1].pk]
     assert generations() == {**second, tps[1].pk: second[tps[1].pk] + 1}
+    # A message whose mark another recompute took: one look, no lock, nothing written.
+    with django_assert_num_queries(1):
+        late = services.recompute_touch_points([tps[1].pk])
+    assert not late and late.skipped == [journey.pk]
     # A row left as it was is still current: its page dates it by the journey's recompute.
     untouched = TouchPoint.objects.select_related("journey__organization", "stage").get(
         pk=tps[2].pk
