@@ -55,10 +55,28 @@ def reset_circuit() -> None:
     _skip_until = 0.0
 
 
+#: SlidingWindow.acquire: drop what left the window; add the event if fewer than the limit
+#: remain (returns nothing), else return the time of the event whose leaving frees a place.
+_ACQUIRE = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('EXPIRE', key, math.ceil(window) + 1)
+  return false
+end
+local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+return frees[2] or ARGV[1]  -- a limit of 0: nothing ever fits, ask again after a window
+"""
+
+
 class SlidingWindow:
     """Events per identity within the last `window` seconds, exactly (a sorted set of
     their times per identity, so a burst across a minute boundary is not counted twice
-    as small), and atomic across processes."""
+    as small). Each call is atomic across processes; to let at most `limit` events start,
+    ask with `acquire` (asking `retry_after`, then calling `record`, lets parallel callers
+    all pass between the two)."""
 
     def __init__(self, scope: str, *, limit: int, window: int) -> None:
         self.scope, self.limit, self.window = scope, limit, window
@@ -92,6 +110,24 @@ class SlidingWindow:
             return 0
         frees_at = times[len(times) - self.limit] + self.window
         return max(int(frees_at - time.time()) + 1, 1)
+
+    def acquire(self, ident: str) -> int:
+        """Count one event if it fits in the window: 0 when it was counted, else the seconds
+        until one fits (nothing is counted then). One Lua script, so callers racing in
+        parallel processes can never start more than `limit` between them, as asking
+        `retry_after` and then calling `record` could. Redis away: 0 (fail open)."""
+
+        def run() -> int:
+            key = self._key(ident)
+            now = time.time()
+            script = self._client(key).register_script(_ACQUIRE)
+            member = f"{now}:{uuid.uuid4().hex[:8]}"
+            oldest = script(keys=[key], args=[now, self.window, self.limit, member])
+            if not oldest:
+                return 0
+            return max(int(float(oldest) + self.window - time.time()) + 1, 1)
+
+        return _guarded(run, 0)
 
     def record(self, ident: str) -> int:
         """Count one event; returns the events in the window (0 if Redis is away)."""

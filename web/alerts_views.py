@@ -92,15 +92,6 @@ def _settings_rows(membership: Any) -> list[dict[str, Any]]:
 def notification_settings(request: HttpRequest) -> HttpResponse:
     membership = require_membership(request)
     errors: list[str] = []
-    if request.method == "POST" and "digest_time" in request.POST:
-        try:
-            services.set_digest_time(
-                actor=signed_in_user(request),
-                organization_id=membership.organization_id,
-                value=request.POST["digest_time"],
-            )
-        except ValidationError as error:
-            errors += error.messages
     if request.method == "POST":
         journeys = {j.pk: j for j in Journey.objects.for_organization(membership.organization_id)}
         for key, value in request.POST.items():

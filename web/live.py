@@ -22,6 +22,7 @@ full checks (a signed-out or removed user gets its redirect or 404 there).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -34,16 +35,16 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import connection
-from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.access import signed_in_user
 from accounts.models import AuditEvent, Membership, User
-from core.ids import MAX_DIGITS, parse_id
+from core.ids import MAX_DIGITS, MAX_ID, parse_id
 from journeys.models import Journey
 from scoring.models import JourneyScore, StaleMark
 from touchpoints.models import TouchPoint
@@ -54,7 +55,15 @@ LIVE_SECONDS = 5
 #: The request header carrying the page's watch token.
 TOKEN_HEADER = "X-Live-Token"  # noqa: S105  (a header name, not a secret)
 _SALT = "touchstone.live-watch"
-_CHANGED_PATH = re.compile(r"^/journeys/([0-9]{1,%d})/changed/$" % MAX_DIGITS)  # noqa: UP031
+
+
+@functools.cache
+def _changed_path() -> re.Pattern[str]:
+    """The path journey_changed answers at, as the URLconf spells it (reversed once, with a
+    marker for the id), so the middleware below cannot drift from the route."""
+    marker = str(MAX_ID)
+    before, after = reverse("journey-changed", args=[int(marker)]).split(marker)
+    return re.compile(rf"^{re.escape(before)}([0-9]{{1,{MAX_DIGITS}}}){re.escape(after)}$")
 
 
 def _fingerprint(computed: datetime | None, stale: int | None, edited: int | None) -> str:
@@ -73,35 +82,46 @@ def watch_token(session_key: str, user_id: int, journey_id: int) -> str:
     return signing.Signer(salt=_SALT).sign(value)
 
 
+def _fingerprint_sql(*, fast_path: bool) -> str:
+    """The one definition of what a fingerprint reads: the journey's last computed score,
+    its newest stale mark, the organization's newest audited edit, for journeys in an
+    organization the user belongs to. The fast path (not_modified) also checks that the
+    session exists unexpired and the user is active, which the ordinary view's middleware
+    already did. Table names come from the models; every value is a parameter."""
+    journey, member = Journey._meta.db_table, Membership._meta.db_table
+    score, stale = JourneyScore._meta.db_table, StaleMark._meta.db_table
+    audit, user = AuditEvent._meta.db_table, User._meta.db_table
+    session, touch_point = Session._meta.db_table, TouchPoint._meta.db_table
+    signed_in = f"""
+          AND EXISTS (SELECT 1 FROM {user} u WHERE u.id = %(user)s AND u.is_active)
+          AND EXISTS (SELECT 1 FROM {session} x
+                      WHERE x.session_key = %(session)s AND x.expire_date > now())"""  # noqa: S608
+    return f"""
+        SELECT
+            j.id,
+            (SELECT s.computed_at FROM {score} s WHERE s.journey_id = j.id LIMIT 1),
+            (SELECT m.id FROM {stale} m JOIN {touch_point} t ON t.id = m.touch_point_id
+              WHERE t.journey_id = j.id ORDER BY m.id DESC LIMIT 1),
+            (SELECT a.id FROM {audit} a WHERE a.organization_id = j.organization_id
+              ORDER BY a.id DESC LIMIT 1)
+        FROM {journey} j
+        WHERE j.id = ANY(%(journeys)s)
+          AND EXISTS (SELECT 1 FROM {member} b
+                      WHERE b.user_id = %(user)s AND b.organization_id = j.organization_id)
+          {signed_in if fast_path else ""}
+    """  # noqa: S608  (table names from the models; every value is a parameter)
+
+
+_FINGERPRINTS_SQL = _fingerprint_sql(fast_path=False)
+_UNCHANGED_SQL = _fingerprint_sql(fast_path=True)
+
+
 def fingerprints(journeys: list[int], *, user_id: int) -> dict[int, str]:
     """Journey id -> its fingerprint, for those of `journeys` in an organization the user
     belongs to (the tenancy check is part of the same query): one query."""
-    rows = (
-        Journey.objects.filter(pk__in=journeys)
-        .filter(
-            Exists(
-                Membership.objects.filter(
-                    user_id=user_id, organization_id=OuterRef("organization_id")
-                )
-            )
-        )
-        .annotate(
-            computed=Subquery(
-                JourneyScore.objects.filter(journey_id=OuterRef("pk")).values("computed_at")[:1]
-            ),
-            stale=Subquery(
-                StaleMark.objects.filter(touch_point__journey_id=OuterRef("pk"))
-                .order_by("-id")
-                .values("id")[:1]
-            ),
-            edited=Subquery(
-                AuditEvent.objects.filter(organization_id=OuterRef("organization_id"))
-                .order_by("-id")
-                .values("id")[:1]
-            ),
-        )
-        .values_list("pk", "computed", "stale", "edited")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINTS_SQL, {"journeys": list(journeys), "user": user_id})
+        rows = cursor.fetchall()
     return {pk: _fingerprint(computed, stale, edited) for pk, computed, stale, edited in rows}
 
 
@@ -123,34 +143,6 @@ def live_context(request: HttpRequest, journey: Journey) -> dict[str, Any]:
     return _watch(request, journey.pk, fingerprints([journey.pk], user_id=user_id)[journey.pk])
 
 
-def _unchanged_sql() -> str:
-    """The fast path's one query: the fingerprint of a journey, only if the session exists
-    and is unexpired and its user is active and a member of the journey's organization.
-    Table names come from the models; the same reads as fingerprints()."""
-    journey, member = Journey._meta.db_table, Membership._meta.db_table
-    score, stale = JourneyScore._meta.db_table, StaleMark._meta.db_table
-    audit, user = AuditEvent._meta.db_table, User._meta.db_table
-    session, touch_point = Session._meta.db_table, TouchPoint._meta.db_table
-    return f"""
-        SELECT
-            (SELECT s.computed_at FROM {score} s WHERE s.journey_id = j.id LIMIT 1),
-            (SELECT m.id FROM {stale} m JOIN {touch_point} t ON t.id = m.touch_point_id
-              WHERE t.journey_id = j.id ORDER BY m.id DESC LIMIT 1),
-            (SELECT a.id FROM {audit} a WHERE a.organization_id = j.organization_id
-              ORDER BY a.id DESC LIMIT 1)
-        FROM {journey} j
-        WHERE j.id = %s
-          AND EXISTS (SELECT 1 FROM {member} b
-                      WHERE b.user_id = %s AND b.organization_id = j.organization_id)
-          AND EXISTS (SELECT 1 FROM {user} u WHERE u.id = %s AND u.is_active)
-          AND EXISTS (SELECT 1 FROM {session} x
-                      WHERE x.session_key = %s AND x.expire_date > now())
-    """  # noqa: S608  (table names from the models; every value is a parameter)
-
-
-_UNCHANGED_SQL = _unchanged_sql()
-
-
 def not_modified(request: HttpRequest, journey_id: int) -> HttpResponse | None:
     """A 304 if this session's page already holds the journey's current fingerprint and
     the session may still see it; None when the ordinary view must answer."""
@@ -166,9 +158,14 @@ def not_modified(request: HttpRequest, journey_id: int) -> HttpResponse | None:
     if journey != str(journey_id) or not hmac.compare_digest(digest, _session_digest(session_key)):
         return None
     with connection.cursor() as cursor:
-        cursor.execute(_UNCHANGED_SQL, [journey_id, int(user), int(user), session_key])
+        arguments: dict[str, Any] = {
+            "journeys": [journey_id],
+            "user": int(user),
+            "session": session_key,
+        }
+        cursor.execute(_UNCHANGED_SQL, arguments)
         row = cursor.fetchone()
-    if row is None or held != f'"{_fingerprint(*row)}"':
+    if row is None or held != f'"{_fingerprint(*row[1:])}"':
         return None
     response = HttpResponse(status=304)
     response["ETag"] = held
@@ -186,7 +183,7 @@ class LiveCheckMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "GET":
-            match = _CHANGED_PATH.match(request.path_info)
+            match = _changed_path().match(request.path_info)
             journey_id = parse_id(match[1]) if match is not None else None
             if journey_id is not None:
                 response = not_modified(request, journey_id)

@@ -10,7 +10,8 @@ the page's export links (static/js/app.js) draw a progress bar while it arrives,
 Who and how often (RELIABILITY S13, docs/permissions.md): exports are for managers (any
 other role gets a 403, and the pages show them no export links), and each organization
 may start EXPORTS_PER_ORGANIZATION of them in any EXPORTS_WINDOW_SECONDS (counted in
-Redis, shared by every process); the next one is a 429 with Retry-After, as a page for a
+Redis, shared by every process, one atomic acquire: fifty started at once still start at
+most that many); the next one is a 429 with Retry-After, as a page for a
 browser and as JSON for a script. Redis away means no count (core.throttle fails open).
 """
 
@@ -26,6 +27,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import slugify
 from weasyprint import CSS, HTML
 
@@ -76,9 +78,13 @@ def _throttled(request: HttpRequest, retry_after: int) -> HttpResponse:
 
 
 def _back(request: HttpRequest) -> str:
+    """The page the export link was on, if it is one of ours (Django's own open-redirect
+    check: scheme, host, no `javascript:`), else the start page."""
     referer = request.headers.get("Referer", "")
-    host = request.get_host()
-    return referer if referer.split("/")[2:3] == [host] else "/"
+    ours = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return referer if ours else "/"
 
 
 def refuse_export(request: HttpRequest, membership: Membership) -> HttpResponse | None:
@@ -87,10 +93,8 @@ def refuse_export(request: HttpRequest, membership: Membership) -> HttpResponse 
     after its tenancy check, so another organization's object stays a 404 for everyone."""
     if not may_export(membership):
         raise PermissionDenied("Exports are for managers of this organization.")
-    window, ident = _window(), str(membership.organization_id)
-    if wait := window.retry_after(ident):  # 0 while one more fits (or Redis is away)
+    if wait := _window().acquire(str(membership.organization_id)):  # 0: counted, go on
         return _throttled(request, wait)
-    window.record(ident)
     return None
 
 

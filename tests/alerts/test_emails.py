@@ -115,12 +115,15 @@ def test_an_immediate_email_and_one_digest_arrive_at_the_smtp_server(
 
 
 @pytest.mark.django_db
-def test_managers_set_the_digest_time_others_cannot(personas: Personas, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_digest_time_has_one_place_the_organization_settings(personas: Personas, client) -> None:  # type: ignore[no-untyped-def]
     make_spot(personas.org)
+    AlertSettings.objects.create(organization=personas.org, digest_time=time(7, 0))
     client.force_login(personas.manager)
-    assert client.post("/notifications/settings/", {"digest_time": "18:30"}).status_code == 302
-    assert AlertSettings.objects.get(organization=personas.org).digest_time == time(18, 30)
-    assert client.post("/notifications/settings/", {"digest_time": "25:99"}).status_code == 400
+    page = client.get("/notifications/settings/").content.decode()
+    assert "sent at 07:00 UTC" in page and 'href="/settings/"' in page
+    assert 'name="digest_time"' not in page  # not a second form for the same value
+    client.post("/notifications/settings/", {"digest_time": "18:30"})
+    assert AlertSettings.objects.get(organization=personas.org).digest_time == time(7, 0)
     client.force_login(personas.evaluator)
-    assert client.post("/notifications/settings/", {"digest_time": "03:00"}).status_code == 403
-    assert AlertSettings.objects.get(organization=personas.org).digest_time == time(18, 30)
+    page = client.get("/notifications/settings/").content.decode()
+    assert "sent at 07:00 UTC" in page and 'href="/settings/"' not in page
