@@ -509,7 +509,7 @@ def _criteria(touch_point_ids: Sequence[int]) -> list[tuple[Any, ...]]:
             """,
             [list(touch_point_ids)],
         )
-        return cursor.fetchall()
+        return list(cursor.fetchall())
 
 
 def _breakdown_fields(
