@@ -518,13 +518,14 @@ def group_cpu(pid: int) -> float:
 
 
 def cpu_per_unit(
-    spent: dict[str, float], endpoints: dict[str, Any], tasks: dict[str, Any]
+    spent: dict[str, float], endpoints: dict[str, Any], tasks: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
-    """The servers' CPU during the load, per request (gunicorn: every endpoint together)
-    and per recompute that found work (the worker; the rest of its tasks are cheap), in
-    ms. PostgreSQL's share is not in these."""
+    """The servers' CPU during the load, per request (gunicorn: every endpoint together),
+    per task and per recompute that found work (the worker: all its CPU over those), in ms,
+    and the worker's CPU over its processes' time. PostgreSQL's share is not in these."""
     requests = sum(e["requests"] for e in endpoints.values())
     recomputes = tasks["tasks"].get("recompute_touch_point -> True", {}).get("runs", 0)
+    runs = sum(task["runs"] for task in tasks["tasks"].values())
     return {
         "gunicorn_seconds": round(spent["gunicorn"], 2),
         "gunicorn_ms_per_request": round(1000 * spent["gunicorn"] / requests, 2)
@@ -534,6 +535,8 @@ def cpu_per_unit(
         "worker_ms_per_recompute": round(1000 * spent["worker"] / recomputes, 1)
         if recomputes
         else None,
+        "worker_ms_per_task": round(1000 * spent["worker"] / runs, 1) if runs else None,
+        "worker_cpu_fraction": round(spent["worker"] / (WORKER_CONCURRENCY * seconds), 3),
     }
 
 
@@ -658,7 +661,7 @@ def main() -> int:
         },
         "scores_queries": queries,
         "worker_tasks": tasks,
-        "cpu_during_load": cpu_per_unit(cpu_spent, endpoints, tasks),
+        "cpu_during_load": cpu_per_unit(cpu_spent, endpoints, tasks, load_ended - load_began),
         "log_problem_lines": {"gunicorn": gunicorn_problems, "worker": log_problems(worker_log)},
         "goals": {
             "one_evaluation_post_p99_ms": "< 300 (issue 18; 770 before it)",
@@ -719,7 +722,8 @@ def main() -> int:
     print(
         f"CPU during the load: gunicorn {cpu['gunicorn_seconds']} s "
         f"({cpu['gunicorn_ms_per_request']} ms a request), worker {cpu['worker_seconds']} s "
-        f"({cpu['worker_ms_per_recompute']} ms a recompute)"
+        f"({cpu['worker_ms_per_task']} ms a task, {cpu['worker_ms_per_recompute']} ms a "
+        f"recompute that found work; {cpu['worker_cpu_fraction']:.0%} of its processes' time)"
     )
     one = endpoints.get(ONE, {})
     print(
