@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ErrorDetail
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -33,9 +30,9 @@ from alerts.models import (
 from core.api.concurrency import etag_for
 from core.api.errors import with_access_refusals
 from core.api.tenancy import (
+    EVERY_ROLE,
     ORGANIZATION_PARAMETER,
     TenantScopedMixin,
-    refuse_unserved_method,
     request_membership,
 )
 from core.api.viewsets import CONFLICT as CONFLICT_RESPONSE
@@ -198,59 +195,11 @@ class DeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
         read_only_fields = fields
 
 
-# --- Permissions ---------------------------------------------------------------------------
+# --- Roles (core.api.tenancy.RolePermission reads them) --------------------------------------
 
-
-class ManagersOnly(BasePermission):
-    """Every method, reads too: webhook secrets' endpoints and delivery logs are the
-    managers'. On detail routes the role is checked after the lookup, so another
-    organization's id is 404 to everyone."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        refuse_unserved_method(request, view)
-        membership = request_membership(request)
-        if view.kwargs.get("pk") is not None:
-            return True
-        return self._manager(membership.role)
-
-    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        return self._manager(request_membership(request).role)
-
-    @staticmethod
-    def _manager(role: str) -> bool:
-        if role != Role.MANAGER:
-            raise exceptions.PermissionDenied("Only managers manage webhooks.")
-        return True
-
-
-class AnyMember(BasePermission):
-    """Any member; the services decide what each role may write."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        refuse_unserved_method(request, view)
-        request_membership(request)
-        return True
-
-
-def _service_errors(call: Any) -> Any:
-    """Run a service call, turning its refusals into the API's 400 and 403."""
-    from django.core.exceptions import ValidationError
-
-    try:
-        return call()
-    except ValidationError as error:
-        # Field by field, each message keeping its code: a reference to nothing is a 404,
-        # a conflict with the current state a 409 (core.api.errors), not a malformed 400.
-        raise exceptions.ValidationError(
-            {
-                field: [ErrorDetail(e.messages[0], code=e.code) for e in errors]
-                for field, errors in error.error_dict.items()
-            }
-            if hasattr(error, "error_dict")
-            else [ErrorDetail(e.messages[0], code=e.code) for e in error.error_list]
-        ) from None
-    except DjangoPermissionDenied as error:
-        raise exceptions.PermissionDenied(str(error)) from None
+# Webhook endpoints' secrets and delivery logs are the managers', reads included.
+MANAGERS = frozenset({Role.MANAGER})
+MANAGERS_REFUSAL = "Only managers manage webhooks."
 
 
 def _tagged(response: Response) -> Response:
@@ -273,7 +222,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Notific
     parser_classes = [NestingSafeJSONParser]
 
     serializer_class = NotificationSerializer
-    permission_classes = [AnyMember]
+    write_roles = EVERY_ROLE  # the services decide what each role may write
 
     def get_queryset(self) -> QuerySet[Notification]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
@@ -325,7 +274,7 @@ class NotificationSettingViewSet(viewsets.GenericViewSet[NotificationSetting]):
 
     parser_classes = [NestingSafeJSONParser]
 
-    permission_classes = [AnyMember]
+    write_roles = EVERY_ROLE  # the services decide what each role may write
     serializer_class = SettingSerializer
     pagination_class = None
 
@@ -367,13 +316,11 @@ class NotificationSettingViewSet(viewsets.GenericViewSet[NotificationSetting]):
         if mode is None:
             NotificationSetting.objects.filter(membership=membership, journey=journey).delete()
         else:
-            _service_errors(
-                lambda: services.set_notification_mode(
-                    actor=signed_in_user(request),
-                    membership=membership,
-                    journey=journey,
-                    mode=mode,
-                )
+            services.set_notification_mode(
+                actor=signed_in_user(request),
+                membership=membership,
+                journey=journey,
+                mode=mode,
             )
         return Response({"journey": journey.pk, "mode": mode})
 
@@ -394,7 +341,7 @@ class ActionViewSet(
 
     queryset = Action.objects.select_related("organization").order_by("-opened_at", "-id")
     serializer_class = ActionSerializer
-    permission_classes = [AnyMember]
+    write_roles = EVERY_ROLE  # the services decide what each role may write
 
     def get_queryset(self) -> QuerySet[Action]:
         rows = super().get_queryset()
@@ -454,14 +401,12 @@ class ActionViewSet(
         )
         if touch_point is None:
             raise DjangoValidationError({"touch_point": [not_found("No such touch point.")]})
-        created = _service_errors(
-            lambda: services.open_action(
-                actor=signed_in_user(request),
-                touch_point=touch_point,
-                description=data["description"],
-                owner_id=data["owner"],
-                due=data.get("due"),
-            )
+        created = services.open_action(
+            actor=signed_in_user(request),
+            touch_point=touch_point,
+            description=data["description"],
+            owner_id=data["owner"],
+            due=data.get("due"),
         )
         return Response(self.get_serializer(created).data, status=status.HTTP_201_CREATED)
 
@@ -473,9 +418,7 @@ class ActionViewSet(
     @action(detail=True, methods=["post"])
     def done(self, request: Request, pk: str | None = None) -> Response:
         found = self.get_object()
-        _service_errors(
-            lambda: services.mark_action_done(actor=signed_in_user(request), action=found)
-        )
+        services.mark_action_done(actor=signed_in_user(request), action=found)
         services.judge_action(found.pk)
         return Response(self.get_serializer(Action.objects.get(pk=found.pk)).data)
 
@@ -521,7 +464,8 @@ class WebhookEndpointViewSet(
 
     queryset = WebhookEndpoint.objects.select_related("organization").order_by("id")
     serializer_class = EndpointSerializer
-    permission_classes = [ManagersOnly]
+    read_roles = write_roles = MANAGERS
+    role_refusal = MANAGERS_REFUSAL
 
     @property
     def actor(self) -> User:
@@ -560,10 +504,8 @@ class WebhookEndpointViewSet(
         body = EndpointWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = {k: v for k, v in body.validated_data.items() if k != "enabled"}
-        endpoint, secret = _service_errors(
-            lambda: delivery.register_endpoint(
-                actor=self.actor, organization=request_membership(request).organization, data=data
-            )
+        endpoint, secret = delivery.register_endpoint(
+            actor=self.actor, organization=request_membership(request).organization, data=data
         )
         shown = EndpointCreatedSerializer(endpoint).data
         shown["secret"] = secret
@@ -578,10 +520,8 @@ class WebhookEndpointViewSet(
         endpoint = self.get_object()
         body = EndpointWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        _service_errors(
-            lambda: delivery.update_endpoint(
-                actor=self.actor, endpoint=endpoint, data=dict(body.validated_data)
-            )
+        delivery.update_endpoint(
+            actor=self.actor, endpoint=endpoint, data=dict(body.validated_data)
         )
         endpoint.refresh_from_db()
         return Response(EndpointSerializer(endpoint).data)
@@ -589,7 +529,7 @@ class WebhookEndpointViewSet(
     @extend_schema(summary="Remove an endpoint", responses=with_access_refusals({204: None}))
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         endpoint = self.get_object()
-        _service_errors(lambda: delivery.delete_endpoint(actor=self.actor, endpoint=endpoint))
+        delivery.delete_endpoint(actor=self.actor, endpoint=endpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -600,7 +540,7 @@ class WebhookEndpointViewSet(
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         endpoint = self.get_object()
-        sent = _service_errors(lambda: delivery.send_test(actor=self.actor, endpoint=endpoint))
+        sent = delivery.send_test(actor=self.actor, endpoint=endpoint)
         return Response(DeliverySerializer(sent).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -619,7 +559,8 @@ class WebhookDeliveryViewSet(
         "-created_at", "-id"
     )
     serializer_class = DeliverySerializer
-    permission_classes = [ManagersOnly]
+    read_roles = write_roles = MANAGERS
+    role_refusal = MANAGERS_REFUSAL
 
     def get_queryset(self) -> QuerySet[WebhookDelivery]:
         rows = super().get_queryset()
@@ -650,9 +591,7 @@ class WebhookDeliveryViewSet(
     @action(detail=True, methods=["post"])
     def redeliver(self, request: Request, pk: str | None = None) -> Response:
         found = self.get_object()
-        sent = _service_errors(
-            lambda: delivery.redeliver(actor=signed_in_user(request), delivery=found)
-        )
+        sent = delivery.redeliver(actor=signed_in_user(request), delivery=found)
         return Response(DeliverySerializer(sent).data, status=status.HTTP_202_ACCEPTED)
 
 

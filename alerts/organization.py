@@ -20,6 +20,7 @@ is the lowest layer that sees both; it adds no rule of its own beyond:
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,38 +98,44 @@ def update_organization_settings(
     actor: User,
     organization: Organization,
     data: dict[str, Any],
-    version: str | None,
+    version: str | Collection[str] | None,
     now: datetime | None = None,
 ) -> Saved:
-    """Change any of FIELDS. `version` (from version_of) must be the current one, else
-    SettingsChangedError; None skips the check (a caller that means to overwrite, like
-    If-Match: *).
+    """Change any of FIELDS. `version` (from version_of), or one of several (an If-Match
+    list), must be the current one, else SettingsChangedError; None skips the check (a
+    caller that means to overwrite, like If-Match: *). The check reads the row it locks,
+    once: callers pass what the client sent and do not read the settings beforehand.
     Returns the new settings and the touch points whose status the change moved."""
     require_role(actor, organization, ROLES_THAT_EDIT_STRUCTURE)
     unknown = set(data) - set(FIELDS)
     if unknown:
         raise ValidationError({"__all__": [f"Unknown fields: {', '.join(sorted(unknown))}."]})
     with transaction.atomic():
+        # The one lock and the one read of the row: the version is checked, and the change
+        # made, on the row as it is now (update_scoring_settings(locked=True) neither locks
+        # nor reads it again).
         locked = Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
         before = copy.copy(locked)
-        seen = representation(locked, alert_services.alert_settings(locked.pk))
-        if version is not None and version != version_of(seen):
+        alerts = alert_services.alert_settings(locked.pk)
+        seen = representation(locked, alerts)
+        accepted = {version} if isinstance(version, str) else version
+        if accepted is not None and version_of(seen) not in accepted:
             raise SettingsChangedError(seen)
         errors: dict[str, list[str]] = {}
         own = {k: v for k, v in data.items() if k in ORGANIZATION_SETTINGS}
         try:
-            update_scoring_settings(actor=actor, organization=locked, data=own)
+            update_scoring_settings(actor=actor, organization=locked, data=own, locked=True)
         except ValidationError as error:
             errors.update(error.message_dict)
         if "digest_time" in data:
             try:
-                alert_services.set_digest_time(
+                alerts = alert_services.set_digest_time(
                     actor=actor, organization_id=locked.pk, value=data["digest_time"]
                 )
             except ValidationError as error:
                 errors.update(error.message_dict)
         raise_if(errors)  # the transaction ends here: nothing of this call is kept
-        values = representation(locked, alert_services.alert_settings(locked.pk))
+        values = representation(locked, alerts)
     for field in ORGANIZATION_SETTINGS:
         setattr(organization, field, getattr(locked, field))
     method_changed = any(getattr(before, f) != getattr(locked, f) for f in SCORING_SETTINGS)

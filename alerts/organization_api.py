@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import exceptions, serializers
-from rest_framework.permissions import BasePermission
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -26,15 +25,13 @@ from accounts.models import MIN_N_MAX, SMOOTHING_K_MAX, WINDOW_DAYS_MAX, Role
 from alerts import organization
 from core.api.concurrency import (
     ETAG_HEADER,
-    IF_MATCH_HEADER,
     IF_MATCH_PARAMETER,
     PRECONDITION_RESPONSES,
     PreconditionFailed,
-    PreconditionRequired,
-    check_if_match,
+    if_match_tags,
 )
 from core.api.errors import with_access_refusals
-from core.api.tenancy import ORGANIZATION_PARAMETER, refuse_unserved_method, request_membership
+from core.api.tenancy import ORGANIZATION_PARAMETER, request_membership
 from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
 
 
@@ -78,24 +75,6 @@ class OrganizationSettingsSerializer(serializers.Serializer[Any]):
         return {name: data[name] for name in organization.FIELDS if name in data}
 
 
-class ManagersOnly(BasePermission):
-    def has_permission(self, request: Request, view: Any) -> bool:
-        # An unserved method is 405 before the organization is read, as on every route.
-        refuse_unserved_method(request, view)
-        try:
-            membership = request_membership(request)
-        except exceptions.NotFound:
-            # Not a member of the organization named: a write that lacks If-Match is told
-            # that first (428), as the request alone shows it; signed-out callers and
-            # people in no organization keep their 401/403.
-            if request.method == "PATCH" and not request.headers.get(IF_MATCH_HEADER, "").strip():
-                raise PreconditionRequired() from None
-            raise
-        if membership.role != Role.MANAGER:
-            raise exceptions.PermissionDenied("Only managers see and change these settings.")
-        return True
-
-
 EXAMPLE = {
     "name": "Northwind Broadband",
     "default_target": 80.0,
@@ -117,7 +96,9 @@ class OrganizationSettingsView(APIView):
     """The acting organization's settings (managers only)."""
 
     parser_classes = [NestingSafeJSONParser]
-    permission_classes = [ManagersOnly]
+    # Managers only, reads included (core.api.tenancy.RolePermission).
+    read_roles = write_roles = frozenset({Role.MANAGER})
+    role_refusal = "Only managers see and change these settings."
 
     @extend_schema(
         operation_id="organization_retrieve",
@@ -157,16 +138,14 @@ class OrganizationSettingsView(APIView):
         membership = request_membership(request)
         body = OrganizationSettingsSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        current = organization.current_settings(membership.organization_id)
-        check_if_match(request, organization.version_of(current))  # 428, or 412 when stale
-        wildcard = request.headers.get("If-Match", "").strip() == "*"
+        accepted = if_match_tags(request)  # 428 without If-Match; None for `*`
         try:
+            # The service compares the tags with the row it locks: the one read of it.
             saved = organization.update_organization_settings(
                 actor=signed_in_user(request),
                 organization=membership.organization,
                 data=dict(body.validated_data),
-                # Checked again on the locked row: a save between the two checks is 412.
-                version=None if wildcard else organization.version_of(current),
+                version=accepted,
             )
         except organization.SettingsChangedError:
             raise PreconditionFailed() from None

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.core.cache import caches
@@ -55,19 +56,21 @@ def reset_circuit() -> None:
     _skip_until = 0.0
 
 
-#: SlidingWindow.acquire: drop what left the window; add the event if fewer than the limit
-#: remain (returns nothing), else return the time of the event whose leaving frees a place.
-_ACQUIRE = """
+#: SlidingWindow.attempt: drop what left the window; add the event if fewer than the limit
+#: remain; return {the count before it} then, else {the count, the time of the event whose
+#: leaving frees a place}. One script, so it runs alone: two processes cannot both take the
+#: last place, and a refusal over the limit is not counted.
+_ATTEMPT = """
 local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
 local count = redis.call('ZCARD', key)
 if count < limit then
   redis.call('ZADD', key, now, ARGV[4])
   redis.call('EXPIRE', key, math.ceil(window) + 1)
-  return false
+  return {count}
 end
 local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-return frees[2] or ARGV[1]  -- a limit of 0: nothing ever fits, ask again after a window
+return {count, frees[2] or ARGV[1]}  -- a limit of 0: nothing ever fits, ask after a window
 """
 
 
@@ -111,23 +114,36 @@ class SlidingWindow:
         frees_at = times[len(times) - self.limit] + self.window
         return max(int(frees_at - time.time()) + 1, 1)
 
-    def acquire(self, ident: str) -> int:
-        """Count one event if it fits in the window: 0 when it was counted, else the seconds
-        until one fits (nothing is counted then). One Lua script, so callers racing in
-        parallel processes can never start more than `limit` between them, as asking
-        `retry_after` and then calling `record` could. Redis away: 0 (fail open)."""
+    def attempt(self, ident: str) -> Attempt:
+        """Count one event if it fits in the window, and say where the count stood: one
+        round trip. For a caller that must know the count before it acts and count the
+        event if it then fails (core.api.authentication); `withdraw` takes it back.
+        Redis away: nothing counted, not over the limit (fail open)."""
 
-        def run() -> int:
+        def run() -> Attempt:
             key = self._key(ident)
             now = time.time()
-            script = self._client(key).register_script(_ACQUIRE)
             member = f"{now}:{uuid.uuid4().hex[:8]}"
-            oldest = script(keys=[key], args=[now, self.window, self.limit, member])
-            if not oldest:
-                return 0
-            return max(int(float(oldest) + self.window - time.time()) + 1, 1)
+            script = self._client(key).register_script(_ATTEMPT)
+            reply = script(keys=[key], args=[now, self.window, self.limit, member])
+            if len(reply) == 1:
+                return Attempt(self, ident, int(reply[0]), member, None)
+            return Attempt(self, ident, int(reply[0]), None, float(reply[1]))
 
-        return _guarded(run, 0)
+        return _guarded(run, Attempt(self, ident, 0, None, None))
+
+    def withdraw(self, attempt: Attempt) -> None:
+        """Uncount an attempt that turned out not to be an event (a token that worked)."""
+        if attempt.member is not None:
+            key = self._key(attempt.ident)
+            _guarded(lambda: self._client(key).zrem(key, attempt.member), None)
+
+    def acquire(self, ident: str) -> int:
+        """Count one event if it fits in the window: 0 when it was counted, else the seconds
+        until one fits (nothing is counted then). Atomic, so callers racing in parallel
+        processes can never start more than `limit` between them, as asking `retry_after`
+        and then calling `record` could. Redis away: 0 (fail open)."""
+        return self.attempt(ident).retry_after()
 
     def record(self, ident: str) -> int:
         """Count one event; returns the events in the window (0 if Redis is away)."""
@@ -143,6 +159,33 @@ class SlidingWindow:
             return int(pipe.execute()[2])
 
         return _guarded(write, 0)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One event offered to a SlidingWindow (SlidingWindow.attempt)."""
+
+    window: SlidingWindow
+    ident: str
+    earlier: int  # events in the window before this one
+    member: str | None  # what it was counted as; None: not counted
+    frees_at: float | None  # the window was full: when the event freeing a place leaves it
+
+    @property
+    def over_limit(self) -> bool:
+        """The window was full before this event (so it was not counted)."""
+        return self.frees_at is not None
+
+    @property
+    def count(self) -> int:
+        """Events in the window, this one included if it was counted."""
+        return self.earlier + (self.member is not None)
+
+    def retry_after(self) -> int:
+        """Seconds until one more event fits: 0 if this one did, else at least 1."""
+        if self.frees_at is None:
+            return 0
+        return max(int(self.frees_at + self.window.window - time.time()) + 1, 1)
 
 
 def remember(scope: str, ident: str, *, seconds: int) -> None:

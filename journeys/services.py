@@ -275,18 +275,27 @@ def _scoring_values(data: dict[str, Any]) -> dict[str, Any]:
 
 @transaction.atomic
 def update_scoring_settings(
-    *, actor: User, organization: Organization, data: dict[str, Any]
+    *, actor: User, organization: Organization, data: dict[str, Any], locked: bool = False
 ) -> Organization:
     """Change the organization's smoothing k, min n or window: every one of its journeys
     is then scored by the new method, so each is marked stale (the map-changed hook).
     Its name and default target (for new journeys) change here too, without a rescore.
+
+    The row is locked FOR NO KEY UPDATE and read afresh, unless `locked`: the caller holds
+    that lock in its transaction already and `organization` was read under it
+    (alerts.organization, which checks its version on that very row), so it is changed
+    as it is, not locked and read a second time.
 
     Managers of the organization may; so may staff allowed to change organizations in
     the admin, which calls this too."""
     if not actor.has_perm("accounts.change_organization"):
         require_role(actor, organization, ROLES_THAT_EDIT_STRUCTURE)
     values = _scoring_values(data)
-    current = Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
+    current = (
+        organization
+        if locked
+        else Organization.objects.select_for_update(no_key=True).get(pk=organization.pk)
+    )
     changes = audit_changes(current, values)
     for field, value in values.items():
         setattr(current, field, value)

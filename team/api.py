@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -25,8 +24,6 @@ from core.api.pagination import NO_SUCH_PAGE
 from core.api.tenancy import (
     ORGANIZATION_PARAMETER,
     TenantScopedMixin,
-    refuse_unserved_method,
-    request_membership,
 )
 from team import services
 from team.models import Invitation
@@ -54,29 +51,10 @@ CONFLICT = OpenApiResponse(
 )
 
 
-class ManagersOnly(BasePermission):
-    """Every method, reads included. On detail routes the check runs after the object was
-    found in the caller's organization, so another organization's id is a 404."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        refuse_unserved_method(request, view)
-        membership = request_membership(request)
-        if view.kwargs.get("pk") is not None:
-            return True
-        return self._manager(membership)
-
-    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
-        return self._manager(request_membership(request))
-
-    @staticmethod
-    def _manager(membership: Membership) -> bool:
-        if membership.role != Role.MANAGER:
-            raise exceptions.PermissionDenied("Only managers manage the team.")
-        return True
-
-
 class TeamViewSet(TenantScopedMixin, viewsets.GenericViewSet[Any]):
-    permission_classes = [ManagersOnly]
+    # Every method, reads included (core.api.tenancy.RolePermission).
+    read_roles = write_roles = frozenset({Role.MANAGER})
+    role_refusal = "Only managers manage the team."
     throttle_scope = "writes"
 
     @property

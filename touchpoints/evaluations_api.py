@@ -168,7 +168,10 @@ SUBMIT_SCHEMA = extend_schema(
             400: OpenApiResponse(
                 SUBMISSION_ERRORS,
                 description="Refused, nothing stored. One evaluation: messages by field. A "
-                "batch: a detail and the errors of each bad item by its index.",
+                "batch: a detail and the errors of each bad item by its index. A client_key "
+                "the organization already has, or that an earlier item of the request "
+                "carries, is refused here too (on that item's client_key), also when a "
+                "concurrent request stored it first.",
             ),
             403: OpenApiResponse(DetailSerializer, description="Viewers cannot submit."),
             409: OpenApiResponse(

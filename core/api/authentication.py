@@ -24,13 +24,15 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from accounts.models import User
 from accounts.tokens import TOKEN_PREFIX, authenticate_token
-from core.throttle import SlidingWindow, remember, remembered
+from core.throttle import Attempt, SlidingWindow, remember, remembered
 
 if TYPE_CHECKING:
     # For annotations only: importing it here would be an import cycle (see above).
     pass
 
 security_log = logging.getLogger("touchstone.security")
+
+THROTTLED = "Too many failed authentication attempts from your address."
 
 
 class AuthFailureThrottle:
@@ -67,13 +69,8 @@ class AuthFailureThrottle:
             return str(BaseThrottle().get_ident(request))
         return str(request.META.get("REMOTE_ADDR") or "unknown")
 
-    def over_limit(self, ip: str) -> bool:
-        return self.window.over_limit(ip)
-
-    def wait(self, ip: str) -> int:
-        return self.window.retry_after(ip) or 1
-
     def record_failure(self, ip: str) -> int:
+        """Count a failure seen elsewhere (another process, a test)."""
         return self.window.record(ip)
 
     @staticmethod
@@ -127,46 +124,43 @@ class BearerTokenAuthentication(BaseAuthentication):
         raw = raw.strip()
         throttle = AuthFailureThrottle()
         ip, prefix = throttle.get_ident(request), _public_prefix(raw)
-        # A token this process saw work from this address is checked whatever the count
-        # (as known_good would say), so the usual request skips reading the count: the
-        # count matters to it only if its token fails, and is read then.
-        throttled: bool | None = None
+        # One round trip to Redis before the token is looked up counts this request as a
+        # failure (unless the address is over its limit) and says where the count stood:
+        # a wrong token then costs nothing more, a right one takes its count back. A token
+        # this process saw work from this address skips it (the count matters to it only
+        # if it fails, and is taken then).
+        attempt: Attempt | None = None
         if not throttle.known_good_here(ip, prefix):
-            throttled = throttle.over_limit(ip)
-        if throttled and not throttle.known_good(ip, prefix):
-            security_log.warning(
-                "API token refused, address throttled: ip=%s token_prefix=%s",
-                ip,
-                prefix,
-                extra={"event": "api_token_throttled", "ip": ip, "token_prefix": prefix},
-            )
-            raise exceptions.Throttled(
-                wait=throttle.wait(ip),
-                detail="Too many failed authentication attempts from your address.",
-            )
+            attempt = throttle.window.attempt(ip)
+            if attempt.over_limit and not throttle.known_good(ip, prefix):
+                security_log.warning(
+                    "API token refused, address throttled: ip=%s token_prefix=%s",
+                    ip,
+                    prefix,
+                    extra={"event": "api_token_throttled", "ip": ip, "token_prefix": prefix},
+                )
+                raise exceptions.Throttled(wait=attempt.retry_after(), detail=THROTTLED)
         token = authenticate_token(raw)
         if token is None:
-            if throttled is None:
-                throttled = throttle.over_limit(ip)
-            failures = throttle.record_failure(ip)
+            if attempt is None:
+                attempt = throttle.window.attempt(ip)
             security_log.warning(
                 "API token rejected: ip=%s token_prefix=%s failures=%d",
                 ip,
                 prefix,
-                failures,
+                attempt.count,
                 extra={
                     "event": "api_token_rejected",
                     "ip": ip,
                     "token_prefix": prefix,
-                    "failures": failures,
+                    "failures": attempt.count,
                 },
             )
-            if throttled:
-                raise exceptions.Throttled(
-                    wait=throttle.wait(ip),
-                    detail="Too many failed authentication attempts from your address.",
-                )
+            if attempt.over_limit:
+                raise exceptions.Throttled(wait=attempt.retry_after(), detail=THROTTLED)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        if attempt is not None:
+            throttle.window.withdraw(attempt)  # it worked: not a failure
         throttle.record_success(ip, prefix)
         return token.user, token
 

@@ -65,15 +65,23 @@ def etag_for(representation: Mapping[str, Any]) -> str:
     return '"' + hashlib.sha256(payload.encode()).hexdigest()[:32] + '"'
 
 
-def check_if_match(request: Request, current_etag: str) -> None:
-    """Raise 428 without If-Match, 412 unless one of its tags is `current_etag`."""
+def if_match_tags(request: Request) -> frozenset[str] | None:
+    """The tags If-Match names (a `W/` prefix dropped), or None for `*` (any current
+    representation); 428 without If-Match. For a service that compares them itself, on the
+    row it locks, so the caller need not read the resource first."""
     header = request.headers.get(IF_MATCH_HEADER, "").strip()
     if not header:
         raise PreconditionRequired()
     tags = parse_etags(header)
     if "*" in tags:
-        return
-    if current_etag not in {tag.removeprefix("W/") for tag in tags}:
+        return None
+    return frozenset(tag.removeprefix("W/") for tag in tags)
+
+
+def check_if_match(request: Request, current_etag: str) -> None:
+    """Raise 428 without If-Match, 412 unless one of its tags is `current_etag`."""
+    tags = if_match_tags(request)
+    if tags is not None and current_etag not in tags:
         raise PreconditionFailed()
 
 

@@ -31,9 +31,15 @@ class ErrorSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
 
 
+# Every 400 of the API is this shape: field errors, or a `detail` for a body that could not
+# be read at all (a JSON parse error), or both (the 404/409 of _field_errors below).
 FIELD_ERRORS_SCHEMA = {
     "type": "object",
-    "description": 'Messages by field: {"field": ["message", ...]}.',
+    "description": (
+        'Messages by field: {"field": ["message", ...]}; a body that is not JSON at all: '
+        '{"detail": "message"}.'
+    ),
+    "properties": {"detail": {"type": "string"}},
     "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 # What any operation can refuse before its own code runs: the token check
@@ -80,7 +86,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, DjangoValidationError):
-        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        # Messages of no field go under non_field_errors, as DRF's own do: `detail` is a
+        # string everywhere (ErrorSerializer), never a list.
+        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         if "__all__" in detail:
             detail["non_field_errors"] = detail.pop("__all__")
         codes = (

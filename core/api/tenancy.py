@@ -99,38 +99,51 @@ def refuse_unserved_method(request: Request, view: APIView) -> None:
     """A method the route does not serve is 405 whoever asks and in whichever organization.
 
     DRF looks for the handler only after the permission checks, which would answer it with
-    an organization's 400/404 first: every permission class that reads the membership
-    calls this before it."""
+    an organization's 400/404 first: RolePermission calls this before it reads any."""
     method = (request.method or "").lower()
     if method not in view.http_method_names or not hasattr(view, method):
         raise exceptions.MethodNotAllowed(request.method or "")
 
 
-class RolePermission(BasePermission):
-    """Reads: any member. Writes: the view's `write_roles` (managers by default).
+EVERY_ROLE = frozenset(Role)
 
-    On detail routes the role is checked after the object was found in the caller's
-    organization, so another organization's id answers 404 to every role.
+
+class RolePermission(BasePermission):
+    """The one permission of every API view (settings.REST_FRAMEWORK), and so the one
+    place the order of refusals is decided (docs/permissions.md, "Order of refusals"):
+
+    401 (IsAuthenticated, before this) → 405 a method the route does not serve → the
+    acting organization (X-Organization: 400, 404; 403 in none) → 404 an object not in it
+    (the view's scoped get_object) → 403 the role → the view's own: 400 body, 428/412
+    If-Match, 400/404/409 the services' rules.
+
+    A view says who may do what with two attributes: `read_roles` (GET, HEAD, OPTIONS;
+    every member by default) and `write_roles` (any other method; managers by default),
+    and may word the 403 with `role_refusal`. On detail routes the role is checked once
+    the object was found in the caller's organization (has_object_permission, from
+    get_object), so another organization's id answers 404 to every role.
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         refuse_unserved_method(request, view)
         membership = request_membership(request)
-        if request.method in SAFE_METHODS or view.kwargs.get("pk") is not None:
-            return True
-        return self._allowed(membership, view)
+        if view.kwargs.get("pk") is not None:
+            return True  # the role once the object is found: has_object_permission
+        return self._allowed(membership, request, view)
 
     def has_object_permission(self, request: Request, view: APIView, obj: Model) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        return self._allowed(request_membership(request), view)
+        return self._allowed(request_membership(request), request, view)
 
     @staticmethod
-    def _allowed(membership: Membership, view: APIView) -> bool:
-        roles = getattr(view, "write_roles", ROLES_THAT_EDIT_STRUCTURE)
+    def _allowed(membership: Membership, request: Request, view: APIView) -> bool:
+        if request.method in SAFE_METHODS:
+            roles = getattr(view, "read_roles", EVERY_ROLE)
+        else:
+            roles = getattr(view, "write_roles", ROLES_THAT_EDIT_STRUCTURE)
         if membership.role not in roles:
+            refusal = getattr(view, "role_refusal", None)
             raise exceptions.PermissionDenied(
-                f"Your role ({Role(membership.role).label.lower()}) cannot do this."
+                refusal or f"Your role ({Role(membership.role).label.lower()}) cannot do this."
             )
         return True
 

@@ -3,8 +3,9 @@ built on, and its OpenAPI description.
 
 Every write goes through the services; views only parse, authorize and answer. Every
 detail answer carries an ETag and every detail write needs it back in If-Match
-(core.api.concurrency). The order of refusals: 404 (not in your organization), 403 (your
-role), 400 (body shape, ids in the body), 428/412 (precondition), 400 (the service's rules).
+(core.api.concurrency). The order of refusals is the API's one (docs/permissions.md): 404
+(not in your organization), 403 (your role), 400 (body shape), 428/412 (precondition), then
+the service's rules (400, 404 for ids in the body, 409).
 """
 
 from __future__ import annotations

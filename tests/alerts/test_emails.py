@@ -115,7 +115,9 @@ def test_an_immediate_email_and_one_digest_arrive_at_the_smtp_server(
 
 
 @pytest.mark.django_db
-def test_the_digest_time_has_one_place_the_organization_settings(personas: Personas, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_digest_time_has_one_place_the_organization_settings(
+    personas: Personas, client
+) -> None:  # type: ignore[no-untyped-def]
     make_spot(personas.org)
     AlertSettings.objects.create(organization=personas.org, digest_time=time(7, 0))
     client.force_login(personas.manager)

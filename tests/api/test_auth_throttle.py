@@ -14,11 +14,13 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.test import Client, override_settings
+from redis.connection import AbstractConnection
 from rest_framework.test import APIClient
 
 from accounts.tokens import create_token
@@ -196,3 +198,51 @@ def test_an_outsiders_token_is_served_only_its_own_organization(
     assert client.get(JOURNEYS).status_code == 200
     fail(5)
     assert client.get(JOURNEYS).json()["count"] == 0
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every write to a Redis socket from now on: one per command, or per whole pipeline or
+    script (redis-py packs those into one send), so one per round trip."""
+    sent: list[str] = []
+    send = AbstractConnection.send_packed_command
+
+    def counted(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        sent.append(repr(command)[:120])
+        send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_a_failed_token_check_costs_the_throttle_one_redis_round_trip(
+    personas: Personas, settings: pytest.FixtureRequest, redis_round_trips: list[str]
+) -> None:
+    """Counted and judged in one trip (it was two: read the count, then add to it)."""
+    settings.AUTH_FAILURE_RATE = "2/min"
+    fail(1, ip="192.0.2.80")  # the connection is made (its handshake is no part of a check)
+    redis_round_trips.clear()
+
+    assert fail(1, ip="192.0.2.81") == [401]
+    # Besides the access cache's epoch, read on every token check (accounts.access_cache).
+    throttle_trips = [t for t in redis_round_trips if "access-epoch" not in t]
+    assert len(throttle_trips) == 1 and "EVAL" in throttle_trips[0], redis_round_trips
+    assert len(redis_round_trips) == 2, redis_round_trips
+
+    fail(1, ip="192.0.2.81")
+    redis_round_trips.clear()
+    assert fail(1, ip="192.0.2.81") == [429]
+    # The count, then whether the token worked from here before (it did not).
+    assert len(redis_round_trips) == 2, redis_round_trips
+    assert len(AuthFailureThrottle().window.times("192.0.2.81")) == 2  # the 429 not counted
+
+
+def test_a_right_token_takes_back_the_failure_its_check_counted(
+    personas: Personas, settings: pytest.FixtureRequest
+) -> None:
+    settings.AUTH_FAILURE_RATE = "2/min"
+    _, raw = create_token(user=personas.manager, name="script")
+    AuthFailureThrottle._remembered_here.clear()  # new to this process too
+
+    assert bearer(raw).get(JOURNEYS, REMOTE_ADDR="192.0.2.90").status_code == 200
+    assert AuthFailureThrottle().window.times("192.0.2.90") == []

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts.models import Organization
 from scoring.models import StaleMark
 from tests.factories import CriterionFactory, SiteFactory, TouchPointFactory
+from touchpoints import services
 from touchpoints.evaluations_api import SubmissionThrottle
 from touchpoints.models import (
     Answer,
@@ -29,7 +30,13 @@ from touchpoints.models import (
     Source,
     TouchPoint,
 )
-from touchpoints.services import MAX_BATCH, AnswerInput, EvaluationInput, submit_evaluations
+from touchpoints.services import (
+    KEY_TAKEN,
+    MAX_BATCH,
+    AnswerInput,
+    EvaluationInput,
+    submit_evaluations,
+)
 
 URL = "/api/v1/evaluations/"
 
@@ -603,3 +610,62 @@ def test_submissions_are_throttled_by_their_own_scope_and_reads_are_not(
     assert "Retry-After" in throttled.headers
     assert Evaluation.objects.count() == 2
     assert all(evaluator_api.get(URL).status_code == 200 for _ in range(3))
+
+
+# --- Client keys: one key, one evaluation, one refusal ---------------------------------------
+
+
+def _key_refused(index: int) -> dict[str, Any]:
+    return {"index": index, "fields": {"client_key": [KEY_TAKEN]}}
+
+
+def test_a_client_key_repeated_in_a_batch_or_already_stored_gets_the_same_400(
+    rubric: Rubric, evaluator_api: APIClient
+) -> None:
+    """Either way the key names another evaluation (docs/import-evaluations.md: unique per
+    evaluation within the organization), and either way the request is the client's to
+    correct: one status, one message, by the index of the item that carries it (the
+    schema's 400; its 409 is the Idempotency-Key's alone)."""
+    assert post(evaluator_api, evaluation_body(rubric, client_key="stored")).status_code == 201
+
+    repeated = refused(
+        evaluator_api,
+        [evaluation_body(rubric, client_key="twice"), evaluation_body(rubric, client_key="twice")],
+    )
+    already = refused(
+        evaluator_api,
+        [evaluation_body(rubric, client_key="new"), evaluation_body(rubric, client_key="stored")],
+    )
+    alone = refused(evaluator_api, evaluation_body(rubric, client_key="stored"))
+
+    assert repeated["errors"] == [_key_refused(1)]
+    assert already["errors"] == [_key_refused(1)]
+    assert alone == {"client_key": [KEY_TAKEN]}
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "one"])
+def test_a_client_key_taken_while_the_batch_was_checked_gets_the_same_400(
+    rubric: Rubric, evaluator_api: APIClient, monkeypatch: pytest.MonkeyPatch, batch: bool
+) -> None:
+    """A concurrent submission stores the key between the check and the insert (the unique
+    constraint then refuses it): the answer is the one a key stored before gets, not a
+    second format."""
+    assert post(evaluator_api, evaluation_body(rubric, client_key="raced")).status_code == 201
+    checks = []
+    check = services._client_key_errors
+
+    def missed_once(organization: Any, items: Any) -> Any:
+        checks.append(1)
+        return {} if len(checks) == 1 else check(organization, items)
+
+    monkeypatch.setattr(services, "_client_key_errors", missed_once)
+    body = [evaluation_body(rubric, client_key="fine"), evaluation_body(rubric, client_key="raced")]
+
+    answer = refused(evaluator_api, body if batch else body[1])
+
+    assert len(checks) == 2  # the insert did collide, and the key was looked up again
+    if batch:
+        assert answer["errors"] == [_key_refused(1)]
+        assert "Nothing was stored" in answer["detail"]
+    else:
+        assert answer == {"client_key": [KEY_TAKEN]}

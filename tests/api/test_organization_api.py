@@ -9,6 +9,8 @@ from datetime import time
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
@@ -77,21 +79,21 @@ def test_without_if_match_428_with_an_old_tag_412_and_nothing_is_stored(
     assert patch(manager_api, {"min_n": 2}, "*").status_code == 200
 
 
-def test_what_the_request_lacks_is_answered_before_the_organization_is_read(
-    manager_api: APIClient,
-) -> None:
-    """make check-api: with an X-Organization the caller is not in, TRACE was a 404 (not
-    405) and a PATCH without If-Match a 404 (not 428), unlike every other route."""
+def test_refusals_come_in_the_order_of_every_route(manager_api: APIClient) -> None:
+    """405 before the organization is read; an organization the caller is not in is the
+    404 it is on every route, whether or not If-Match was sent (the precondition is judged
+    only in an organization one belongs to: docs/permissions.md, "Order of refusals").
+    tests/api/test_refusal_order.py walks every route; this is the one it was wrong on."""
     foreign = {"HTTP_X_ORGANIZATION": "0"}
     assert manager_api.generic("TRACE", URL, **foreign).status_code == 405
-    assert manager_api.patch(URL, {"min_n": 3}, format="json", **foreign).status_code == 428
-    # With If-Match, the organization is read: not a member of "0" is the 404 it was.
+    assert manager_api.patch(URL, {"min_n": 3}, format="json", **foreign).status_code == 404
     assert (
         manager_api.patch(
             URL, {"min_n": 3}, format="json", HTTP_IF_MATCH="*", **foreign
         ).status_code
         == 404
     )
+    assert manager_api.patch(URL, {"min_n": 3}, format="json").status_code == 428
 
 
 @pytest.mark.parametrize(
@@ -148,3 +150,31 @@ def test_the_schema_documents_the_settings_with_their_bounds(manager_api: APICli
     assert fields["min_n"]["maximum"] == 1000
     assert "digest_time" in fields
     assert {"412", "428", "400"} <= set(operations["patch"]["responses"])
+
+
+def test_a_patch_reads_and_locks_the_organization_row_once(
+    personas: Personas, manager_api: APIClient
+) -> None:
+    """The view used to read the settings and check If-Match, then the service locked the
+    row and checked again, then update_scoring_settings locked and read it a third time.
+    The tag is now compared once, with the row the one lock read."""
+    JourneyFactory(organization=personas.org)
+    tag = manager_api.get(URL)["ETag"]
+
+    with CaptureQueriesContext(connection) as queries:
+        response = patch(manager_api, {"min_n": 3, "digest_time": "18:30"}, tag)
+
+    assert response.status_code == 200, response.content
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "accounts_organization"' in q["sql"]
+    ]
+    assert len(reads) == 1 and reads[0].endswith("FOR NO KEY UPDATE"), reads
+    assert len(queries) == PATCH_STATEMENTS, "\n".join(q["sql"] for q in queries.captured_queries)
+
+
+# Every statement of one PATCH that changes the method and the digest time: the caller's
+# token and memberships, the lock, the alert settings, the membership checks of the two
+# owners' services, both writes with their audit rows, the journeys marked stale.
+PATCH_STATEMENTS = 25
