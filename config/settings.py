@@ -299,7 +299,8 @@ CACHES = {
     "throttle": {
         "BACKEND": "core.redis_cache.RedisCache",
         "LOCATION": env("THROTTLE_CACHE_URL", REDIS_URL),
-        "KEY_PREFIX": "throttle",
+        # Apart per deployment (or per test server) when several share one Redis database.
+        "KEY_PREFIX": env("THROTTLE_KEY_PREFIX", "throttle"),
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
     },
 }
