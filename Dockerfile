@@ -39,7 +39,8 @@ USER touchstone:touchstone
 
 EXPOSE 8000
 
-# Workers come from WEB_CONCURRENCY (gunicorn reads it); the access log carries the
+# gunicorn.conf.py (copied with the app): WEB_CONCURRENCY gthread workers of GUNICORN_THREADS
+# threads, the shape the benchmarks measure; the flags below win over it. The access log carries the
 # request id the app returns, so a proxy's log line meets the app's JSON logs.
 CMD ["gunicorn", "config.wsgi:application", \
      "--bind", "0.0.0.0:8000", \

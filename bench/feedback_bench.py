@@ -22,10 +22,15 @@ last answer (no stale mark left, every score equal to the pure-function referenc
 Beside the rate, what does not depend on how busy the machine is:
 - SQL statements per POST and Django's CPU per POST, in this process with Django's test
   client on the same database (feedback_post_cost.py), before the load;
+- SQL round trips per POST (the queries psycopg sends, BEGIN and COMMIT included) and
+  the PostgreSQL backend's CPU per POST in that same in-process run;
 - CPU time per stored answer of the gunicorn workers, of the PostgreSQL backends serving
-  them, of the Celery worker and of its backends (from /proc, over the load and until the
-  scores are fresh), and what 2 cores could sustain at that cost. On a shared machine the
-  rate falls with the load average; the CPU per answer hardly moves.
+  them, of the private redis-server, of the Celery worker and of its backends (from
+  /proc, over the load and until the scores are fresh), and what 2 cores could sustain
+  at that cost. On a shared machine the rate falls with the load average; the CPU per
+  answer moves much less (but does rise with it: caches are shared, and each wake-up of
+  a process costs more);
+- how often a web backend was found waiting for a lock (hot rollup rows), sampled.
 
 Usage: python bench/feedback_bench.py [--seconds S] [--clients N] [--fresh]
 Exit status 1 on a lost or extra answer, an error answer, or scores not fresh in time.
@@ -232,10 +237,14 @@ class CpuMeter:
 
     SAMPLE_SECONDS = 0.25
 
-    def __init__(self, gunicorn_pid: int, worker_pid: int) -> None:
+    def __init__(self, gunicorn_pid: int, worker_pid: int, redis_pid: int) -> None:
         import psycopg
 
         self.roots = {"gunicorn_workers": gunicorn_pid, "celery_worker": worker_pid}
+        self.redis_pid = redis_pid
+        # Per sample, the web backends seen and those waiting for a lock (hot rollup rows).
+        self.web_backend_samples = 0
+        self.web_backends_waiting_on_locks = 0
         self.db = psycopg.connect(DATABASE_URL, autocommit=True, application_name="bench-meter")
         self.first: dict[tuple[str, int], float] = {}
         self.last: dict[tuple[str, int], float] = {}
@@ -244,14 +253,17 @@ class CpuMeter:
 
     def _pids(self) -> list[tuple[str, int]]:
         pids = [(group, pid) for group, root in self.roots.items() for pid in children(root)]
-        pids += [("celery_worker", self.roots["celery_worker"])]
+        pids += [("celery_worker", self.roots["celery_worker"]), ("redis", self.redis_pid)]
         rows = self.db.execute(
-            "SELECT application_name, pid FROM pg_stat_activity"
+            "SELECT application_name, pid, wait_event_type FROM pg_stat_activity"
             " WHERE datname = %s AND application_name = ANY(%s)",
             [DB_NAME, [WEB_APP, WORKER_APP]],
         ).fetchall()
+        web = [wait for name, _, wait in rows if name == WEB_APP]
+        self.web_backend_samples += len(web)
+        self.web_backends_waiting_on_locks += sum(1 for wait in web if wait == "Lock")
         names = {WEB_APP: "postgres_for_gunicorn", WORKER_APP: "postgres_for_worker"}
-        return pids + [(names[name], pid) for name, pid in rows]
+        return pids + [(names[name], pid) for name, pid, _ in rows]
 
     def _sample(self, *, initial: bool) -> None:
         for key in self._pids():
@@ -286,7 +298,13 @@ def cpu_per_answer(spent: dict[str, float], stored: int, client_seconds: float) 
     recompute, not per answer (one per touch point per debounce window): it falls as the
     answers per window rise, so it reads high on a slow run."""
     per = {group: round(seconds * 1000 / max(stored, 1), 2) for group, seconds in spent.items()}
-    web = per.get("gunicorn_workers", 0.0) + per.get("postgres_for_gunicorn", 0.0)
+    # The private redis-server serves the rate limits and the recompute requests (the web
+    # path) and the broker (the worker): counted with the web path.
+    web = (
+        per.get("gunicorn_workers", 0.0)
+        + per.get("postgres_for_gunicorn", 0.0)
+        + per.get("redis", 0.0)
+    )
     worker = per.get("celery_worker", 0.0) + per.get("postgres_for_worker", 0.0)
     cores = os.cpu_count() or 1
     return {
@@ -434,7 +452,11 @@ def main() -> int:
             tally = Tally()
             load_before = os.getloadavg()
             print(f"POST: {args.clients} clients for {args.seconds:g} s...", flush=True)
-            meter = CpuMeter(gunicorn_proc.pid, worker.proc.pid)  # type: ignore[union-attr]
+            meter = CpuMeter(
+                gunicorn_proc.pid,
+                worker.proc.pid,  # type: ignore[union-attr]
+                broker.proc.pid,  # type: ignore[union-attr]
+            )
             meter.start()
             client_cpu = time.process_time()
             start = time.monotonic()
@@ -490,6 +512,15 @@ def main() -> int:
         "cpu_during_load_and_catch_up": cpu_per_answer(
             spent, accounts["stored_this_run"], client_cpu
         ),
+        # pg_stat_activity every 0.25 s: how often a web backend was waiting for a lock
+        # (concurrent answers to one touch point queue on its day rollup rows).
+        "lock_waits": {
+            "web_backend_samples": meter.web_backend_samples,
+            "waiting_on_a_lock": meter.web_backends_waiting_on_locks,
+            "share": round(
+                meter.web_backends_waiting_on_locks / max(meter.web_backend_samples, 1), 3
+            ),
+        },
         "answers": accounts,
         "freshness": {
             **fresh,

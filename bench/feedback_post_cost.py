@@ -16,6 +16,8 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,18 +125,40 @@ def _measure(
 
     for i in range(min(posts, 20)):  # warm: imports, templates, connections
         post(i)
-    with capture(connection) as captured:
+    # Every statement as written (an outermost execute wrapper sees each, even one that
+    # core.write_batch holds back), and every round trip: each query psycopg sends, plus
+    # the BEGIN and COMMIT that Django's log shows.
+    written: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        written.append(sql)
+        return execute(sql, params, many, context)
+
+    with (
+        _count_sends(connection) as sends,
+        capture(connection) as captured,
+        connection.execute_wrapper(record),
+    ):
         post(0)
-    one = [q["sql"] for q in captured.captured_queries]
+    begin_commit = [q for q in captured.captured_queries if q["sql"] in ("BEGIN", "COMMIT")]
+    one = written + [q["sql"] for q in begin_commit]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    started_backend = _cpu_seconds(backend)
     started_cpu, started = time.process_time(), time.perf_counter()
     for i in range(posts):
         post(i)
     cpu, wall = time.process_time() - started_cpu, time.perf_counter() - started
+    backend_cpu = _cpu_seconds(backend) - started_backend
     result = {
         "posts": posts,
         "queries_per_post": len(one),
+        "round_trips_per_post": sends[0] + len(begin_commit),
         "statements": dict(Counter(_kind(sql) for sql in one)),
         "django_cpu_ms_per_post": round(cpu / posts * 1000, 3),
+        # The PostgreSQL backend serving this process (same machine: its /proc entry).
+        "postgres_cpu_ms_per_post": round(backend_cpu / posts * 1000, 3),
         "wall_ms_per_post": round(wall / posts * 1000, 3),
     }
     if show_queries:
@@ -142,9 +166,40 @@ def _measure(
     return result
 
 
+@contextmanager
+def _count_sends(connection: Any) -> Iterator[list[int]]:
+    """How many queries psycopg sends on this connection's cursors while the block runs."""
+    import psycopg
+
+    # psycopg's own Cursor.execute: Django's cursors and core.prepared's (server-side
+    # binding) both go through it.
+    cursor_class = psycopg.Cursor
+    sent = [0]
+    original = cursor_class.execute
+
+    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return original(self, *args, **kwargs)
+
+    cursor_class.execute = execute
+    try:
+        yield sent
+    finally:
+        cursor_class.execute = original
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _kind(sql: str) -> str:
     words = sql.split()
     head = words[0].upper() if words else "?"
+    if head == "WITH":  # data-modifying CTEs: named by the tables they write
+        tables = re.findall(r"INSERT INTO\s+(\w+)", sql)
+        return "WITH INSERT " + " + ".join(reversed(tables)) if tables else "WITH"
     if head in {"INSERT", "UPDATE", "DELETE"}:
         into = words[2] if head in {"INSERT", "DELETE"} else words[1]
         return f"{head} {into.strip(chr(34))}"
@@ -169,7 +224,7 @@ def main() -> int:
         import pstats
 
         measure(tokens, 20)
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         result = measure(tokens, args.posts)
         profiler.disable()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.access import require_role
@@ -228,6 +228,12 @@ def revoke_link(*, actor: User, link: FeedbackLink) -> FeedbackLink:
     return link
 
 
+_THROUGH_LINK_SQL = f"""
+    INSERT INTO {FeedbackResponse._meta.db_table} (evaluation_id, link_id, received_at)
+    SELECT unnest(%s::bigint[]), %s, %s
+"""
+
+
 def submit_response(
     *,
     link: FeedbackLink,
@@ -253,9 +259,10 @@ def submit_response(
     now = timezone.now()
 
     def through_link(evaluations: list[Evaluation]) -> None:
-        FeedbackResponse.objects.bulk_create(
-            [FeedbackResponse(evaluation=e, link=link, received_at=now) for e in evaluations]
-        )
+        # Plain SQL: the ORM spent more CPU building this one-row INSERT than PostgreSQL
+        # spends running it, on the path that must take hundreds of answers a second.
+        with connection.cursor() as cursor:
+            cursor.execute(_THROUGH_LINK_SQL, [[e.pk for e in evaluations], link.pk, now])
 
     return submit_evaluation(
         evaluator=None,

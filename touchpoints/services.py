@@ -25,9 +25,10 @@ from accounts.services import audit_changes, record_audit
 from core import ordering
 from core.map_changes import map_changed
 from core.text import clean_text, conflict, is_storable, raise_if, text_problems
+from core.write_batch import batched_writes
 from journeys.models import Journey, JourneyStatus, Stage
 from journeys.services import clean_score
-from touchpoints.answer_scores import insert_scored_answers, score_evaluations
+from touchpoints.answer_scores import insert_scored_evaluations
 from touchpoints.hooks import evaluations_stored
 from touchpoints.models import (
     COMMENT_MAX_LENGTH,
@@ -812,22 +813,53 @@ def _lock_rubric(touch_point_id: int) -> None:
 
 
 _TOUCH_POINT_FIELDS = [f.attname for f in TouchPoint._meta.concrete_fields]
+_CRITERION_FIELDS = [f.attname for f in Criterion._meta.concrete_fields]
+_VERSION_FIELDS = [f.attname for f in CriterionVersion._meta.concrete_fields]
+_SITE_FIELDS = [f.attname for f in Site._meta.concrete_fields]
+
+
+def _columns(alias: str, model: type[Any]) -> str:
+    return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
+
+
+# Three statements, one round trip (Django binds parameters on the client, so PostgreSQL
+# takes them as one query and runs them in order). The criteria and sites statements
+# start after the lock is granted, each with a snapshot of its own, so they see every
+# rubric edit committed before it: as new as the lock, as if sent separately.
 _LOCK_RUBRICS_SQL = f"""
-    SELECT {", ".join(f"tp.{f.column}" for f in TouchPoint._meta.concrete_fields)},
-           s.archived_at, j.status
+    SELECT {_columns("tp", TouchPoint)}, s.archived_at, j.status
     FROM {TouchPoint._meta.db_table} tp
     JOIN {Stage._meta.db_table} s ON s.id = tp.stage_id
     JOIN {Journey._meta.db_table} j ON j.id = tp.journey_id
     WHERE tp.id = ANY(%s) AND tp.organization_id = %s
     ORDER BY tp.id
-    FOR KEY SHARE OF tp
+    FOR KEY SHARE OF tp;
+    SELECT {_columns("c", Criterion)}, {_columns("cv", CriterionVersion)}
+    FROM {Criterion._meta.db_table} c
+    JOIN {TouchPoint._meta.db_table} tp ON tp.id = c.touch_point_id
+    LEFT JOIN {CriterionVersion._meta.db_table} cv ON cv.id = c.current_version_id
+    WHERE c.touch_point_id = ANY(%s) AND tp.organization_id = %s AND c.archived_at IS NULL
+    ORDER BY c.position, c.id;
+    SELECT {_columns("st", Site)}
+    FROM {Site._meta.db_table} st
+    WHERE st.id = ANY(%s) AND st.organization_id = %s
 """  # noqa: S608 (model table and column names, values as parameters)
 
 
-def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> dict[int, TouchPoint]:
+@dataclass(frozen=True)
+class _Locked:
+    touch_points: dict[int, TouchPoint]
+    criteria: dict[int, list[Criterion]]  # active, by touch point, in position order
+    sites: dict[int, Site]
+
+
+def _lock_rubrics(
+    organization: Organization, touch_point_ids: set[int], site_ids: set[int]
+) -> _Locked:
     """FOR KEY SHARE on the touch points, in id order, until the caller's transaction ends;
     returns them by id as read under the lock, each with its stage's archived_at and its
-    journey's status (the rest of those two loads only if read).
+    journey's status (the rest of those two loads only if read), their active criteria
+    with current versions, and the organization's sites among `site_ids`.
 
     Rubric edits hold these rows FOR UPDATE (_lock_rubric), so a rubric cannot change
     between the moment a submission reads the current versions and the moment its
@@ -836,14 +868,19 @@ def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> dict
     submissions share the lock, and reorders (FOR NO KEY UPDATE) do not block them. A
     locked row is returned as the lock found it (its newest version, rubric_version
     included); the criteria are read after, in a statement of their own, so they are as
-    new as the lock. One plain statement: the ORM would build it at more cost than
-    PostgreSQL runs it, and every evaluation takes this path.
+    new as the lock. Plain statements in one round trip: the ORM would build them at more
+    cost than PostgreSQL runs them, and every evaluation takes this path.
     """
-    if not touch_point_ids:
-        return {}
+    if not touch_point_ids and not site_ids:
+        return _Locked({}, {}, {})
+    org, tps = organization.pk, sorted(touch_point_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_RUBRICS_SQL, [sorted(touch_point_ids), organization.pk])
+        cursor.execute(_LOCK_RUBRICS_SQL, [tps, org, tps, org, sorted(site_ids), org])
         rows = cursor.fetchall()
+        cursor.nextset()
+        criterion_rows = cursor.fetchall()
+        cursor.nextset()
+        site_rows = cursor.fetchall()
     alias, count = connection.alias, len(_TOUCH_POINT_FIELDS)
     touch_points = {}
     for row in rows:
@@ -856,7 +893,19 @@ def _lock_rubrics(organization: Organization, touch_point_ids: set[int]) -> dict
             alias, ["id", "status"], [touch_point.journey_id, journey_status]
         )
         touch_points[touch_point.pk] = touch_point
-    return touch_points
+    criteria: dict[int, list[Criterion]] = {}
+    count = len(_CRITERION_FIELDS)
+    for row in criterion_rows:
+        criterion = Criterion.from_db(alias, _CRITERION_FIELDS, row[:count])
+        # As select_related("current_version") would: the version, or None.
+        criterion.current_version = (
+            CriterionVersion.from_db(alias, _VERSION_FIELDS, row[count:])
+            if row[count] is not None
+            else None
+        )
+        criteria.setdefault(criterion.touch_point_id, []).append(criterion)
+    sites = {site.pk: site for site in (Site.from_db(alias, _SITE_FIELDS, r) for r in site_rows)}
+    return _Locked(touch_points, criteria, sites)
 
 
 @transaction.atomic
@@ -902,17 +951,12 @@ def submit_evaluations(
                 }
             )
     now = timezone.now()
-    touch_point_ids = {i.touch_point_id for i in items if _is_id(i.touch_point_id)}
-    touch_points = _lock_rubrics(organization, touch_point_ids)
-    criteria: dict[int, list[Criterion]] = {}
-    for criterion in (
-        Criterion.objects.filter(touch_point_id__in=touch_points, archived_at__isnull=True)
-        .select_related("current_version")
-        .order_by("position")
-    ):
-        criteria.setdefault(criterion.touch_point_id, []).append(criterion)
-    site_ids = {i.site_id for i in items if _is_id(i.site_id)}
-    sites = {s.pk: s for s in Site.objects.for_organization(organization).filter(pk__in=site_ids)}
+    locked = _lock_rubrics(
+        organization,
+        {i.touch_point_id for i in items if _is_id(i.touch_point_id)},
+        {i.site_id for i in items if _is_id(i.site_id)},
+    )
+    touch_points, criteria, sites = locked.touch_points, locked.criteria, locked.sites
 
     item_errors: dict[int, dict[str, list[str]]] = {}
     valid: list[ValidEvaluation] = []
@@ -935,45 +979,42 @@ def submit_evaluations(
     # on after that refusal. Any other integrity error fails the whole submission anyway.
     savepoint = transaction.atomic() if keys else nullcontext()
     try:
-        with savepoint:
-            evaluations = Evaluation.objects.bulk_create(
-                [
-                    Evaluation(
-                        organization=organization,
-                        journey_id=v.touch_point.journey_id,
-                        touch_point_id=v.touch_point.pk,
-                        evaluator=evaluator,
-                        source=v.source,
-                        site_id=v.site_id,
-                        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python allows.
-                        observed_at=v.observed_at.astimezone(UTC),
-                        submitted_at=now,
-                        comment=v.comment.strip(),
-                        client_key=v.client_key,
-                        rubric_version=v.touch_point.rubric_version,
-                    )
-                    for v in valid
-                ]
-            )
-            insert_scored_answers(
-                [
-                    (evaluation.pk, answer.criterion_id, answer.version_id, answer.value)
-                    for evaluation, v in zip(evaluations, valid, strict=True)
-                    for answer in v.answers
-                ]
+        # Every write below that returns nothing travels with the next one that does (or
+        # at the block's end), instead of one round trip each (core.write_batch).
+        with savepoint, batched_writes():
+            evaluations = [
+                Evaluation(
+                    organization=organization,
+                    journey_id=v.touch_point.journey_id,
+                    touch_point_id=v.touch_point.pk,
+                    evaluator=evaluator,
+                    source=v.source,
+                    site_id=v.site_id,
+                    # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python allows.
+                    observed_at=v.observed_at.astimezone(UTC),
+                    submitted_at=now,
+                    comment=v.comment.strip(),
+                    client_key=v.client_key,
+                    rubric_version=v.touch_point.rubric_version,
+                )
+                for v in valid
+            ]
+            # The evaluations with their answers and scores, in one statement.
+            insert_scored_evaluations(
+                evaluations,
+                [[(a.criterion_id, a.version_id, a.value) for a in v.answers] for v in valid],
             )
             evaluation_ids = [e.pk for e in evaluations]
-            score_evaluations(evaluation_ids, answers_scored=True)
             critical = {c.pk for rows in criteria.values() for c in rows if c.rubric.critical}
             if any(a.criterion_id in critical for v in valid for a in v.answers):
                 record_critical_failures(evaluation_ids)  # none without a critical answer
+            if also_store is not None:
+                also_store(evaluations)
             # Scoring's rollups and stale marks, in this transaction (touchpoints.hooks).
             evaluations_stored(
                 evaluation_ids=evaluation_ids,
                 touch_point_ids=sorted({v.touch_point.pk for v in valid}),
             )
-            if also_store is not None:
-                also_store(evaluations)
     except IntegrityError as exc:
         # A concurrent submission took a client key between our check and our insert: the
         # same refusal, naming the same items, as had it been taken before the check.
