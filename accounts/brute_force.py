@@ -11,18 +11,34 @@ sign-in, password change, password reset) counts its failures under `account_ide
 of what was typed, the very normalisation authentication looks the account up by
 (accounts.backends), so no spelling and no entry point gets tries of its own. Entry
 points that check a password themselves (not through authenticate()) call
-`check_password_guarded`; `is_locked` and `record_failure` are the parts of it.
+`check_password_guarded`; `begin_password_check` and `record_failure` are the parts of it.
+
+Guesses sent in parallel (docs/reliability.md H8). Axes asks "is it locked?" when a request
+arrives and counts its failure after the password check, so fifty guesses arriving together
+all saw "not locked" and all had their password checked, past a limit of ten. So every
+password check first takes a slot (`begin_password_check`): one atomic step in Redis
+(core.throttle.SlidingWindow.attempt) per account identifier at the address and per
+address, each sized like axes' limit, and only then reads axes' counts. A check is refused
+unchecked when its slots are gone, or when the failures recorded plus the checks in flight
+reach the limit. A slot is given back when its password was right, or once its failure is
+in axes' table (LoginLockoutHandler.user_login_failed), never before: any two checks that
+overlap, the later one counts the earlier in Redis or in axes. So the slots hold only
+checks in flight (a process killed mid-check loses its slot after SLOT_SECONDS), axes stays
+the record, and nobody is locked out for longer than axes says. Redis away: no slots, axes'
+counts alone, as before (core.throttle fails open).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
-from axes.helpers import get_cool_off
+from axes.helpers import get_cool_off, get_failure_limit
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
@@ -34,6 +50,12 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from accounts.identity import account_identifier
+from core.throttle import Attempt, SlidingWindow
+
+#: How long a slot stays taken if its check never ends (its process killed mid-check):
+#: longer than any request may run (gunicorn's timeout), short beside axes' cool-off.
+SLOT_SECONDS = 120
+_SLOT = "touchstone_password_check"  # the request attribute holding the slots taken
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -58,12 +80,6 @@ def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None)
     return account_identifier(raw) or None if raw else None
 
 
-def is_locked(request: HttpRequest, identifier: str) -> bool:
-    """Whether password checks for `identifier` from this request's address are locked
-    (the account's limit at this address, or the address's own limit)."""
-    return bool(AxesProxyHandler.is_locked(request, {"username": identifier}))
-
-
 def record_failure(request: HttpRequest, identifier: str, *, entry_point: str) -> None:
     """Count one failed password check for `identifier` (as a failed sign-in: the same
     counters) and log it. Axes flags the request when this failure reaches a limit."""
@@ -77,6 +93,66 @@ def record_failure(request: HttpRequest, identifier: str, *, entry_point: str) -
     user_login_failed.send(sender=__name__, credentials={"username": identifier}, request=request)
 
 
+@dataclass(frozen=True)
+class _Slots:
+    attempts: tuple[Attempt, ...]
+
+    def release(self) -> None:
+        for attempt in self.attempts:
+            attempt.window.withdraw(attempt)
+
+
+def _refuse(request: HttpRequest, identifier: str) -> None:
+    """Flag the request as locked out: AxesMiddleware answers with the lockout page."""
+    request.axes_locked_out = True  # type: ignore[attr-defined]
+    request.axes_credentials = {"username": identifier}  # type: ignore[attr-defined]
+
+
+def begin_password_check(request: HttpRequest, identifier: str) -> bool:
+    """Take this request's slots for one password check of `identifier` (already
+    `account_identifier`-normalised): True if the password may be checked now. False: the
+    account at this address, or the address, has reached its limit counting the checks in
+    flight; the request is flagged locked out and nothing is held. After a True, the caller
+    checks the password, then calls `end_password_check` if it was right, or counts the
+    failure (authenticate() and `record_failure` send user_login_failed, whose handler
+    gives the slots back once axes has recorded it)."""
+    if not getattr(settings, "AXES_ENABLED", True):
+        return True
+    AxesProxyHandler.update_request(request)
+    ip = str(request.axes_ip_address)  # type: ignore[attr-defined]
+    account_limit = get_failure_limit(request, {"username": identifier})
+    address_limit = int(getattr(settings, "AXES_IP_FAILURE_LIMIT", 100))
+    account = SlidingWindow("password-checks", limit=account_limit, window=SLOT_SECONDS)
+    address = SlidingWindow("password-checks-ip", limit=address_limit, window=SLOT_SECONDS)
+    # The identifier is hashed: Redis needs no email addresses, and keys stay short.
+    at_address = hashlib.sha256(f"{identifier}\n{ip}".encode()).hexdigest()
+    slots = _Slots((account.attempt(at_address), address.attempt(ip)))
+    # axes' counts are read only now, after the slots: a check in flight is then counted
+    # here as a slot or (its failure recorded before its slot is given back) as a failure.
+    handler = AxesProxyHandler.get_implementation()
+    in_flight_account, in_flight_address = (a.earlier for a in slots.attempts)
+    if (
+        any(a.over_limit for a in slots.attempts)
+        or handler.get_failures(request, {"username": identifier}) + in_flight_account
+        >= account_limit
+        or address_failures(ip) + in_flight_address >= address_limit
+    ):
+        slots.release()
+        _refuse(request, identifier)
+        return False
+    setattr(request, _SLOT, slots)
+    return True
+
+
+def end_password_check(request: HttpRequest | None) -> None:
+    """Give back the slots `begin_password_check` took for this request, if any: its
+    password was right, or its failure is now in axes' table."""
+    slots = getattr(request, _SLOT, None) if request is not None else None
+    if slots is not None:
+        delattr(request, _SLOT)
+        slots.release()
+
+
 def check_password_guarded(
     request: HttpRequest,
     *,
@@ -86,14 +162,20 @@ def check_password_guarded(
 ) -> bool:
     """A password check outside authenticate() (password change, password reset, a token
     that asks for one), throttled like sign-in: refused unchecked while the identity is
-    locked (request.axes_locked_out is then set, so AxesMiddleware answers 429), a wrong
-    password counted and logged. Returns whether the password was right."""
+    locked, or its limit is taken by checks in flight (request.axes_locked_out is then
+    set, so AxesMiddleware answers 429, and the refusal is counted like a refused
+    sign-in), a wrong password counted and logged. Returns
+    whether the password was right."""
     identifier = account_identifier(identifier)
-    if is_locked(request, identifier):
-        request.axes_locked_out = True  # type: ignore[attr-defined]
-        request.axes_credentials = {"username": identifier}  # type: ignore[attr-defined]
+    if not begin_password_check(request, identifier):
+        # Counted as axes counts a refused sign-in (authenticate() sends the signal for
+        # it too), so every entry point ends a burst of guesses with the same lockout.
+        user_login_failed.send(
+            sender=__name__, credentials={"username": identifier}, request=request
+        )
         return False
     if check():
+        end_password_check(request)
         return True
     record_failure(request, identifier, entry_point=entry_point)
     return False
@@ -125,6 +207,7 @@ class LoginLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # django-
         """Axes flags the request for its lockout page only when the username's count is
         reached; flag it when the address's is too."""
         super().user_login_failed(sender, credentials, request, **kwargs)
+        end_password_check(request)  # recorded: axes counts it from here on
         flagged = request is None or getattr(request, "axes_locked_out", False)
         if not flagged and self.address_locked(request):
             request.axes_locked_out = True

@@ -50,10 +50,14 @@ from harness import Phase, api_token, ensure_database, free_port, gunicorn, serv
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-DB_NAME = "touchstone_bench_load"
+# Both overridable, so that people benchmarking side by side on one machine each keep
+# their own database, and their servers on their own ports (BENCH_LOAD_PORTS="8140,8141":
+# the broker's, then gunicorn's; free ones otherwise).
+DB_NAME = os.environ.get("BENCH_LOAD_DATABASE", "touchstone_bench_load")
 DATABASE_URL = harness.database_url(DB_NAME)
-# A private redis-server on a free port: nothing else's recompute hints, nothing left behind.
-BROKER_PORT = free_port()
+PORTS = [int(p) for p in os.environ.get("BENCH_LOAD_PORTS", "").split(",") if p.strip()]
+# A private redis-server: nothing else's recompute hints, nothing left behind.
+BROKER_PORT = PORTS[0] if PORTS else free_port()
 BROKER = f"redis://127.0.0.1:{BROKER_PORT}/0"
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"] = BROKER
@@ -495,6 +499,47 @@ def worker_tasks(log: str, load: tuple[float, float]) -> dict[str, Any]:
     }
 
 
+def group_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (gunicorn's workers, the
+    Celery pool), read from /proc: independent of how busy the shared machine is."""
+    import subprocess
+
+    children = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    total = 0.0
+    for each in [pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def cpu_per_unit(
+    spent: dict[str, float], endpoints: dict[str, Any], tasks: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """The servers' CPU during the load, per request (gunicorn: every endpoint together),
+    per task and per recompute that found work (the worker: all its CPU over those), in ms,
+    and the worker's CPU over its processes' time. PostgreSQL's share is not in these."""
+    requests = sum(e["requests"] for e in endpoints.values())
+    recomputes = tasks["tasks"].get("recompute_touch_point -> True", {}).get("runs", 0)
+    runs = sum(task["runs"] for task in tasks["tasks"].values())
+    return {
+        "gunicorn_seconds": round(spent["gunicorn"], 2),
+        "gunicorn_ms_per_request": round(1000 * spent["gunicorn"] / requests, 2)
+        if requests
+        else None,
+        "worker_seconds": round(spent["worker"], 2),
+        "worker_ms_per_recompute": round(1000 * spent["worker"] / recomputes, 1)
+        if recomputes
+        else None,
+        "worker_ms_per_task": round(1000 * spent["worker"] / runs, 1) if runs else None,
+        "worker_cpu_fraction": round(spent["worker"] / (WORKER_CONCURRENCY * seconds), 3),
+    }
+
+
 # --- Main ------------------------------------------------------------------------------------
 
 
@@ -548,9 +593,11 @@ def main() -> int:
         )
         worker.start(timeout=120)
 
-        port = free_port()
+        port = PORTS[1] if len(PORTS) > 1 else free_port()
         log_path = Path(tempfile.mkstemp(prefix="load-bench-gunicorn-", suffix=".log")[1])
-        with gunicorn(port, log_path, WORKER_CLASS, database_url=DATABASE_URL, broker_url=BROKER):
+        with gunicorn(
+            port, log_path, WORKER_CLASS, database_url=DATABASE_URL, broker_url=BROKER
+        ) as server:
             for token in crowd.readers:  # each worker's first request pays its imports
                 warm = Client(port, token)
                 for pk, _ in journeys:
@@ -561,9 +608,13 @@ def main() -> int:
                 f"Load: {EVALUATORS} evaluators and {READERS} readers for {args.seconds:g} s...",
                 flush=True,
             )
+            assert worker.proc is not None  # noqa: S101  (started above)
+            servers = {"gunicorn": server.pid, "worker": worker.proc.pid}
+            cpu_before = {name: group_cpu(pid) for name, pid in servers.items()}
             load_began = time.time()
             out = run_load(port, args.seconds, crowd, criteria, journeys)
             load_ended = time.time()
+            cpu_spent = {name: group_cpu(pid) - cpu_before[name] for name, pid in servers.items()}
             stopped = time.monotonic()
             load_after = os.getloadavg()
             fresh = freshness([*large, small], stopped)
@@ -580,6 +631,7 @@ def main() -> int:
         broker.stop()
 
     endpoints = {name: endpoint_summary(phase) for name, phase in out.phases.items()}
+    tasks = worker_tasks(worker_log, (load_began, load_ended))
     errors = sum(e["errors"] for e in endpoints.values())
     met = fresh["correct"] and fresh["seconds"] <= FRESHNESS_BOUND_SECONDS
     results = {
@@ -592,7 +644,7 @@ def main() -> int:
             f"celery, {WORKER_CONCURRENCY} processes, embedded beat; sweep every "
             f"{settings.SCORING_SWEEP_SECONDS} s, debounce {settings.SCORING_DEBOUNCE_SECONDS} s"
         ),
-        "broker": "private redis-server on a free port",
+        "broker": "private redis-server",
         "evaluators": EVALUATORS,
         "readers": READERS,
         "seconds": round(out.phases[SCORES].seconds, 2),
@@ -608,7 +660,8 @@ def main() -> int:
             "within_bound": met,
         },
         "scores_queries": queries,
-        "worker_tasks": worker_tasks(worker_log, (load_began, load_ended)),
+        "worker_tasks": tasks,
+        "cpu_during_load": cpu_per_unit(cpu_spent, endpoints, tasks, load_ended - load_began),
         "log_problem_lines": {"gunicorn": gunicorn_problems, "worker": log_problems(worker_log)},
         "goals": {
             "one_evaluation_post_p99_ms": "< 300 (issue 18; 770 before it)",
@@ -664,6 +717,13 @@ def main() -> int:
         f"{worked.get('total_s', 0)} s of work in all ({worked.get('mean_s', '-')} s each); "
         f"busy {results['worker_tasks']['busy_fraction_during_load']:.0%} of its "
         f"{WORKER_CONCURRENCY} processes' time during the load"
+    )
+    cpu = results["cpu_during_load"]
+    print(
+        f"CPU during the load: gunicorn {cpu['gunicorn_seconds']} s "
+        f"({cpu['gunicorn_ms_per_request']} ms a request), worker {cpu['worker_seconds']} s "
+        f"({cpu['worker_ms_per_task']} ms a task, {cpu['worker_ms_per_recompute']} ms a "
+        f"recompute that found work; {cpu['worker_cpu_fraction']:.0%} of its processes' time)"
     )
     one = endpoints.get(ONE, {})
     print(

@@ -41,6 +41,8 @@ import api_bench  # sets the other benches' environment; main() replaces it with
 import harness
 import scoring_bench
 
+from scoring.sql import ROLLUP_TABLES  # on the path once scoring_bench is imported
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Redis database 13, as the API bench: nothing consumes the recompute hints the ingest
@@ -51,14 +53,7 @@ BROKER = os.environ.get("BENCH_SCALE_BROKER_URL", "redis://127.0.0.1:6379/13")
 # How a plan names the index a node reads: "Index [Only] Scan [Backward] using x", "Bitmap
 # Index Scan on x".
 INDEX_USE = r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)"
-BIG = (
-    "touchpoints_evaluation",
-    "touchpoints_answer",
-    "scoring_dayrollup",
-    "scoring_criteriondayrollup",
-    "scoring_touchpointdayrollup",
-    "scoring_criteriontotaldayrollup",
-)
+BIG = ("touchpoints_evaluation", "touchpoints_answer", *ROLLUP_TABLES)
 
 
 def parse_size(text: str) -> tuple[str, int]:
@@ -326,13 +321,7 @@ def forget_ingest(organization_id: int) -> None:
         cursor.execute(
             "DELETE FROM touchpoints_evaluation WHERE organization_id = %s", [organization_id]
         )
-        for table in (
-            "scoring_dayrollup",
-            "scoring_touchpointdayrollup",
-            "scoring_criteriondayrollup",
-            "scoring_criteriontotaldayrollup",
-            "scoring_stalemark",
-        ):
+        for table in (*ROLLUP_TABLES, "scoring_stalemark"):
             cursor.execute(
                 f"DELETE FROM {table} WHERE touch_point_id IN "  # noqa: S608  (constant names)
                 "(SELECT id FROM touchpoints_touchpoint WHERE organization_id = %s)",

@@ -254,8 +254,8 @@ class _ScoresView(TenantScopedMixin, generics.GenericAPIView):  # type: ignore[t
 # Everything a journey's snapshot answer shows, as text: the journey (name, target), its
 # snapshot (when, over which window), each stage (name, position, archived), each touch
 # point (stage, name, channel, importance, target, position, archived), its snapshot row
-# (generation and time: a recompute always writes both) and whether it or the journey has
-# a stale mark.
+# (generation and time: a recompute writes both whenever a figure of the row moved) and
+# whether it or the journey has a stale mark.
 # Rows become text with row(...)::text, which quotes and positions every value, so no
 # name can make two different states read alike. The journey must be the organization's.
 _VERSION_SQL = """

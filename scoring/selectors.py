@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import BooleanField, Exists, ExpressionWrapper, Min, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -401,6 +410,40 @@ def journey_scores(
     )
 
 
+# What _snapshot_row reads of a touch point, its stage and its snapshot: all a map row
+# shows. Loading no more halves the Python of rendering a map (each snapshot row's
+# breakdowns are JSON, most of its bytes; every other column is one more value to convert).
+_MAP_ROW = (
+    "journey_id",
+    "stage_id",
+    "name",
+    "channel",
+    "importance",
+    "target",
+    "stage__name",
+    "stage__position",
+    *(
+        f"score__{name}"
+        for name in (
+            "evaluations_count",
+            "n",
+            "mean",
+            "sd",
+            "ci_low",
+            "ci_high",
+            "smoothed",
+            "target",
+            "status",
+            "priority",
+            "is_last",
+            "trend_change",
+            "previous_mean",
+            "latest_submitted_at",
+        )
+    ),
+)
+
+
 def journeys_scores(journeys: Sequence[Journey]) -> list[JourneyScores]:
     """journey_scores of each journey (its snapshot), in two queries for all of them: for
     pages that list journeys with their scores."""
@@ -409,7 +452,8 @@ def journeys_scores(journeys: Sequence[Journey]) -> list[JourneyScores]:
     ids = [journey.pk for journey in journeys]
     snapshots = {s.journey_id: s for s in JourneyScore.objects.filter(journey_id__in=ids)}
     maps: dict[int, list[Any]] = {pk: [] for pk in ids}
-    for tp in _with_pending(services.map_touch_points(*ids).select_related("score")):
+    touch_points = services.map_touch_points(*ids).select_related("score").only(*_MAP_ROW)
+    for tp in _with_pending(touch_points):
         maps[tp.journey_id].append(tp)
     return [
         _journey_from_snapshot(journey, snapshots.get(journey.pk), maps[journey.pk])
@@ -581,6 +625,9 @@ def _touch_point_from_snapshot(
     tp = (
         _with_pending(TouchPoint.objects.filter(pk=touch_point.pk))
         .select_related("stage", "score")
+        # When its journey was last recomputed: every recompute of the journey checks each
+        # touch point's figures, but rewrites (and dates) only the rows whose figures moved.
+        .annotate(checked_at=F("journey__score__computed_at"))
         .get()
     )
     snapshot = _snapshot(tp)
@@ -620,7 +667,7 @@ def _touch_point_from_snapshot(
         site_id=None,
         source=None,
         prior=snapshot.prior if snapshot else None,
-        computed_at=snapshot.computed_at if snapshot else None,
+        computed_at=(tp.checked_at or snapshot.computed_at) if snapshot else None,
         pending=row.pending,
     )
 

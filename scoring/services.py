@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from core import broker
@@ -34,7 +34,7 @@ from core.models import JourneyStaleMark
 from journeys.models import Journey
 from scoring import formulas, heartbeat, sql, transitions
 from scoring.models import JourneyScore, StaleMark, TouchPointScore
-from touchpoints.models import Criterion, Site, Source, TouchPoint
+from touchpoints.models import Site, Source, TouchPoint, TouchPointQuerySet
 
 log = logging.getLogger(__name__)
 
@@ -208,15 +208,35 @@ def recompute_touch_points(touch_point_ids: Iterable[int]) -> RecomputeResult:
     figures depend only on its own rollup rows (scoring.sql sums them in a fixed order)
     and the window stays put all day (default_window). When that cannot hold (the map or
     the settings changed, the day turned, no snapshot yet) the journey is recomputed from
-    scratch. Unknown ids are ignored; a journey with nothing stale is skipped."""
+    scratch. Unknown ids are ignored; a journey with nothing stale is skipped.
+
+    A journey none of whose given touch points is marked any more is skipped before its
+    lock: a recompute of the journey has already taken those marks and committed (every
+    message is sent after its mark commits), and the journey's other marks have their own
+    messages. Under load most duplicate messages end there instead of queueing on the
+    lock behind the recompute that covered them."""
     ids = sorted(set(touch_point_ids))
-    journeys = dict(TouchPoint.objects.filter(pk__in=ids).values_list("pk", "journey_id"))
-    gone = [pk for pk in ids if pk not in journeys]
+    with connection.cursor() as cursor:  # on every task's path: SQL, not an ORM query
+        cursor.execute(
+            """
+            SELECT t.id, t.journey_id,
+                   EXISTS (SELECT FROM scoring_stalemark m WHERE m.touch_point_id = t.id)
+            FROM touchpoints_touchpoint t WHERE t.id = ANY(%s)
+            """,
+            [ids],
+        )
+        found = cursor.fetchall()
+    known = {pk for pk, _, _ in found}
+    gone = [pk for pk in ids if pk not in known]
     if gone:
         StaleMark.objects.filter(touch_point_id__in=gone).delete()
     result = RecomputeResult()
-    for journey_id in sorted(set(journeys.values())):
-        _recompute(journey_id, full=False, into=result)
+    marked = {journey_id for _, journey_id, is_marked in found if is_marked}
+    for journey_id in sorted({journey_id for _, journey_id, _ in found}):
+        if journey_id in marked:
+            _recompute(journey_id, full=False, into=result)
+        else:
+            result.skipped.append(journey_id)
     return result
 
 
@@ -234,32 +254,41 @@ def recompute_journey(journey_id: int, *, full: bool = True) -> bool:
     return _recompute(journey_id, full=full, into=RecomputeResult())
 
 
+# Under the journey's lock, take (delete) its marks: the journey's own (core.map_changes:
+# the map or the settings changed) and its touch points' (new evaluations). What this
+# statement deletes is exactly what the recompute covers: a mark committed from now on
+# survives for the next one, and a recompute that fails puts these back as it rolls back.
+_CLAIM_MARKS = """
+    WITH journey_marks AS (
+        DELETE FROM core_journeystalemark WHERE journey_id = %s RETURNING id
+    ), touch_point_marks AS (
+        DELETE FROM scoring_stalemark m USING touchpoints_touchpoint t
+        WHERE t.id = m.touch_point_id AND t.journey_id = %s
+        RETURNING m.touch_point_id
+    )
+    SELECT EXISTS (SELECT FROM journey_marks),
+           ARRAY(SELECT DISTINCT touch_point_id FROM touch_point_marks)
+"""
+
+
 def _recompute(journey_id: int, *, full: bool, into: RecomputeResult) -> bool:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [SCORING_LOCK, journey_id])
-        # Journey marks (core.map_changes: the map or the settings changed) ask for every
-        # touch point's breakdown; touch point marks (new evaluations) for theirs.
-        journey_marks = list(
-            JourneyStaleMark.objects.filter(journey_id=journey_id).values_list("id", flat=True)
-        )
-        journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
-        if journey is None:
-            JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
+            cursor.execute(_CLAIM_MARKS, [journey_id, journey_id])
+            journey_marked, stale = cursor.fetchone()
+        # Journey marks ask for every touch point's breakdown; touch point marks for theirs.
+        if not (stale or journey_marked or full):
             into.skipped.append(journey_id)
             return False
-        marks = list(
-            StaleMark.objects.filter(touch_point__journey_id=journey_id).values_list(
-                "id", "touch_point_id"
-            )
-        )
-        if not marks and not journey_marks and not full:
+        journey = Journey.objects.select_related("organization").filter(pk=journey_id).first()
+        if journey is None:
             into.skipped.append(journey_id)
             return False
         now = timezone.now()
         reread = None
-        if not full and not journey_marks:
-            reread = _write_changed(journey, stale={tp for _, tp in marks}, now=now)
+        if not full and not journey_marked:
+            reread = _write_changed(journey, stale=set(stale), now=now)
         if reread is None:
             _write_journey(journey, now=now)
             into.full_journeys.append(journey_id)
@@ -267,9 +296,6 @@ def _recompute(journey_id: int, *, full: bool, into: RecomputeResult) -> bool:
             into.touch_points.extend(reread)
         into.journeys.append(journey_id)
         _test_pause()
-        StaleMark.objects.filter(id__in=[mark_id for mark_id, _ in marks]).delete()
-        if journey_marks:
-            JourneyStaleMark.objects.filter(id__in=journey_marks).delete()
     return True
 
 
@@ -288,15 +314,20 @@ def _test_pause() -> None:
 # --- Computing scores: one path for the snapshot writer and for on-demand reads --------------
 
 
-def map_touch_points(*journey_ids: int) -> QuerySet[TouchPoint]:
-    """The touch points on these journeys' maps (neither they nor their stage archived), in
-    map order: journey, then stage position, then position inside the stage."""
+def journey_touch_points(*journey_ids: int) -> TouchPointQuerySet:
+    """Every touch point of these journeys, archived or not, with its stage, in map order:
+    journey, then stage position, then position inside the stage."""
     return (
         TouchPoint.objects.filter(journey_id__in=journey_ids)
-        .on_map()
         .select_related("stage")
         .order_by("journey_id", "stage__position", "position", "pk")
     )
+
+
+def map_touch_points(*journey_ids: int) -> TouchPointQuerySet:
+    """The touch points on these journeys' maps (neither they nor their stage archived), in
+    map order (journey_touch_points)."""
+    return journey_touch_points(*journey_ids).on_map()
 
 
 @dataclass(frozen=True)
@@ -435,13 +466,9 @@ def touch_point_details(
     breakdowns = sql.breakdowns(window, ids)
     by_week = sql.weekly(trend_window(window), ids)
     empty = trend_weeks(window)
-    criteria_by_tp: dict[int, list[Criterion]] = {}
-    for criterion in (
-        Criterion.objects.filter(touch_point__in=ids)
-        .select_related("current_version")
-        .order_by("archived_at", "position", "id")
-    ):
-        criteria_by_tp.setdefault(criterion.touch_point_id, []).append(criterion)
+    criteria_by_tp: dict[int, list[_CriterionRow]] = {}
+    for tp_id, *row in _criteria(ids):
+        criteria_by_tp.setdefault(tp_id, []).append(_CriterionRow(*row))
     site_ids = {sid for b in breakdowns.values() for sid in b.by_site if sid}
     site_names = (
         dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "name")) if site_ids else {}
@@ -455,9 +482,39 @@ def touch_point_details(
     return details
 
 
+class _CriterionRow(NamedTuple):
+    """What a breakdown shows of a criterion: its current rubric's kind, weight, critical."""
+
+    id: int
+    name: str
+    kind: str
+    weight: float
+    critical: bool
+    archived: bool
+
+
+def _criteria(touch_point_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """(touch point id, *_CriterionRow) of these touch points' criteria, in the order the page
+    lists them. In SQL rather than the ORM: every recompute reads them, and building the
+    query and the model instances cost five times the Python of the rows themselves."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.touch_point_id, c.id, c.name, v.kind, v.weight, v.critical,
+                   c.archived_at IS NOT NULL
+            FROM touchpoints_criterion c
+            JOIN touchpoints_criterionversion v ON v.id = c.current_version_id
+            WHERE c.touch_point_id = ANY(%s)
+            ORDER BY c.archived_at, c.position, c.id
+            """,
+            [list(touch_point_ids)],
+        )
+        return list(cursor.fetchall())
+
+
 def _breakdown_fields(
     b: sql.Breakdown,
-    criteria: list[Criterion],
+    criteria: list[_CriterionRow],
     site_names: dict[int, str],
     min_n: int,
 ) -> dict[str, Any]:
@@ -481,17 +538,17 @@ def _breakdown_fields(
         ),
         "criteria": [
             {
-                "criterion_id": c.pk,
+                "criterion_id": c.id,
                 "name": c.name,
-                "kind": c.rubric.kind,
-                "weight": c.rubric.weight,
-                "critical": c.rubric.critical,
-                "archived": c.is_archived,
-                "n": b.criteria.get(c.pk, (0, None))[0],
-                "mean": b.criteria.get(c.pk, (0, None))[1],
+                "kind": c.kind,
+                "weight": c.weight,
+                "critical": c.critical,
+                "archived": c.archived,
+                "n": b.criteria.get(c.id, (0, None))[0],
+                "mean": b.criteria.get(c.id, (0, None))[1],
             }
             for c in criteria
-            if not c.is_archived or c.pk in b.criteria
+            if not c.archived or c.id in b.criteria
         ],
         "by_source": [
             {"source": value, "label": str(label), "n": agg.n, "mean": agg.mean, "sd": agg.sd}
@@ -598,10 +655,15 @@ def _write_snapshots(
     *,
     now: datetime,
     before: tuple[dict[int, str], float | None] | None = None,
+    stored: Mapping[int, Sequence[Any]] | None = None,
 ) -> None:
     """Write the journey's snapshot rows: every touch point's headline, the breakdowns in
     `details`, their weekly series and the journey's row, in one statement each.
-    `before`: the stored statuses and journey score, if the caller has read them."""
+    `before`: the stored statuses and journey score, if the caller has read them.
+    `stored`: the stored prior and headline (_STORED) by touch point, if the caller has
+    read them: a row without a breakdown to write whose figures are all the same is left
+    as it is (its computed_at and generation then say when its figures last changed).
+    Weekly rows are rewritten only where a figure changed."""
     transitions.record(journey, result, now=now, before=before)  # before the overwrite
     common: list[Any] = [
         journey.organization_id,
@@ -644,7 +706,14 @@ def _write_snapshots(
                 """,  # noqa: S608  (column names are constants; values are parameters)
                 [*common, _json(rows)],
             )
-    rest = [r for r in result.touch_points if r.touch_point.pk not in details]
+    rest = [
+        r
+        for r in result.touch_points
+        if r.touch_point.pk not in details
+        and (
+            stored is None or tuple(stored[r.touch_point.pk]) != (result.prior.mean, *_headline(r))
+        )
+    ]
     if rest:
         # Rows that exist already (the per-touch-point recompute checked): headline only.
         names = [name for name, _ in _HEADLINE]
@@ -669,11 +738,13 @@ def _write_snapshots(
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO scoring_weeklyscore (touch_point_id, week_start, n, mean, computed_at)
+                INSERT INTO scoring_weeklyscore AS w
+                    (touch_point_id, week_start, n, mean, computed_at)
                 SELECT u.*, %s FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::float8[])
                      AS u(touch_point_id, week_start, n, mean)
                 ON CONFLICT (touch_point_id, week_start) DO UPDATE SET
                     n = EXCLUDED.n, mean = EXCLUDED.mean, computed_at = EXCLUDED.computed_at
+                WHERE (w.n, w.mean) IS DISTINCT FROM (EXCLUDED.n, EXCLUDED.mean)
                 """,
                 [now, *_columns(weeks)],
             )
@@ -717,6 +788,15 @@ def _write_journey(journey: Journey, *, now: datetime) -> None:
     ).delete()
 
 
+# What the per-touch-point recompute reads of each stored snapshot row: the prior and the
+# headline, in _headline's order, to take a touch point's figures from (and to leave a row
+# as it is when none of them moved).
+_STORED = ("prior", *(name for name, _ in _HEADLINE))
+_AGGREGATE = tuple(
+    _STORED.index(name) for name in ("n", "mean", "sd", "evaluations_count", "latest_submitted_at")
+)
+
+
 def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[int] | None:
     """The per-touch-point recompute: re-read the stale touch points (and any off the map),
     take every other touch point's figures from its stored snapshot, and rewrite the
@@ -727,46 +807,39 @@ def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[
     org = journey.organization
     window = default_window(org.window_days, now)
     # The whole journey in one query, in map order; those off the map are only re-read.
-    every = list(
-        TouchPoint.objects.filter(journey_id=journey.pk)
-        .select_related("stage")
-        .order_by("stage__position", "position", "pk")
-    )
+    every = list(journey_touch_points(journey.pk))
     touch_points = [tp for tp in every if tp.is_on_map]
     on_map = {tp.pk for tp in touch_points}
     with connection.cursor() as cursor:
-        # Whether each stored row is of this window and method, compared where it is stored.
+        # Each stored row with its journey's: whether both are of this window (and method),
+        # compared where they are stored, and the journey score (for its transitions).
         cursor.execute(
-            """
-            SELECT touch_point_id, window_start = %s AND window_end = %s AND method_version = %s,
-                   n, mean, sd, evaluations_count, latest_submitted_at, previous_mean, status
-            FROM scoring_touchpointscore WHERE journey_id = %s
-            """,
+            f"""
+            SELECT s.touch_point_id,
+                   s.window_start = %s AND s.window_end = %s AND s.method_version = %s
+                   AND j.window_start = s.window_start AND j.window_end = s.window_end,
+                   j.score, {", ".join(f"s.{name}" for name in _STORED)}
+            FROM scoring_touchpointscore s JOIN scoring_journeyscore j USING (journey_id)
+            WHERE s.journey_id = %s
+            """,  # noqa: S608  (column names are constants; values are parameters)
             [window.since, window.until, formulas.METHOD_VERSION, journey.pk],
         )
-        stored = {row[0]: row for row in cursor.fetchall()}
-        cursor.execute(
-            """
-            SELECT window_start = %s AND window_end = %s, score
-            FROM scoring_journeyscore WHERE journey_id = %s
-            """,
-            [window.since, window.until, journey.pk],
-        )
-        old = cursor.fetchone()
-    if old is None or not old[0] or set(stored) != on_map or not all(r[1] for r in stored.values()):
+        rows = cursor.fetchall()
+    stored = {row[0]: row[3:] for row in rows}
+    if not rows or set(stored) != on_map or not all(row[1] for row in rows):
         return None
     off_map = [tp.pk for tp in every if tp.pk not in on_map]
     reread = sorted((stale & on_map) | set(off_map))
     current: dict[int, sql.Aggregate] = {}
     previous: dict[int, float | None] = {}
-    for pk, row in stored.items():
+    previous_at = _STORED.index("previous_mean")
+    for pk, figures in stored.items():
         if pk not in reread:
-            n, mean, sd, evaluations, latest, previous_mean = row[2:8]
-            current[pk] = sql.Aggregate(n, mean, sd, evaluations, latest)
-            previous[pk] = previous_mean
+            current[pk] = sql.Aggregate(*(figures[i] for i in _AGGREGATE))
+            previous[pk] = figures[previous_at]
     if reread:
-        figures = sql.touch_point_aggregates([window, window.previous()], touch_point_ids=reread)
-        for (w, tp, _), agg in figures.items():
+        read = sql.touch_point_aggregates([window, window.previous()], touch_point_ids=reread)
+        for (w, tp, _), agg in read.items():
             if w == 0:
                 current[tp] = agg
             else:
@@ -782,8 +855,9 @@ def _write_changed(journey: Journey, *, stale: set[int], now: datetime) -> list[
     details = touch_point_details(
         [tp for tp in touch_points if tp.pk in stale], window, min_n=org.min_n
     )
-    before = ({pk: row[8] for pk, row in stored.items()}, old[1])
-    _write_snapshots(journey, result, details, now=now, before=before)
+    status_at = _STORED.index("status")
+    before = ({pk: figures[status_at] for pk, figures in stored.items()}, rows[0][2])
+    _write_snapshots(journey, result, details, now=now, before=before, stored=stored)
     return reread
 
 

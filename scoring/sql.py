@@ -59,101 +59,103 @@ _MERGE_M2 = """CASE WHEN EXCLUDED.n = 0 THEN r.m2 WHEN r.n = 0 THEN EXCLUDED.m2
          + (EXCLUDED.mean - r.mean) ^ 2 * r.n::float8 * EXCLUDED.n / (r.n + EXCLUDED.n) END"""
 
 
+@dataclass(frozen=True)
+class _Figures:
+    """What a rollup sums, as (column, aggregate over the group, merge into a stored row)."""
+
+    rows: str  # the rows grouped, the evaluations aliased e
+    columns: tuple[tuple[str, str, str], ...]
+
+
+_EVALUATIONS = _Figures(
+    "touchpoints_evaluation e",
+    (
+        ("evaluations", "count(*)", "r.evaluations + EXCLUDED.evaluations"),
+        ("n", "count(e.score)", "r.n + EXCLUDED.n"),
+        ("mean", "avg(e.score)", _MERGE_MEAN),
+        ("m2", "coalesce(var_samp(e.score) * (count(e.score) - 1), 0)", _MERGE_M2),
+        (
+            "latest_submitted_at",
+            "max(e.submitted_at)",
+            "GREATEST(r.latest_submitted_at, EXCLUDED.latest_submitted_at)",
+        ),
+    ),
+)
+_ANSWERS = _Figures(
+    "touchpoints_answer a JOIN touchpoints_evaluation e ON e.id = a.evaluation_id",
+    (("n", "count(a.score)", "r.n + EXCLUDED.n"), ("mean", "avg(a.score)", _MERGE_MEAN)),
+)
+
+
+@dataclass(frozen=True)
+class _Rollup:
+    """One rollup table: its unique key is `key` (column, expression) then the UTC day,
+    then (when `split`) the source and the site."""
+
+    table: str
+    constraint: str
+    key: tuple[tuple[str, str], ...]
+    split: bool
+    figures: _Figures
+
+
+# The rollup tables: fine ones split by source and site, coarse ones (a fifth of the rows)
+# for reads with neither filter.
+_FINE = "scoring_dayrollup"
+_COARSE = "scoring_touchpointdayrollup"
+_CRITERION_FINE = "scoring_criteriondayrollup"
+_CRITERION_COARSE = "scoring_criteriontotaldayrollup"
+_TOUCH_POINT_KEY = (("touch_point_id", "e.touch_point_id"), ("journey_id", "e.journey_id"))
+_CRITERION_KEY = (("criterion_id", "a.criterion_id"), ("touch_point_id", "e.touch_point_id"))
+_ROLLUPS = (
+    _Rollup(_FINE, "dayrollup_unique", _TOUCH_POINT_KEY, True, _EVALUATIONS),
+    _Rollup(_COARSE, "tpdayrollup_unique", _TOUCH_POINT_KEY, False, _EVALUATIONS),
+    _Rollup(_CRITERION_FINE, "criteriondayrollup_unique", _CRITERION_KEY, True, _ANSWERS),
+    _Rollup(_CRITERION_COARSE, "criteriontotal_unique", _CRITERION_KEY, False, _ANSWERS),
+)
+# Every rollup table, each with a touch_point_id column: for whoever clears, vacuums or
+# watches them all (rebuild_rollups, the benches).
+ROLLUP_TABLES = tuple(rollup.table for rollup in _ROLLUPS)
+
+
+def _upsert(cursor: Any, rollup: _Rollup, where: str, params: Sequence[Any]) -> None:
+    """Add the groups of the rows matching `where` to one rollup table. Rows go in key
+    order (the second key column follows from the first), so that concurrent submissions
+    lock rollup rows in the same order and cannot deadlock each other."""
+    split = (("source", "e.source"), ("site_id", "e.site_id")) if rollup.split else ()
+    keys = [*rollup.key, ("day", "(e.observed_at AT TIME ZONE 'UTC')::date"), *split]
+    figures = rollup.figures.columns
+    groups = ", ".join(str(i) for i in range(1, len(keys) + 1))
+    cursor.execute(
+        f"""
+        INSERT INTO {rollup.table} AS r
+            ({", ".join(name for name, _ in keys)}, {", ".join(name for name, _, _ in figures)})
+        SELECT {", ".join(expr for _, expr in keys)}, {", ".join(agg for _, agg, _ in figures)}
+        FROM {rollup.figures.rows}
+        WHERE {where}
+        GROUP BY {groups}
+        ORDER BY {groups}
+        ON CONFLICT ON CONSTRAINT {rollup.constraint} DO UPDATE SET
+            {", ".join(f"{name} = {merge}" for name, _, merge in figures)}
+        """,  # noqa: S608  (constant fragments; values are parameters)
+        params,
+    )
+
+
 def roll_up(where: str, params: Sequence[Any]) -> None:
     """Add the evaluations matching `where` (alias e) to the day rollups: per touch point,
     day, source and site (DayRollup) and per touch point and day (TouchPointDayRollup); per
-    criterion and day (CriterionTotalDayRollup) and per criterion, day, source and site
-    (CriterionDayRollup).
-
-    Rows are upserted in key order so that concurrent submissions lock rollup rows in the
-    same order and cannot deadlock each other.
-    """
+    criterion, day, source and site (CriterionDayRollup) and per criterion and day
+    (CriterionTotalDayRollup)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO scoring_dayrollup AS r
-                (touch_point_id, journey_id, day, source, site_id,
-                 evaluations, n, mean, m2, latest_submitted_at)
-            SELECT e.touch_point_id, e.journey_id, (e.observed_at AT TIME ZONE 'UTC')::date,
-                   e.source, e.site_id, count(*), count(e.score), avg(e.score),
-                   coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
-            FROM touchpoints_evaluation e
-            WHERE {where}
-            GROUP BY 1, 2, 3, 4, 5
-            ORDER BY 1, 3, 4, 5
-            ON CONFLICT ON CONSTRAINT dayrollup_unique DO UPDATE SET
-                evaluations = r.evaluations + EXCLUDED.evaluations,
-                n = r.n + EXCLUDED.n,
-                mean = {_MERGE_MEAN},
-                m2 = {_MERGE_M2},
-                latest_submitted_at = GREATEST(r.latest_submitted_at, EXCLUDED.latest_submitted_at)
-            """,  # noqa: S608
-            params,
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO scoring_touchpointdayrollup AS r
-                (touch_point_id, journey_id, day, evaluations, n, mean, m2, latest_submitted_at)
-            SELECT e.touch_point_id, e.journey_id, (e.observed_at AT TIME ZONE 'UTC')::date,
-                   count(*), count(e.score), avg(e.score),
-                   coalesce(var_samp(e.score) * (count(e.score) - 1), 0), max(e.submitted_at)
-            FROM touchpoints_evaluation e
-            WHERE {where}
-            GROUP BY 1, 2, 3
-            ORDER BY 1, 3
-            ON CONFLICT ON CONSTRAINT tpdayrollup_unique DO UPDATE SET
-                evaluations = r.evaluations + EXCLUDED.evaluations,
-                n = r.n + EXCLUDED.n,
-                mean = {_MERGE_MEAN},
-                m2 = {_MERGE_M2},
-                latest_submitted_at = GREATEST(r.latest_submitted_at, EXCLUDED.latest_submitted_at)
-            """,  # noqa: S608
-            params,
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO scoring_criteriontotaldayrollup AS r
-                (criterion_id, touch_point_id, day, n, mean)
-            SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
-                   count(a.score), avg(a.score)
-            FROM touchpoints_answer a
-            JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
-            WHERE {where}
-            GROUP BY 1, 2, 3
-            ORDER BY 1, 3
-            ON CONFLICT ON CONSTRAINT criteriontotal_unique DO UPDATE SET
-                n = r.n + EXCLUDED.n,
-                mean = {_MERGE_MEAN}
-            """,  # noqa: S608
-            params,
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO scoring_criteriondayrollup AS r
-                (criterion_id, touch_point_id, day, source, site_id, n, mean)
-            SELECT a.criterion_id, e.touch_point_id, (e.observed_at AT TIME ZONE 'UTC')::date,
-                   e.source, e.site_id, count(a.score), avg(a.score)
-            FROM touchpoints_answer a
-            JOIN touchpoints_evaluation e ON e.id = a.evaluation_id
-            WHERE {where}
-            GROUP BY 1, 2, 3, 4, 5
-            ORDER BY 1, 3, 4, 5
-            ON CONFLICT ON CONSTRAINT criteriondayrollup_unique DO UPDATE SET
-                n = r.n + EXCLUDED.n,
-                mean = {_MERGE_MEAN}
-            """,  # noqa: S608
-            params,
-        )
+        for rollup in _ROLLUPS:
+            _upsert(cursor, rollup, where, params)
 
 
 def rebuild_rollups(journey_id: int) -> None:
     """Recreate a journey's rollups from its evaluations."""
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM scoring_dayrollup WHERE journey_id = %s", [journey_id])
-        cursor.execute(
-            "DELETE FROM scoring_touchpointdayrollup WHERE journey_id = %s", [journey_id]
-        )
-        for table in ("scoring_criteriondayrollup", "scoring_criteriontotaldayrollup"):
+        for table in ROLLUP_TABLES:
             cursor.execute(
                 f"""
                 DELETE FROM {table}
@@ -255,9 +257,6 @@ KEY_WEEK = (
 # differ in the last bit. With the order fixed, a touch point's figures depend only on its
 # own rollup rows, whichever query reads them: the two recomputes are equal, not close.
 _ORDER = "ORDER BY p.d, p.s, p.site"
-_FINE = "scoring_dayrollup"
-_COARSE = "scoring_touchpointdayrollup"  # no source or site split: unfiltered reads
-_CRITERION_COARSE = "scoring_criteriontotaldayrollup"
 
 
 def _scope(
@@ -392,7 +391,7 @@ def criterion_aggregates(
         journey_id=journey_id,
         touch_point_ids=touch_point_ids,
         key=("r.criterion_id", "a.criterion_id"),
-        rollup=_CRITERION_COARSE if coarse else "scoring_criteriondayrollup",
+        rollup=_CRITERION_COARSE if coarse else _CRITERION_FINE,
         rollup_columns="r.n, r.mean",
         edge_columns="count(a.score), avg(a.score ORDER BY a.id)",
         edge_join=" JOIN touchpoints_answer a ON a.evaluation_id = e.id",
@@ -425,9 +424,11 @@ def weekly_by_journey(
     params: list[Any] = []
     if days:
         filters, fparams = _filters(window, "r")
+        # Without a site or source filter, the touch points' day totals: a fifth of the rows.
+        rollup = _FINE if filters else _COARSE
         parts.append(
             f"""SELECT r.journey_id AS j, {KEY_WEEK[0]} AS k, r.n, r.mean
-                FROM scoring_dayrollup r
+                FROM {rollup} r
                 WHERE r.journey_id = ANY(%s) AND r.day >= %s AND r.day < %s{filters}"""  # noqa: S608
         )
         params += [list(journey_ids), days[0], days[1], *fparams]

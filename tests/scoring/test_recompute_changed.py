@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Role
-from scoring import services
+from scoring import selectors, services
 from scoring.models import JourneyScore, StaleMark, TouchPointScore, WeeklyScore
 from tests.factories import (
     CriterionFactory,
@@ -231,3 +231,83 @@ def test_a_touch_point_with_nothing_stale_is_skipped_and_the_path_falls_back_whe
         score.n == 3
         and score.window_start == JourneyScore.objects.get(journey=journey).window_start
     )
+
+
+# What one stale touch point's recompute sends, whatever the size of its journey: its
+# journey (one query), the lock, the marks taken, the journey, its touch points, the stored
+# snapshot, the touch point's figures (1), its breakdowns (3), weeks (1), criteria and site
+# names (2), then the writes: its row, the others' headlines, its weeks, the journey's row;
+# and the savepoint the test's transaction turns the recompute's transaction into (2).
+ONE_TOUCH_POINT_STATEMENTS = 19
+
+
+@pytest.mark.django_db
+def test_one_stale_touch_point_costs_a_fixed_number_of_statements_and_rewrites_what_changed(
+    django_assert_num_queries: Any,
+) -> None:
+    org = OrganizationFactory(smoothing_k=5.0)
+    evaluator = MembershipFactory(organization=org, role=Role.EVALUATOR).user
+    journey = JourneyFactory(organization=org)
+    site = SiteFactory(organization=org)
+    # Enough touch points that a query per touch point would show in the count.
+    tps = [
+        TouchPointFactory(stage=stage)
+        for stage in (StageFactory(journey=journey), StageFactory(journey=journey))
+        for _ in range(4)
+    ]
+    criteria = {tp.pk: CriterionFactory(touch_point=tp) for tp in tps}
+
+    def evaluate(tp: TouchPoint, value: int) -> None:
+        submit_evaluations(
+            evaluator=evaluator,
+            organization=org,
+            items=[
+                EvaluationInput(
+                    touch_point_id=tp.pk,
+                    source=source,
+                    site_id=site.pk,
+                    observed_at=timezone.now() - timedelta(hours=2),
+                    answers=[AnswerInput(criteria[tp.pk].pk, value)],
+                )
+                for source in (Source.SUPERVISOR, Source.CUSTOMER_SURVEY)
+            ],
+        )
+
+    for i, tp in enumerate(tps):
+        evaluate(tp, 1 + i % 5)
+    assert services.recompute_journey(journey.pk)
+
+    def generations() -> dict[int, int]:
+        return dict(
+            TouchPointScore.objects.filter(journey=journey).values_list(
+                "touch_point_id", "generation"
+            )
+        )
+
+    first = generations()
+    evaluate(tps[0], 5)
+    with django_assert_num_queries(ONE_TOUCH_POINT_STATEMENTS):
+        result = services.recompute_touch_points([tps[0].pk])
+    assert result.touch_points == [tps[0].pk] and result.full_journeys == []
+    # Its new evaluations moved the prior, hence every touch point's smoothed score.
+    second = generations()
+    assert second == {pk: generation + 1 for pk, generation in first.items()}
+
+    # A mark that brings nothing new (a duplicate message's): the prior stays, and so do
+    # the other touch points' rows; only the marked one's is rewritten (its breakdown).
+    StaleMark.objects.create(touch_point=tps[1])
+    with django_assert_num_queries(ONE_TOUCH_POINT_STATEMENTS - 1):
+        assert services.recompute_touch_points([tps[1].pk]).touch_points == [tps[1].pk]
+    assert generations() == {**second, tps[1].pk: second[tps[1].pk] + 1}
+    # A message whose mark another recompute took: one look, no lock, nothing written.
+    with django_assert_num_queries(1):
+        late = services.recompute_touch_points([tps[1].pk])
+    assert not late and late.skipped == [journey.pk]
+    # A row left as it was is still current: its page dates it by the journey's recompute.
+    untouched = TouchPoint.objects.select_related("journey__organization", "stage").get(
+        pk=tps[2].pk
+    )
+    scores = selectors.touch_point_scores(untouched)
+    assert scores is not None
+    assert scores.computed_at == JourneyScore.objects.get(journey=journey).computed_at
+    assert scores.computed_at > TouchPointScore.objects.get(touch_point=untouched).computed_at
