@@ -29,6 +29,7 @@ from alerts.models import (
 )
 from core.api.concurrency import etag_for
 from core.api.errors import with_access_refusals
+from core.api.parsers import NestingSafeJSONParser
 from core.api.tenancy import (
     EVERY_ROLE,
     ORGANIZATION_PARAMETER,
@@ -36,7 +37,7 @@ from core.api.tenancy import (
     request_membership,
 )
 from core.api.viewsets import CONFLICT as CONFLICT_RESPONSE
-from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
+from core.api.viewsets import FIELD_ERRORS
 from core.text import not_found
 from journeys.models import Journey
 from touchpoints.models import TouchPoint

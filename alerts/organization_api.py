@@ -31,8 +31,9 @@ from core.api.concurrency import (
     if_match_tags,
 )
 from core.api.errors import with_access_refusals
+from core.api.parsers import NestingSafeJSONParser
 from core.api.tenancy import ORGANIZATION_PARAMETER, request_membership
-from core.api.viewsets import FIELD_ERRORS, NestingSafeJSONParser
+from core.api.viewsets import FIELD_ERRORS
 
 
 class OrganizationSettingsSerializer(serializers.Serializer[Any]):

@@ -299,7 +299,8 @@ CACHES = {
     "throttle": {
         "BACKEND": "core.redis_cache.RedisCache",
         "LOCATION": env("THROTTLE_CACHE_URL", REDIS_URL),
-        "KEY_PREFIX": "throttle",
+        # Apart per deployment (or per test server) when several share one Redis database.
+        "KEY_PREFIX": env("THROTTLE_KEY_PREFIX", "throttle"),
         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
     },
 }
@@ -347,7 +348,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only: the usual Accept headers skip DRF's media-type matching (issue 18).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.negotiation.JSONFirstNegotiation",
-    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StorableJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.NestingSafeJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     # The client's address behind TRUSTED_PROXIES proxies (None: the socket's).
     "NUM_PROXIES": TRUSTED_PROXIES or None,

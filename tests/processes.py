@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -410,6 +411,9 @@ class Gunicorn:
             "CELERY_BROKER_URL": self.broker_url,
             "API_EVALUATION_RATE": "1000000/min",
             "API_WRITE_RATE": "1000000/min",
+            # Its own throttle counters: failed tokens counted by one test's server (or an
+            # earlier run's, within the window) must not throttle the next one's.
+            "THROTTLE_KEY_PREFIX": f"throttle-gunicorn-{uuid.uuid4().hex}",
         }
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

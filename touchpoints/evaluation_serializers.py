@@ -22,7 +22,6 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
@@ -123,15 +122,30 @@ def _parse_int(text: str) -> int | _NonFinite:
     return value if abs(value) <= sys.float_info.max else _NON_FINITE
 
 
+def _is_read(item_path: tuple[str | int, ...], key: str) -> bool:
+    """Whether the member `key` of the object at `item_path` (within one evaluation) is
+    one the endpoint reads: a member it does not read is ignored whatever it holds, as on
+    every write endpoint (core.api.serializers), so it is not judged here either."""
+    if item_path == ():
+        return key in _ITEM_FIELDS
+    if len(item_path) == 2 and item_path[0] == "answers":
+        return key in _ANSWER_FIELDS
+    return True  # inside a member that is read: all of it is that member's value
+
+
 def _problems(data: Any) -> dict[tuple[str | int, ...], str]:
-    """Non-finite numbers, lone surrogates and excessive depth, by path (iteratively, so
-    depth itself cannot exhaust the stack)."""
+    """Non-finite numbers, lone surrogates and excessive depth in the members the endpoint
+    reads, by path (iteratively, so depth itself cannot exhaust the stack)."""
     problems: dict[tuple[str | int, ...], str] = {}
     # Excessive depth is reported at the field it hangs from (in a batch: index, field).
     field_depth = 2 if isinstance(data, list) else 1
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
+        if isinstance(value, dict):
+            # Members nobody reads are dropped before anything is judged.
+            item_path = path[field_depth - 1 :]
+            value = {k: v for k, v in value.items() if _is_read(item_path, k)}
         if len(path) > MAX_DEPTH:
             problems[path[:field_depth]] = f"Nested deeper than {MAX_DEPTH} levels."
         elif value is _NON_FINITE:
@@ -214,11 +228,6 @@ def _problem_body(problems: dict[tuple[str | int, ...], str], *, batch: bool) ->
 
 # --- Input ---------------------------------------------------------------------------------
 
-# Set by the server from the request and the stored answers, never by the client (S4).
-SERVER_OWNED = frozenset(
-    {"id", "organization", "journey", "score", "submitted_at", "rubric_version"}
-)
-
 
 class PassThroughField(serializers.Field):  # type: ignore[type-arg]
     """Hands the JSON value to the service unchanged: it checks type and meaning together,
@@ -275,33 +284,7 @@ class ObservedAtField(serializers.Field):  # type: ignore[type-arg]
         return value.isoformat()
 
 
-class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    """Refuses fields it does not know, so a typo or a server-owned field is not silently
-    dropped."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        extra: dict[str, list[str]] = {}
-        if isinstance(data, Mapping):
-            for name in sorted(set(data) - set(self.fields)):
-                extra[name] = [self._why_refused(name)]
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({**extra, **exc.detail}) from None  # type: ignore[dict-item]
-        if extra:
-            raise serializers.ValidationError(extra)
-        return value
-
-    @staticmethod
-    def _why_refused(name: str) -> str:
-        if name == "evaluator":
-            return "The evaluator is always the caller; leave this field out."
-        if name in SERVER_OWNED:
-            return "Set by the server; leave this field out."
-        return "Unknown field."
-
-
-class AnswerInputSerializer(StrictSerializer):
+class AnswerInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """One criterion's answer."""
 
     criterion = IdField(help_text="Id of an active criterion of the touch point.")
@@ -312,9 +295,10 @@ class AnswerInputSerializer(StrictSerializer):
     )
 
 
-class EvaluationInputSerializer(StrictSerializer):
-    """An evaluation to submit. Fields the server sets (id, evaluator, organization,
-    score, submitted_at, rubric_version) and unknown fields are refused."""
+class EvaluationInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """An evaluation to submit. Members it does not read are ignored, as on every write
+    endpoint (core.api.serializers): the fields the server sets (id, evaluator,
+    organization, score, submitted_at, rubric_version) are never taken from the body."""
 
     touch_point = IdField()
     # A field named like Field.source: DRF's metaclass moves it into _declared_fields, so it
@@ -559,16 +543,3 @@ def submitted_data(
 
 class DetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
     detail = serializers.CharField()
-
-
-class StrictSerializerSchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
-    """The schema says what StrictSerializer does: a member it does not name is refused
-    (`additionalProperties: false`), so a client (or a fuzzer) is not told it may add one."""
-
-    target_class = StrictSerializer
-    match_subclasses = True
-
-    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        schema: dict[str, Any] = auto_schema._map_basic_serializer(self.target, direction)
-        schema["additionalProperties"] = False
-        return schema

@@ -156,7 +156,8 @@ SUBMIT_SCHEMA = extend_schema(
     description=(
         "Send one evaluation object, or a list of 1 to 500. The evaluator is always the "
         "caller; `id`, `score`, `submitted_at`, `rubric_version`, `organization` and "
-        "`evaluator` are set by the server and refused in the body. A batch is stored "
+        "`evaluator` are set by the server, never taken from the body (a member the endpoint "
+        "does not read is ignored, as on every write). A batch is stored "
         "whole or not at all: a 400 lists every problem of every item. Managers and "
         "evaluators may submit."
     ),

@@ -98,13 +98,14 @@ class CriterionSerializer(ServiceInputSerializer):
         source="current_version.target_value",
         required=False,
         allow_null=True,
-        help_text="Numeric criteria: the value that scores 100.",
+        help_text="Numeric criteria (required for them): the value that scores 100.",
     )
     worst_value = serializers.FloatField(
         source="current_version.worst_value",
         required=False,
         allow_null=True,
-        help_text="Numeric criteria: the value that scores 0.",
+        help_text="Numeric criteria (required for them, and not the target value): the value "
+        "that scores 0.",
     )
     weight = serializers.FloatField(
         source="current_version.weight",

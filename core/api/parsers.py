@@ -1,62 +1,35 @@
-"""The API's default JSON parser: what DRF's does, plus the text gate (core.text) on every
-string in the body, so text PostgreSQL cannot hold is a 400 naming its field whichever
-endpoint receives it, never a UnicodeEncodeError and a 500 at the database."""
+"""The API's default JSON parser: what DRF's does, except that JSON nested deeper than
+Python can follow is a 400, not a RecursionError and a 500, and that a body it cannot
+read is refused in the shape of every other refusal of a body: field errors, under
+`non_field_errors` (as the evaluations parser words its own), which is what every write
+operation documents for 400 (DRF's `{"detail": ...}` was not: check-api, ST108).
+
+It judges no values. The text gate (core.text) applies to what is read: the members a
+serializer passes to a service (core.api.serializers) and DRF's CharFields; a member no
+serializer reads is ignored whatever it holds, as the schema says (`additionalProperties:
+{}`), so a NUL nested in it at any depth is no reason to refuse the request."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
-
-from core.text import is_storable, text_problems
-
-MAX_DEPTH = 64
+from rest_framework.settings import api_settings
 
 
-def _field_name(path: tuple[str | int, ...]) -> str:
-    """`answers[0].value` style, as the evaluations API names fields."""
-    name = ""
-    for part in path:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or "non_field_errors"
+def _refused(message: str) -> ParseError:
+    return ParseError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
 
 
-def unstorable_text(data: Any) -> dict[str, list[str]]:
-    """Every string (value or key) in `data` PostgreSQL could not store, by field."""
-    errors: dict[str, list[str]] = {}
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
-    while stack:
-        path, value = stack.pop()
-        if len(path) > MAX_DEPTH:
-            continue  # depth is the parser's own refusal
-        if isinstance(value, str):
-            if not is_storable(value):
-                errors[_field_name(path)] = text_problems(value)
-        elif isinstance(value, dict):
-            for key, nested in value.items():
-                if isinstance(key, str) and not is_storable(key):
-                    errors[_field_name(path)] = [
-                        "Field names " + p[0].lower() + p[1:] for p in text_problems(key)
-                    ]
-                else:
-                    stack.append(((*path, key), nested))
-        elif isinstance(value, list):
-            stack.extend(((*path, i), nested) for i, nested in enumerate(value))
-    return errors
-
-
-class StorableJSONParser(JSONParser):
-    """DRF's JSON parser; JSON nested deeper than Python can follow is a 400 (not a
-    RecursionError and a 500), and so is any string the database cannot hold."""
+class NestingSafeJSONParser(JSONParser):
+    """DRF's JSON parser; JSON nested deeper than Python can follow is a 400, and every
+    refusal names the whole body (non_field_errors)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         try:
-            data = super().parse(stream, media_type, parser_context)
+            return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - the body is nested too deeply.") from None
-        errors = unstorable_text(data)
-        if errors:
-            raise serializers.ValidationError(errors)
-        return data
+            raise _refused("JSON parse error - the body is nested too deeply.") from None
+        except ParseError as exc:
+            raise _refused(str(exc.detail)) from None

@@ -14,11 +14,11 @@ endpoint cannot forget it and the schema never promises more than the server acc
 - a header the server reads cannot be empty or blank (an empty If-Match is a missing one,
   428; an empty X-Organization names no organization, 400): `minLength: 1` and a
   non-blank pattern; the Idempotency-Key's own pattern is core.api.idempotency's;
-- every string in a request body, a member's name included, is text PostgreSQL can hold
-  (core.api.parsers refuses NUL anywhere in a body, in fields no serializer reads too): a
-  body's text fields say so with a pattern (and a required text field, which is stripped,
-  must not be blank), and every body object's other members are any JSON without NUL
-  (`propertyNames`, `additionalProperties`: the StorableJSON component);
+- a member of a request body that the endpoint does not read is ignored, whatever it
+  holds (core.api.serializers), so every body object says so: `additionalProperties: {}`,
+  any JSON; every text member it reads is text PostgreSQL can hold (the services' and
+  DRF's text gate, core.text): a pattern without NUL (and a required text field, which is
+  stripped, must not be blank);
 - create operations carry OpenAPI links to read, update (with the ETag the read returns,
   in If-Match), archive and delete what they created, so a stateful client or fuzzer can
   chain them.
@@ -105,47 +105,11 @@ NO_NUL = r"^[^\x00]*$"
 #: ...that is not blank either once stripped, as core.text.clean_text requires of required
 #: text (Python's str.strip() and re's \s agree on what whitespace is).
 NO_NUL_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
-STORABLE_JSON = "StorableJSON"
-#: How many levels of nesting StorableJSON spells out. The schema is a chain of components
-#: (StorableJSON -> StorableJSON2 -> ...), not one that names itself: standard generators
-#: (openapi-python-client) drop every model that reaches a self-referencing component, and
-#: with it every endpoint taking a body. Below the last level any JSON is stated. Four, not
-#: more: eight made the in-suite schemathesis coverage phase run past ten minutes (it
-#: enumerates the alternatives of every level), and no depth ends check-api's deep-NUL cases.
-STORABLE_JSON_LEVELS = 4
-
-
-def _storable_json_name(level: int) -> str:
-    return STORABLE_JSON if level == 1 else f"{STORABLE_JSON}{level}"
-
-
-def _storable_json_components() -> dict[str, dict[str, Any]]:
-    components = {}
-    for level in range(1, STORABLE_JSON_LEVELS + 1):
-        inner: dict[str, Any] = (
-            {"$ref": f"#/components/schemas/{_storable_json_name(level + 1)}"}
-            if level < STORABLE_JSON_LEVELS
-            else {}
-        )
-        components[_storable_json_name(level)] = {
-            "description": "Any JSON value whose strings and member names contain no NUL "
-            f"character (spelled out to {STORABLE_JSON_LEVELS} levels of nesting).",
-            "anyOf": [
-                {"type": "string", "pattern": NO_NUL},
-                {"type": ["number", "boolean", "null"]},
-                {"type": "array", "items": inner},
-                {
-                    "type": "object",
-                    "propertyNames": {"pattern": NO_NUL},
-                    "additionalProperties": inner,
-                },
-            ],
-        }
-    return components
 
 
 def _state_body_text(schema: dict[str, Any], components: dict[str, Any], seen: set[str]) -> None:
-    """Walk a request body's schema (and the components it names) stating NUL-free text."""
+    """Walk a request body's schema (and the components it names) stating NUL-free text
+    and, on every object that lists its members, that any other member is any JSON."""
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
         name = ref.rsplit("/", 1)[-1]
@@ -157,9 +121,8 @@ def _state_body_text(schema: dict[str, Any], components: dict[str, Any], seen: s
     types = types if isinstance(types, list) else [types]
     if "string" in types and not {"pattern", "format", "enum"} & schema.keys():
         schema["pattern"] = NO_NUL_NOT_BLANK if schema.get("minLength", 0) >= 1 else NO_NUL
-    if "object" in types:
-        schema.setdefault("propertyNames", {"pattern": NO_NUL})
-        schema.setdefault("additionalProperties", {"$ref": f"#/components/schemas/{STORABLE_JSON}"})
+    if "object" in types and "properties" in schema:
+        schema.setdefault("additionalProperties", {})
     for key in ("properties",):
         for nested in schema.get(key, {}).values():
             _state_body_text(nested, components, seen)
@@ -173,10 +136,7 @@ def _state_body_text(schema: dict[str, Any], components: dict[str, Any], seen: s
 
 def _state_request_bodies(result: dict[str, Any]) -> None:
     components = result.setdefault("components", {}).setdefault("schemas", {})
-    chain = _storable_json_components()
-    for name, schema in chain.items():
-        components.setdefault(name, schema)
-    seen = set(chain)
+    seen: set[str] = set()
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict) or "requestBody" not in operation:

@@ -44,7 +44,7 @@ from core.api.concurrency import (
 )
 from core.api.errors import ErrorSerializer, with_access_refusals
 from core.api.pagination import NO_SUCH_PAGE
-from core.api.parsers import StorableJSONParser
+from core.api.parsers import NestingSafeJSONParser
 from core.api.serializers import MoveSerializer, RestoreSerializer
 from core.api.tenancy import ORGANIZATION_PARAMETER, TenantScopedMixin
 
@@ -69,10 +69,6 @@ def resolve_reference(queryset: QuerySet[Any], value: Any, field: str, noun: str
     raise serializers.ValidationError(
         {field: [ErrorDetail(f"No such {noun}.", code=text.NOT_FOUND)]}
     )
-
-
-# The structure endpoints' parser (nesting and the text gate): core.api.parsers.
-NestingSafeJSONParser = StorableJSONParser
 
 
 class StructureViewSet(TenantScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Any]):
