@@ -1038,6 +1038,10 @@ def _client_key_errors(
     evaluation within the organization). Only well-formed keys go to the database (one
     with a NUL would make it raise); a malformed one already has its own error."""
     keys = [i.client_key for i in items if _is_client_key(i.client_key)]
+    if not keys:
+        # Nothing to look up (every feedback answer, most staff entries): building the
+        # queryset that PostgreSQL would never see cost more CPU than the page's own query.
+        return {}
     taken = set(
         Evaluation.objects.for_organization(organization)
         .filter(client_key__in=keys)
