@@ -20,10 +20,13 @@ from django.test import Client, override_settings
 from accounts import access_cache
 from accounts.models import Membership, Organization, Role, User
 from tests import openapi_check
+from tests.concurrency import room_for_everyone_at_once
 from tests.databases import django_db_setup, pytest_configure_node, pytest_sessionfinish
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.mail import SmtpServer
 from tests.processes import RedisServer
+
+room_for_everyone_at_once()
 
 # Test databases: migrated once, copied per xdist worker (tests/databases.py).
 __all__ = ["django_db_setup", "pytest_configure_node", "pytest_sessionfinish"]

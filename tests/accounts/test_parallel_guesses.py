@@ -11,43 +11,23 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import base_user
-from django.core.servers.basehttp import WSGIServer
 from django.test import Client, override_settings
 
 from core import throttle
 from tests.accounts.test_brute_force import fail, sign_in
+from tests.concurrency import all_at_once
 from tests.conftest import Personas
 from tests.factories import PASSWORD
 
-T = TypeVar("T")
 PARALLEL = 50
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-# The live server (session-wide, started after collection) listens with a backlog of 10:
-# fifty connections at once overflow it and the kernel resets some of them. A deployment's
-# gunicorn listens with 2048; give the test server room too, so every guess is answered.
-WSGIServer.request_queue_size = max(WSGIServer.request_queue_size, 4 * PARALLEL)
-
-
-def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 class HashCounter:

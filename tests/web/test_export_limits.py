@@ -7,12 +7,9 @@ together all saw room before any was counted, and all fifty exports ran."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
@@ -21,23 +18,11 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from core.throttle import SlidingWindow
+from tests.concurrency import all_at_once
 from tests.conftest import Personas
 from tests.factories import CriterionFactory, JourneyFactory, StageFactory, TouchPointFactory
 
-T = TypeVar("T")
 PARALLEL = 50
-
-
-def all_at_once(calls: list[Callable[[], T]]) -> list[T]:
-    """Run every call in its own thread, released together by a barrier."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_parallel_callers_never_get_more_than_the_limit() -> None:
