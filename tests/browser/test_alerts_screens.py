@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Role
 from alerts import services
 from alerts.models import Action
+from journeys.models import Journey
 from tests.alerts.helpers import make_spot, rescore, submit
 from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, assert_fits, needs_chromium, sign_in
@@ -101,4 +102,14 @@ def test_feed_card_and_before_after_chart(
     assert_accessible(page)
     page.locator("#actions").screenshot(path=str(SCREENSHOTS / f"alerts-action-{size}.png"))
     page.screenshot(path=str(SCREENSHOTS / f"alerts-touch-point-{size}.png"), full_page=True)
+
+    # Notification settings: a manager's digest time is shown and set on Settings only.
+    Journey.objects.filter(pk=spot.journey.pk).update(name=f"Vet visit for the family {HOSTILE}")
+    page.goto(f"{live_server.url}/notifications/settings/")
+    page.get_by_label(f"Vet visit for the family {HOSTILE}").wait_for()  # its email select
+    page.get_by_role("link", name="settings", exact=True).wait_for()
+    assert page.locator('input[name="digest_time"]').count() == 0
+    assert_fits(page, viewport["width"])
+    assert_accessible(page)
+    page.screenshot(path=str(SCREENSHOTS / f"alerts-settings-{size}.png"), full_page=True)
     assert page.console_errors == []
