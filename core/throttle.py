@@ -77,9 +77,9 @@ return {count, frees[2] or ARGV[1]}  -- a limit of 0: nothing ever fits, ask aft
 class SlidingWindow:
     """Events per identity within the last `window` seconds, exactly (a sorted set of
     their times per identity, so a burst across a minute boundary is not counted twice
-    as small). Each call is atomic across processes; to let at most `limit` events start,
-    ask with `acquire` (asking `retry_after`, then calling `record`, lets parallel callers
-    all pass between the two)."""
+    as small). Each call is atomic across processes. A limit on what may start is taken
+    with `attempt` or `acquire`, which look and count in one step: looking first and
+    counting after let parallel callers all pass between the two."""
 
     def __init__(self, scope: str, *, limit: int, window: int) -> None:
         self.scope, self.limit, self.window = scope, limit, window
@@ -102,17 +102,6 @@ class SlidingWindow:
             return [score for _member, score in pipe.execute()[1]]
 
         return _guarded(read, [])
-
-    def over_limit(self, ident: str) -> bool:
-        return len(self.times(ident)) >= self.limit
-
-    def retry_after(self, ident: str) -> int:
-        """Seconds until one more event fits in the window."""
-        times = self.times(ident)
-        if len(times) < self.limit:
-            return 0
-        frees_at = times[len(times) - self.limit] + self.window
-        return max(int(frees_at - time.time()) + 1, 1)
 
     def attempt(self, ident: str) -> Attempt:
         """Count one event if it fits in the window, and say where the count stood: one

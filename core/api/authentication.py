@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -25,10 +25,6 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from accounts.models import User
 from accounts.tokens import TOKEN_PREFIX, authenticate_token
 from core.throttle import Attempt, SlidingWindow, remember, remembered
-
-if TYPE_CHECKING:
-    # For annotations only: importing it here would be an import cycle (see above).
-    pass
 
 security_log = logging.getLogger("touchstone.security")
 
