@@ -74,6 +74,19 @@ return {count, frees[2] or ARGV[1]}  -- a limit of 0: nothing ever fits, ask aft
 """
 
 
+_attempt: Any = None  # the Script, hashed once per process (EVALSHA loads it per server)
+
+
+def _attempt_script(client: Any) -> Any:
+    """_ATTEMPT as a redis-py Script, made once, as core.redis_cache keeps its incr script:
+    register_script hashes the text, and attempts run on every failed token, password
+    check and export."""
+    global _attempt
+    if _attempt is None:
+        _attempt = client.register_script(_ATTEMPT)
+    return _attempt
+
+
 class SlidingWindow:
     """Events per identity within the last `window` seconds, exactly (a sorted set of
     their times per identity, so a burst across a minute boundary is not counted twice
@@ -113,8 +126,10 @@ class SlidingWindow:
             key = self._key(ident)
             now = time.time()
             member = f"{now}:{uuid.uuid4().hex[:8]}"
-            script = self._client(key).register_script(_ATTEMPT)
-            reply = script(keys=[key], args=[now, self.window, self.limit, member])
+            client = self._client(key)
+            reply = _attempt_script(client)(
+                keys=[key], args=[now, self.window, self.limit, member], client=client
+            )
             if len(reply) == 1:
                 return Attempt(self, ident, int(reply[0]), member, None)
             return Attempt(self, ident, int(reply[0]), None, float(reply[1]))
