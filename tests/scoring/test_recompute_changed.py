@@ -185,6 +185,33 @@ def test_the_per_touch_point_recompute_equals_a_recompute_from_scratch(
         transaction.set_rollback(True)  # each example's rows go before the next starts
 
 
+def _submit(
+    org: Any,
+    evaluator: Any,
+    criterion: Any,
+    value: int,
+    *,
+    sources: list[str],
+    hours_ago: int,
+    site: Any = None,
+) -> None:
+    """One evaluation per source of `criterion`'s touch point, answering it with `value`."""
+    submit_evaluations(
+        evaluator=evaluator,
+        organization=org,
+        items=[
+            EvaluationInput(
+                touch_point_id=criterion.touch_point_id,
+                source=source,
+                site_id=site.pk if site is not None else None,
+                observed_at=timezone.now() - timedelta(hours=hours_ago),
+                answers=[AnswerInput(criterion.pk, value)],
+            )
+            for source in sources
+        ],
+    )
+
+
 @pytest.mark.django_db
 def test_a_touch_point_with_nothing_stale_is_skipped_and_the_path_falls_back_when_it_must() -> None:
     org = OrganizationFactory()
@@ -194,18 +221,7 @@ def test_a_touch_point_with_nothing_stale_is_skipped_and_the_path_falls_back_whe
     criterion = CriterionFactory(touch_point=tp)
 
     def evaluate() -> None:
-        submit_evaluations(
-            evaluator=evaluator,
-            organization=org,
-            items=[
-                EvaluationInput(
-                    touch_point_id=tp.pk,
-                    source=Source.SUPERVISOR,
-                    observed_at=timezone.now() - timedelta(hours=1),
-                    answers=[AnswerInput(criterion.pk, 4)],
-                )
-            ],
-        )
+        _submit(org, evaluator, criterion, 4, sources=[Source.SUPERVISOR], hours_ago=1)
 
     evaluate()
     # No snapshot yet: the journey is recomputed from scratch.
@@ -258,20 +274,8 @@ def test_one_stale_touch_point_costs_a_fixed_number_of_statements_and_rewrites_w
     criteria = {tp.pk: CriterionFactory(touch_point=tp) for tp in tps}
 
     def evaluate(tp: TouchPoint, value: int) -> None:
-        submit_evaluations(
-            evaluator=evaluator,
-            organization=org,
-            items=[
-                EvaluationInput(
-                    touch_point_id=tp.pk,
-                    source=source,
-                    site_id=site.pk,
-                    observed_at=timezone.now() - timedelta(hours=2),
-                    answers=[AnswerInput(criteria[tp.pk].pk, value)],
-                )
-                for source in (Source.SUPERVISOR, Source.CUSTOMER_SURVEY)
-            ],
-        )
+        sources = [Source.SUPERVISOR, Source.CUSTOMER_SURVEY]
+        _submit(org, evaluator, criteria[tp.pk], value, sources=sources, hours_ago=2, site=site)
 
     for i, tp in enumerate(tps):
         evaluate(tp, 1 + i % 5)
